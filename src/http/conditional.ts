@@ -1,0 +1,101 @@
+/**
+ * Conditional requests (RFC 9110 §13), as pure functions over the request's header values and
+ * the selected representation's validators. Evaluation order is §13.2.2 exactly:
+ * If-Match, else If-Unmodified-Since; then If-None-Match, else If-Modified-Since; If-Range last.
+ */
+
+export interface Validators {
+  /** A strong entity tag, quotes included: `"e3069283-9"`. */
+  readonly etag: string;
+  /** Last modification time in whole seconds since the epoch (HTTP dates have no finer grain). */
+  readonly lastModifiedSec: number;
+}
+
+export interface ConditionalHeaders {
+  readonly ifMatch?: string | undefined;
+  readonly ifNoneMatch?: string | undefined;
+  readonly ifModifiedSince?: string | undefined;
+  readonly ifUnmodifiedSince?: string | undefined;
+}
+
+export type Precondition = 'proceed' | 'not-modified' | 'precondition-failed';
+
+interface EntityTag {
+  readonly weak: boolean;
+  readonly opaque: string; // quotes included
+}
+
+/** Parse an entity-tag list; `*` is returned as null. Malformed members are skipped. */
+function parseTags(header: string): EntityTag[] | null {
+  if (header.trim() === '*') return null;
+  const tags: EntityTag[] = [];
+  // entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE; etagc excludes DQUOTE, so a regex scan is exact.
+  for (const m of header.matchAll(/(W\/)?("[^"]*")/g)) {
+    tags.push({ weak: m[1] !== undefined, opaque: m[2]! });
+  }
+  return tags;
+}
+
+function opaqueOf(etag: string): EntityTag {
+  const weak = etag.startsWith('W/');
+  return { weak, opaque: weak ? etag.slice(2) : etag };
+}
+
+/** Strong comparison (§8.8.3.2): both strong and identical. */
+function strongMatch(list: EntityTag[], current: EntityTag): boolean {
+  return !current.weak && list.some((t) => !t.weak && t.opaque === current.opaque);
+}
+
+/** Weak comparison: opaque tags identical, weakness ignored. */
+function weakMatch(list: EntityTag[], current: EntityTag): boolean {
+  return list.some((t) => t.opaque === current.opaque);
+}
+
+/** An HTTP-date in whole seconds, or undefined when it does not parse (the header is then ignored). */
+export function parseHttpDate(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
+}
+
+/**
+ * Evaluate the preconditions of a GET or HEAD on an existing representation.
+ * (segd serves no state-changing methods, so If-None-Match never yields 412 here.)
+ */
+export function evaluatePreconditions(h: ConditionalHeaders, v: Validators): Precondition {
+  const current = opaqueOf(v.etag);
+
+  // Step 1 / 2: If-Match, or If-Unmodified-Since when If-Match is absent.
+  if (h.ifMatch !== undefined) {
+    const tags = parseTags(h.ifMatch);
+    if (tags !== null && !strongMatch(tags, current)) return 'precondition-failed';
+  } else {
+    const since = parseHttpDate(h.ifUnmodifiedSince);
+    if (since !== undefined && v.lastModifiedSec > since) return 'precondition-failed';
+  }
+
+  // Step 3 / 4: If-None-Match, or If-Modified-Since when If-None-Match is absent.
+  if (h.ifNoneMatch !== undefined) {
+    const tags = parseTags(h.ifNoneMatch);
+    if (tags === null || weakMatch(tags, current)) return 'not-modified';
+  } else {
+    const since = parseHttpDate(h.ifModifiedSince);
+    if (since !== undefined && v.lastModifiedSec <= since) return 'not-modified';
+  }
+  return 'proceed';
+}
+
+/**
+ * If-Range (§13.1.5): true when the Range header may be honoured. A strong entity tag must match
+ * strongly; a date must equal Last-Modified exactly; a weak tag or garbage never matches.
+ */
+export function ifRangeAllows(ifRange: string | undefined, v: Validators): boolean {
+  if (ifRange === undefined) return true;
+  const value = ifRange.trim();
+  if (value.startsWith('"') || value.startsWith('W/')) {
+    const tags = parseTags(value);
+    return tags !== null && tags.length === 1 && strongMatch(tags, opaqueOf(v.etag));
+  }
+  const date = parseHttpDate(value);
+  return date !== undefined && date === v.lastModifiedSec;
+}

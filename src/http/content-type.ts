@@ -1,0 +1,44 @@
+/** Media types by file extension: the set HLS players care about, everything else octet-stream. */
+
+const TYPES: ReadonlyMap<string, string> = new Map([
+  ['.m3u8', 'application/vnd.apple.mpegurl'],
+  ['.ts', 'video/mp2t'],
+  ['.m4s', 'video/mp4'],
+  ['.mp4', 'video/mp4'],
+  ['.m4v', 'video/mp4'],
+  ['.m4a', 'audio/mp4'],
+  ['.aac', 'audio/aac'],
+  ['.vtt', 'text/vtt; charset=utf-8'],
+  ['.webvtt', 'text/vtt; charset=utf-8'],
+  ['.json', 'application/json'],
+  ['.key', 'application/octet-stream'],
+  ['.html', 'text/html; charset=utf-8'],
+  ['.js', 'text/javascript; charset=utf-8'],
+  ['.css', 'text/css; charset=utf-8'],
+  ['.svg', 'image/svg+xml'],
+  ['.png', 'image/png'],
+  ['.jpg', 'image/jpeg'],
+]);
+
+export const OCTET_STREAM = 'application/octet-stream';
+
+export function extensionOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  const dot = path.lastIndexOf('.');
+  return dot > slash + 1 ? path.slice(dot).toLowerCase() : '';
+}
+
+export function contentTypeFor(path: string): string {
+  return TYPES.get(extensionOf(path)) ?? OCTET_STREAM;
+}
+
+/** What a request is for: it decides caching, compression and the metrics label. */
+export type ContentKind = 'playlist' | 'segment' | 'other';
+
+const SEGMENT_EXTENSIONS = new Set(['.ts', '.m4s', '.mp4', '.m4v', '.m4a', '.aac', '.vtt', '.webvtt', '.key']);
+
+export function contentKindFor(path: string): ContentKind {
+  const ext = extensionOf(path);
+  if (ext === '.m3u8') return 'playlist';
+  return SEGMENT_EXTENSIONS.has(ext) ? 'segment' : 'other';
+}

@@ -1,0 +1,8 @@
+/**
+ * Content-derived validators. The entity tag is the CRC32C and the length of the bytes, so the
+ * same file has the same ETag on every server of a fleet (unlike inode or mtime tags) and any
+ * change of content changes it.
+ */
+export function contentEtag(crc32c: number, size: number, suffix = ''): string {
+  return `"${(crc32c >>> 0).toString(16).padStart(8, '0')}-${size.toString(16)}${suffix}"`;
+}

@@ -1,0 +1,35 @@
+/**
+ * multipart/byteranges bodies (RFC 9110 §14.6): the parts are built as a list of Buffers whose
+ * payloads are zero-copy views of the cached object, so a multi-range answer copies no media.
+ */
+import { randomBytes } from 'node:crypto';
+import { contentRange, type ByteRange } from './range.js';
+
+export interface MultipartBody {
+  readonly contentType: string;
+  readonly length: number;
+  readonly chunks: readonly Buffer[];
+}
+
+/** One boundary per process: random, so it cannot be predicted and planted inside a media file. */
+const BOUNDARY = `segd-${randomBytes(12).toString('hex')}`;
+
+export function multipartByteranges(
+  ranges: readonly ByteRange[],
+  size: number,
+  partType: string,
+  view: (start: number, length: number) => Buffer,
+): MultipartBody {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const push = (b: Buffer): void => {
+    chunks.push(b);
+    length += b.length;
+  };
+  for (const r of ranges) {
+    push(Buffer.from(`\r\n--${BOUNDARY}\r\nContent-Type: ${partType}\r\nContent-Range: ${contentRange(r, size)}\r\n\r\n`, 'latin1'));
+    push(view(r.start, r.end - r.start + 1));
+  }
+  push(Buffer.from(`\r\n--${BOUNDARY}--\r\n`, 'latin1'));
+  return { contentType: `multipart/byteranges; boundary=${BOUNDARY}`, length, chunks };
+}

@@ -1,0 +1,55 @@
+/**
+ * Request-target to a root-relative path, decoded exactly once and confined to the root.
+ *
+ * Policy: dot segments (raw or percent-encoded), encoded slashes or backslashes, NUL, and raw
+ * backslashes are refused with 400, never normalised: a browser resolves dot segments before it
+ * sends a URL, so only a hostile or broken client sends them. Dotfiles are hidden (404).
+ */
+
+export type PathResult =
+  | { readonly kind: 'ok'; readonly path: string } // e.g. 'ts/master.m3u8' (no leading slash)
+  | { readonly kind: 'bad-request'; readonly reason: string }
+  | { readonly kind: 'too-long' }
+  | { readonly kind: 'hidden' };
+
+export const DEFAULT_MAX_URL_LENGTH = 4096;
+
+/** Characters that can appear in a path needing no decoding and no segment checks beyond '/.'. */
+const PLAIN = /^\/[A-Za-z0-9_\-.~/+:@!$&'()*,;=]*$/;
+
+export function resolveRequestPath(url: string, maxLength = DEFAULT_MAX_URL_LENGTH): PathResult {
+  if (url.length > maxLength) return { kind: 'too-long' };
+  let end = url.length;
+  const q = url.indexOf('?');
+  if (q >= 0) end = q;
+  const hash = url.indexOf('#');
+  if (hash >= 0 && hash < end) end = hash;
+  const raw = url.slice(0, end);
+  if (raw[0] !== '/') return { kind: 'bad-request', reason: 'request target must be an absolute path' };
+
+  // Fast path: nothing to decode and no dot segment or dotfile anywhere.
+  if (PLAIN.test(raw) && !raw.includes('/.')) return { kind: 'ok', path: collapse(raw) };
+
+  const segments: string[] = [];
+  for (const seg of raw.split('/')) {
+    if (seg === '') continue;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(seg);
+    } catch {
+      return { kind: 'bad-request', reason: 'malformed percent-encoding' };
+    }
+    if (decoded.includes('\0')) return { kind: 'bad-request', reason: 'NUL in path' };
+    if (decoded.includes('/') || decoded.includes('\\')) {
+      return { kind: 'bad-request', reason: 'encoded or backslash separator in path' };
+    }
+    if (decoded === '.' || decoded === '..') return { kind: 'bad-request', reason: 'dot segment in path' };
+    if (decoded.startsWith('.')) return { kind: 'hidden' };
+    segments.push(decoded);
+  }
+  return { kind: 'ok', path: segments.join('/') };
+}
+
+function collapse(raw: string): string {
+  return raw.split('/').filter((s) => s !== '').join('/');
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { resolveRequestPath, type PathResult } from '../src/http/url-path.js';
+
+const ok = (path: string): PathResult => ({ kind: 'ok', path });
+
+const table: [string, PathResult['kind'], string?][] = [
+  ['/ts/master.m3u8', 'ok', 'ts/master.m3u8'],
+  ['/ts/master.m3u8?token=1&x=../../', 'ok', 'ts/master.m3u8'],
+  ['/a%20b/c.ts', 'ok', 'a b/c.ts'],
+  ['/%E2%82%AC.ts', 'ok', '€.ts'],
+  ['//ts///seg.ts', 'ok', 'ts/seg.ts'],
+  ['/a..b.ts', 'ok', 'a..b.ts'],
+  ['/%252e%252e/x', 'ok', '%2e%2e/x'], // decoded once: a literal name, not a parent
+  ['/', 'ok', ''],
+  ['/../etc/passwd', 'bad-request'],
+  ['/ts/../../etc/passwd', 'bad-request'],
+  ['/%2e%2e/etc/passwd', 'bad-request'],
+  ['/%2E%2E/etc/passwd', 'bad-request'],
+  ['/.%2e/etc/passwd', 'bad-request'],
+  ['/ts/%2e', 'bad-request'],
+  ['/ts/.', 'bad-request'],
+  ['/..%2fetc%2fpasswd', 'bad-request'],
+  ['/ts%2f..%2f..%2fetc/passwd', 'bad-request'],
+  ['/ts%5c..%5c..%5cetc', 'bad-request'],
+  ['/ts\\..\\..\\etc\\passwd', 'bad-request'],
+  ['/seg.ts%00.m3u8', 'bad-request'],
+  ['/%', 'bad-request'],
+  ['/%zz', 'bad-request'],
+  ['/%c0%ae%c0%ae/etc', 'bad-request'], // overlong UTF-8 is not valid UTF-8
+  ['/%ff', 'bad-request'],
+  ['http://evil/etc/passwd', 'bad-request'],
+  ['*', 'bad-request'],
+  ['/.env', 'hidden'],
+  ['/.segd/manifest.json', 'hidden'],
+  ['/ts/.hidden/seg.ts', 'hidden'],
+  ['/%2esecret', 'hidden'],
+  ['/' + 'a'.repeat(5000), 'too-long'],
+];
+
+describe('resolveRequestPath', () => {
+  it.each(table)('%s → %s', (url, kind, path) => {
+    const result = resolveRequestPath(url);
+    expect(result.kind).toBe(kind);
+    if (path !== undefined) expect(result).toEqual(ok(path));
+  });
+});
