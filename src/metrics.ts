@@ -1,0 +1,68 @@
+/**
+ * Every metric segd exports, in one place (Prometheus text format via prom-client).
+ * Label children are resolved once and kept, so counting a request is a property increment.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration } from 'prom-client';
+import type { ContentKind } from './http/content-type.js';
+
+export type RequestKind = ContentKind | 'internal';
+
+export interface MetricSources {
+  cacheBytes(): number;
+  cacheEntries(): number;
+  poolQueueDepth(): number;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'status' | 'kind'>;
+  private readonly bodyBytes: Counter<'kind'>;
+  private readonly requestChildren = new Map<string, ReturnType<Counter<'status' | 'kind'>['labels']>>();
+  private readonly bytesChildren = new Map<string, ReturnType<Counter<'kind'>['labels']>>();
+  readonly cacheHits: Counter;
+  readonly cacheMisses: Counter;
+  readonly cacheEvictions: Counter;
+  readonly integrityFailures: Counter;
+  readonly poolTaskSeconds: Histogram;
+
+  constructor(sources: MetricSources) {
+    const registers = [this.registry];
+    const counter = <L extends string>(c: CounterConfiguration<L>): Counter<L> => new Counter({ ...c, registers });
+    this.requests = counter({ name: 'segd_requests_total', help: 'Responses sent, by status code and content kind', labelNames: ['status', 'kind'] });
+    this.bodyBytes = counter({ name: 'segd_body_bytes_sent_total', help: 'Response body bytes handed to sockets', labelNames: ['kind'] });
+    this.cacheHits = counter({ name: 'segd_cache_hits_total', help: 'Requests answered from the hot cache' });
+    this.cacheMisses = counter({ name: 'segd_cache_misses_total', help: 'Objects loaded through the worker pool' });
+    this.cacheEvictions = counter({ name: 'segd_cache_evictions_total', help: 'Objects evicted to stay within the cache size' });
+    this.integrityFailures = counter({ name: 'segd_integrity_failures_total', help: 'Files refused because their bytes did not match the manifest' });
+    this.poolTaskSeconds = new Histogram({
+      name: 'segd_pool_task_seconds',
+      help: 'Worker pool task time, queueing included',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    new Gauge({ name: 'segd_cache_bytes', help: 'Bytes held by the hot cache', registers, collect() { this.set(sources.cacheBytes()); } });
+    new Gauge({ name: 'segd_cache_entries', help: 'Objects held by the hot cache', registers, collect() { this.set(sources.cacheEntries()); } });
+    new Gauge({ name: 'segd_pool_queue_depth', help: 'Tasks waiting for a pool thread', registers, collect() { this.set(sources.poolQueueDepth()); } });
+    // Includes nodejs_eventloop_lag_* (event-loop delay), heap, RSS and handles.
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  request(status: number, kind: RequestKind): void {
+    const key = `${status}:${kind}`;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      child = this.requests.labels(String(status), kind);
+      this.requestChildren.set(key, child);
+    }
+    child.inc();
+  }
+
+  body(kind: RequestKind, bytes: number): void {
+    let child = this.bytesChildren.get(kind);
+    if (child === undefined) {
+      child = this.bodyBytes.labels(kind);
+      this.bytesChildren.set(kind, child);
+    }
+    child.inc(bytes);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The worker pool (piscina) for everything slow: the cold path of workers/load.ts.
+ * Running from TypeScript sources (tests, tsx) the workers load the .ts file through tsx;
+ * the compiled package uses dist/workers/load.js.
+ */
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { LoadResult, LoadTask, PoolTask } from '../workers/load.js';
+
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+/** Resolve a worker module beside this file's tree, compiled or not. */
+export function workerModule(name: string): { filename: string; execArgv: string[] } {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const url = new URL(`../workers/${name}${fromSource ? '.ts' : '.js'}`, import.meta.url);
+  return { filename: fileURLToPath(url), execArgv: fromSource ? ['--import', 'tsx'] : [] };
+}
+
+export interface PoolStats {
+  readonly queueSize: number;
+  readonly threads: number;
+}
+
+export class LoadPool {
+  private readonly piscina: Piscina;
+  /** Called with each task's duration in seconds (for metrics). */
+  onTaskTime: ((seconds: number) => void) | undefined;
+
+  constructor(threads = defaultThreads()) {
+    const { filename, execArgv } = workerModule('load');
+    this.piscina = new Piscina({ filename, execArgv, minThreads: threads, maxThreads: threads, idleTimeout: Infinity });
+  }
+
+  async load(task: LoadTask): Promise<LoadResult> {
+    return this.timed(this.piscina.run({ op: 'load', ...task } satisfies PoolTask) as Promise<LoadResult>);
+  }
+
+  async warm(file: string): Promise<void> {
+    await this.timed(this.piscina.run({ op: 'warm', file } satisfies PoolTask));
+  }
+
+  get stats(): PoolStats {
+    return { queueSize: this.piscina.queueSize, threads: this.piscina.threads.length };
+  }
+
+  async close(): Promise<void> {
+    await this.piscina.destroy();
+  }
+
+  private async timed<T>(p: Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await p;
+    } finally {
+      this.onTaskTime?.((performance.now() - t0) / 1000);
+    }
+  }
+}

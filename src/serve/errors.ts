@@ -1,0 +1,34 @@
+/** The error answers segd gives, in one table: status, reason text, and when to log. */
+import type { ServerResponse } from 'node:http';
+
+export const ERRORS = {
+  badRequest: { status: 400, message: 'Bad Request' },
+  forbidden: { status: 403, message: 'Forbidden' },
+  notFound: { status: 404, message: 'Not Found' },
+  methodNotAllowed: { status: 405, message: 'Method Not Allowed' },
+  uriTooLong: { status: 414, message: 'URI Too Long' },
+  internal: { status: 500, message: 'Internal Server Error' },
+  integrity: { status: 503, message: 'Service Unavailable: content failed its integrity check' },
+  shuttingDown: { status: 503, message: 'Service Unavailable: shutting down' },
+} as const;
+
+export type ErrorName = keyof typeof ERRORS;
+
+/** A short text body; CORS headers go on errors too, so a player's script can read the status. */
+export function sendError(res: ServerResponse, name: ErrorName, cors: readonly string[], extra: readonly string[] = []): number {
+  const { status, message } = ERRORS[name];
+  const body = `${status} ${message}\n`;
+  if (res.headersSent) {
+    res.destroy();
+    return status;
+  }
+  res.writeHead(status, [
+    'Content-Type', 'text/plain; charset=utf-8',
+    'Content-Length', String(Buffer.byteLength(body)),
+    'Cache-Control', 'no-store',
+    ...cors,
+    ...extra,
+  ]);
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+  return status;
+}

@@ -1,0 +1,81 @@
+/**
+ * Everything about a response that depends only on the object, computed once when the object
+ * enters the cache: validators and the header lists of 200, 206 and 304 answers, per encoding.
+ * Header lists are flat [name, value, ...] arrays, the form res.writeHead() takes without copying.
+ */
+import { contentEtag } from '../http/etag.js';
+import { cacheControlFor, type CachePolicy } from '../http/cache-control.js';
+import { contentKindFor, contentTypeFor, type ContentKind } from '../http/content-type.js';
+import type { Encoding } from '../http/encoding.js';
+import type { Validators } from '../http/conditional.js';
+import type { StoredFile } from '../store.js';
+
+export interface Variant {
+  readonly encoding: Encoding;
+  readonly validators: Validators;
+  /** The whole encoded body when it differs from the stored bytes (compressed playlists). */
+  readonly body: Buffer | undefined;
+  readonly length: number;
+  /** 200: every header, Content-Length included. */
+  readonly full: readonly string[];
+  /** 206 and 416: every header but Content-Length/Content-Range/Content-Type. */
+  readonly partial: readonly string[];
+  /** 304: the headers RFC 9110 §15.4.5 requires a 304 to repeat. */
+  readonly notModified: readonly string[];
+}
+
+export interface Representation {
+  readonly kind: ContentKind;
+  readonly contentType: string;
+  readonly size: number;
+  readonly identity: Variant;
+  /** Compressed variants exist only for playlists. */
+  readonly br: Variant | undefined;
+  readonly gzip: Variant | undefined;
+}
+
+export interface DescribeOptions {
+  readonly cachePolicy: CachePolicy;
+  /** CORS headers that are the same for every response. */
+  readonly corsHeaders: readonly string[];
+  /** Overrides the policy's Cache-Control (the player's own files use `no-cache`). */
+  readonly cacheControl?: string | undefined;
+  /** `sha-256=:…:` from the manifest, when it describes exactly these bytes. */
+  readonly reprDigest?: string | undefined;
+}
+
+export function describe(file: StoredFile, o: DescribeOptions): Representation {
+  const kind = contentKindFor(file.file);
+  const contentType = contentTypeFor(file.file);
+  const lastModifiedSec = Math.floor(file.mtimeMs / 1000);
+  const lastModified = new Date(lastModifiedSec * 1000).toUTCString();
+  const cacheControl = o.cacheControl ?? cacheControlFor(kind, file.playlist, o.cachePolicy);
+  const compressible = file.br !== undefined || file.gzip !== undefined;
+
+  const variant = (encoding: Encoding, body: Buffer | undefined, length: number, suffix: string): Variant => {
+    const etag = contentEtag(file.crc32c, file.size, suffix);
+    const common = ['ETag', etag, 'Last-Modified', lastModified, 'Cache-Control', cacheControl, ...o.corsHeaders];
+    if (compressible) common.push('Vary', 'Accept-Encoding');
+    const entity = ['Accept-Ranges', 'bytes', ...common];
+    if (encoding !== 'identity') entity.push('Content-Encoding', encoding);
+    else if (o.reprDigest !== undefined) entity.push('Repr-Digest', o.reprDigest);
+    return {
+      encoding,
+      validators: { etag, lastModifiedSec },
+      body,
+      length,
+      full: ['Content-Type', contentType, 'Content-Length', String(length), ...entity],
+      partial: entity,
+      notModified: common,
+    };
+  };
+
+  return {
+    kind,
+    contentType,
+    size: file.size,
+    identity: variant('identity', undefined, file.size, ''),
+    br: file.br && variant('br', file.br, file.br.length, '-br'),
+    gzip: file.gzip && variant('gzip', file.gzip, file.gzip.length, '-gz'),
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Answers a GET or HEAD for a cached object. The order reads top to bottom like RFC 9110 asks:
+ * pick the encoding, 412, 304, If-Range, 416 or 206, HEAD, body. Every body is a zero-copy view
+ * of the cached bytes handed to res.end(); nothing here stats, hashes or copies media.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { evaluatePreconditions, ifRangeAllows } from '../http/conditional.js';
+import { negotiateEncoding } from '../http/encoding.js';
+import { contentRange, parseRange, unsatisfiedRange, type ByteRange } from '../http/range.js';
+import { multipartByteranges } from '../http/multipart.js';
+import type { Entry, FileStore } from '../store.js';
+import type { Metrics } from '../metrics.js';
+import type { Representation, Variant } from './representation.js';
+
+export interface RespondContext {
+  readonly store: FileStore<Representation>;
+  readonly metrics: Metrics;
+  readonly maxRanges: number;
+  /** Per-request CORS headers (allow-list policy only), else undefined. */
+  readonly corsFor: ((req: IncomingMessage) => readonly string[]) | undefined;
+}
+
+/** Writes past this size go out in windows with backpressure instead of one res.end(). */
+const WINDOW = 256 * 1024 * 1024;
+
+export function respond(req: IncomingMessage, res: ServerResponse, e: Entry<Representation>, ctx: RespondContext): void | Promise<void> {
+  const rep = e.rep;
+  const h = req.headers;
+  const range = h.range;
+
+  // Compressed playlists only for whole-body requests: ranges address the identity bytes.
+  let v: Variant = rep.identity;
+  if (range === undefined && (rep.br !== undefined || rep.gzip !== undefined)) {
+    const enc = negotiateEncoding(h['accept-encoding']);
+    v = (enc === 'br' ? rep.br : enc === 'gzip' ? rep.gzip : undefined) ?? rep.identity;
+  }
+
+  const pre = evaluatePreconditions(
+    { ifMatch: h['if-match'], ifNoneMatch: h['if-none-match'], ifModifiedSince: h['if-modified-since'], ifUnmodifiedSince: h['if-unmodified-since'] },
+    v.validators,
+  );
+  if (pre === 'precondition-failed') return finish(req, res, ctx, rep, 412, withCors(req, ctx, v.notModified));
+  if (pre === 'not-modified') return finish(req, res, ctx, rep, 304, withCors(req, ctx, v.notModified));
+
+  if (range !== undefined && ifRangeAllows(first(h['if-range']), v.validators)) {
+    const parsed = parseRange(rep.size, range, ctx.maxRanges);
+    if (parsed.kind === 'unsatisfiable') {
+      return finish(req, res, ctx, rep, 416, [...withCors(req, ctx, v.partial), 'Content-Range', unsatisfiedRange(rep.size), 'Content-Length', '0']);
+    }
+    if (parsed.kind === 'ranges') {
+      return parsed.ranges.length === 1 ? single(req, res, e, ctx, v, parsed.ranges[0]!) : multiple(req, res, e, ctx, v, parsed.ranges);
+    }
+    // 'ignore': an invalid or too costly Range is served as a plain 200.
+  }
+
+  if (v.body !== undefined) {
+    return send(req, res, ctx, rep, 200, withCors(req, ctx, v.full), v.body);
+  }
+  return sendView(req, res, e, ctx, 200, withCors(req, ctx, v.full), 0, rep.size);
+}
+
+function single(req: IncomingMessage, res: ServerResponse, e: Entry<Representation>, ctx: RespondContext, v: Variant, r: ByteRange): void | Promise<void> {
+  const length = r.end - r.start + 1;
+  const headers = [
+    ...withCors(req, ctx, v.partial),
+    'Content-Type', e.rep.contentType,
+    'Content-Range', contentRange(r, e.rep.size),
+    'Content-Length', String(length),
+  ];
+  return sendView(req, res, e, ctx, 206, headers, r.start, length);
+}
+
+function multiple(req: IncomingMessage, res: ServerResponse, e: Entry<Representation>, ctx: RespondContext, v: Variant, ranges: readonly ByteRange[]): void | Promise<void> {
+  const body = multipartByteranges(ranges, e.rep.size, e.rep.contentType, (s, l) => e.file.view(s, l));
+  const headers = [...withCors(req, ctx, v.partial), 'Content-Type', body.contentType, 'Content-Length', String(body.length)];
+  const write = (): void => {
+    countAndHead(res, ctx, e.rep, 206, headers);
+    if (req.method === 'HEAD') return void res.end();
+    ctx.metrics.body(e.rep.kind, body.length);
+    res.cork();
+    for (const chunk of body.chunks) res.write(chunk);
+    res.end();
+    res.uncork();
+  };
+  const waits = ranges.map((r) => ctx.store.ensureResident(e, r.start, r.end - r.start + 1)).filter((w) => w !== undefined);
+  if (waits.length === 0) return write();
+  return Promise.all(waits).then(write);
+}
+
+function sendView(req: IncomingMessage, res: ServerResponse, e: Entry<Representation>, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): void | Promise<void> {
+  if (req.method === 'HEAD') return finish(req, res, ctx, e.rep, status, headers);
+  const go = (): void | Promise<void> =>
+    length <= WINDOW
+      ? send(req, res, ctx, e.rep, status, headers, e.file.view(start, length))
+      : sendWindows(res, e, ctx, status, headers, start, length);
+  const wait = ctx.store.ensureResident(e, start, length);
+  return wait === undefined ? go() : wait.then(go);
+}
+
+function send(req: IncomingMessage, res: ServerResponse, ctx: RespondContext, rep: Representation, status: number, headers: readonly string[], body: Buffer): void {
+  countAndHead(res, ctx, rep, status, headers);
+  if (req.method === 'HEAD') return void res.end();
+  ctx.metrics.body(rep.kind, body.length);
+  res.end(body); // zero-copy: body is a view of the cached object
+}
+
+/** A body bigger than one Buffer window, written window by window as the socket drains. */
+async function sendWindows(res: ServerResponse, e: Entry<Representation>, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
+  countAndHead(res, ctx, e.rep, status, headers);
+  for (let off = 0; off < length && !res.destroyed; off += WINDOW) {
+    const n = Math.min(WINDOW, length - off);
+    ctx.metrics.body(e.rep.kind, n);
+    if (!res.write(e.file.view(start + off, n))) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+  res.end();
+}
+
+function finish(_req: IncomingMessage, res: ServerResponse, ctx: RespondContext, rep: Representation, status: number, headers: readonly string[]): void {
+  countAndHead(res, ctx, rep, status, headers);
+  res.end();
+}
+
+function countAndHead(res: ServerResponse, ctx: RespondContext, rep: Representation, status: number, headers: readonly string[]): void {
+  ctx.metrics.request(status, rep.kind);
+  res.writeHead(status, headers as string[]);
+}
+
+/** A header Node may deliver as a list (unknown names repeat): the first value decides. */
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function withCors(req: IncomingMessage, ctx: RespondContext, headers: readonly string[]): readonly string[] {
+  return ctx.corsFor === undefined ? headers : [...headers, ...ctx.corsFor(req)];
+}

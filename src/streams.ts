@@ -1,0 +1,56 @@
+/**
+ * The list of streams the player page offers: every master playlist, and every media playlist
+ * that no master names. Built by an async walk (libuv's threads, not the event loop) and kept
+ * for a few seconds, so the endpoint costs nothing under load.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join, posix, relative, sep } from 'node:path';
+
+export interface StreamInfo {
+  readonly path: string; // URL path, e.g. /ts/master.m3u8
+  readonly name: string;
+  readonly kind: 'master' | 'media';
+}
+
+const MAX_PLAYLISTS = 2000;
+
+async function findPlaylists(root: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const d of entries) {
+      if (d.name.startsWith('.') || found.length >= MAX_PLAYLISTS) continue;
+      const full = join(dir, d.name);
+      if (d.isDirectory()) await walk(full);
+      else if (d.isFile() && d.name.toLowerCase().endsWith('.m3u8')) found.push(full);
+    }
+  };
+  await walk(root);
+  return found.sort();
+}
+
+export async function listStreams(root: string): Promise<StreamInfo[]> {
+  const files = await findPlaylists(root);
+  const masters = new Set<string>();
+  const referenced = new Set<string>();
+  for (const file of files) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    if (!text.includes('#EXT-X-STREAM-INF')) continue;
+    masters.add(file);
+    for (const line of text.split(/\r?\n/)) {
+      const uri = line.startsWith('#') ? /URI="([^"]+)"/.exec(line)?.[1] : line.trim();
+      if (uri && !/^[a-z]+:/i.test(uri)) referenced.add(join(file, '..', uri.split('?')[0]!));
+    }
+  }
+  return files
+    .filter((f) => masters.has(f) || !referenced.has(f))
+    .map((f) => {
+      const rel = relative(root, f).split(sep).join(posix.sep);
+      return { path: '/' + rel.split('/').map(encodeURIComponent).join('/'), name: rel.replace(/\.m3u8$/i, ''), kind: masters.has(f) ? 'master' : 'media' };
+    });
+}

@@ -1,0 +1,62 @@
+/** Minimal HTTP clients for tests: node:http for ordinary requests, raw sockets for hostile ones. */
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+export function get(base: string, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path, method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Sends the request line as given (no client-side validation or normalisation) and returns the status. */
+export function rawStatus(base: string, target: string): Promise<{ status: number; text: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text });
+    });
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 'latin1');
+  });
+}
+
+/** Parses a multipart/byteranges body back into its parts. */
+export function parseMultipart(body: Buffer, contentType: string): { range: string; type: string; data: Buffer }[] {
+  const boundary = /boundary=([^;]+)/.exec(contentType)?.[1];
+  if (!boundary) throw new Error(`no boundary in ${contentType}`);
+  const delim = Buffer.from(`--${boundary}`);
+  const parts: { range: string; type: string; data: Buffer }[] = [];
+  let pos = body.indexOf(delim);
+  while (pos >= 0) {
+    const next = body.indexOf(delim, pos + delim.length);
+    if (next < 0) break;
+    const part = body.subarray(pos + delim.length + 2, next - 2); // after CRLF, before CRLF
+    const split = part.indexOf('\r\n\r\n');
+    const head = part.subarray(0, split).toString('latin1');
+    parts.push({
+      range: /content-range: (.*)/i.exec(head)?.[1]?.trim() ?? '',
+      type: /content-type: (.*)/i.exec(head)?.[1]?.trim() ?? '',
+      data: part.subarray(split + 4),
+    });
+    pos = next;
+  }
+  return parts;
+}

@@ -1,0 +1,189 @@
+/**
+ * Resources and process life: aborted transfers free their mappings and fds, the CLI reports bad
+ * input in one line with a non-zero exit, SIGTERM drains in-flight responses and exits 0, and the
+ * handler mounts inside Express.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { request, createServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import express from 'express';
+import { native } from '../src/native.js';
+import { startServer } from '../src/server.js';
+import { createSegd } from '../src/index.js';
+import { get } from './helpers/http.js';
+import { random, tempTree, type TempTree } from './helpers/content.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+async function settle(until: () => boolean): Promise<void> {
+  for (let i = 0; i < 50 && !until(); i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let tree: TempTree;
+let big: Buffer;
+beforeAll(() => {
+  tree = tempTree();
+  big = tree.write('big.m4s', random(24 * 1024 * 1024));
+});
+afterAll(() => tree?.remove());
+
+describe('client aborts', () => {
+  it('a client that disconnects mid-body leaves no mapping and no fd behind', async () => {
+    // The cache is smaller than the file, so nothing may legitimately keep its mapping.
+    const s = await startServer({ root: tree.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '1MiB', player: false });
+    try {
+      await get(s.url, '/healthz'); // let the pool and keep-alive settle before counting
+      const fds0 = openFds();
+      const maps0 = native.liveMappings();
+      const url = new URL(s.url);
+      for (let i = 0; i < 5; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const req = request({ host: url.hostname, port: url.port, path: '/big.m4s', agent: false }, (res) => {
+            expect(res.statusCode).toBe(200);
+            res.once('data', () => {
+              req.destroy(); // hang up after the first chunk of 24 MiB
+              resolve();
+            });
+          });
+          req.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolve() : reject(e)));
+          req.end();
+        });
+      }
+      await settle(() => native.liveMappings() === maps0 && openFds() <= fds0);
+      expect(native.liveMappings()).toBe(maps0);
+      expect(openFds()).toBeLessThanOrEqual(fds0);
+      // and the server still answers whole and correct
+      const r = await get(s.url, '/big.m4s', { range: 'bytes=1000000-1000999' });
+      expect(r.body.equals(big.subarray(1_000_000, 1_001_000))).toBe(true);
+    } finally {
+      await s.close(1000);
+    }
+  });
+
+  it('closing segd releases every cached mapping', async () => {
+    await settle(() => false); // collect what earlier tests left for GC
+    const maps0 = native.liveMappings();
+    const s = await startServer({ root: tree.dir, host: '127.0.0.1', port: 0, threads: 1, player: false });
+    expect((await get(s.url, '/big.m4s')).body.equals(big)).toBe(true);
+    if (native.kind === 'addon') expect(native.liveMappings()).toBeGreaterThan(maps0);
+    await s.close(1000);
+    await settle(() => native.liveMappings() === maps0);
+    expect(native.liveMappings()).toBe(maps0);
+  });
+});
+
+describe('as a library', () => {
+  it('mounts in Express under a prefix', async () => {
+    const segd = await createSegd({ root: tree.dir, threads: 1, player: false });
+    const app = express();
+    app.use('/video', segd.handler);
+    const server = createServer(app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const r = await get(base, '/video/big.m4s', { range: 'bytes=0-99' });
+      expect(r.status).toBe(206);
+      expect(r.body.equals(big.subarray(0, 100))).toBe(true);
+      expect((await get(base, '/big.m4s')).status).toBe(404); // Express's own 404 outside the mount
+    } finally {
+      server.close();
+      await segd.close();
+    }
+  });
+});
+
+/** Runs the CLI from source, as `segd ...`, and collects its output. */
+function cli(args: string[], opts: { until?: RegExp; timeoutMs?: number } = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const ready = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`CLI did not print ${opts.until} in time; output: ${out}`)), opts.timeoutMs ?? 20_000);
+    const check = (): void => {
+      if (opts.until && opts.until.test(out)) {
+        clearTimeout(timer);
+        resolve(out);
+      }
+    };
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+    void exited.then(() => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+  return { child, exited, ready, output: () => out };
+}
+
+describe('command line', () => {
+  it('--help and --version', async () => {
+    const help = cli(['--help']);
+    expect(await help.exited).toBe(0);
+    expect(help.output()).toMatch(/serve/);
+    const version = cli(['--version']);
+    expect(await version.exited).toBe(0);
+    expect(version.output().trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it.each([
+    [['serve', '/definitely/not/here'], /directory not found: \/definitely\/not\/here/],
+    [['serve', '.', '--port', 'eighty'], /--port.*whole number/],
+    [['serve', '.', '--cache-size', 'huge'], /not a size/],
+    [['serve', '.', '--threads', '0'], /--threads.*whole number/],
+    [['serve', '.', '--bogus'], /unknown option '--bogus'/],
+  ])('%j fails with one clear line', async (args, message) => {
+    const run = cli(args);
+    const code = await run.exited;
+    expect(code).not.toBe(0);
+    expect(run.output()).toMatch(message);
+    expect(run.output()).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('a port in use is one clear line', async () => {
+    const blocker = createNetServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const run = cli(['serve', tree.dir, '--port', String(port)]);
+      expect(await run.exited).toBe(1);
+      expect(run.output()).toMatch(new RegExp(`port ${port} on 127.0.0.1 is already in use`));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('serves until SIGTERM, lets the in-flight response finish, and exits 0', async () => {
+    const run = cli(['serve', tree.dir, '--port', '0', '--no-player'], { until: /serving .* at (http:\/\/\S+)/ });
+    const out = await run.ready;
+    const base = /at (http:\/\/\S+)/.exec(out)![1]!;
+    // start a 24 MiB download over a slow reader, then ask the server to stop
+    const url = new URL(base);
+    const body = new Promise<Buffer>((resolve, reject) => {
+      request({ host: url.hostname, port: url.port, path: '/big.m4s', agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.once('data', (c: Buffer) => {
+          chunks.push(c);
+          run.child.kill('SIGTERM');
+          res.on('data', (d: Buffer) => chunks.push(d));
+        });
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+        res.on('error', reject);
+      }).end();
+    });
+    const received = await body;
+    expect(received.equals(big)).toBe(true);
+    expect(await run.exited).toBe(0);
+  });
+});

@@ -1,0 +1,373 @@
+/**
+ * segd serve against a real server on an ephemeral port, real files and real sockets.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { renameSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, type RunningServer } from '../src/server.js';
+import { get, parseMultipart, rawStatus } from './helpers/http.js';
+import { livePlaylist, random, tempTree, vodPlaylist, type TempTree } from './helpers/content.js';
+
+let tree: TempTree;
+let outside: TempTree;
+let srv: RunningServer;
+let base: string;
+const files: Record<string, Buffer> = {};
+
+beforeAll(async () => {
+  tree = tempTree();
+  outside = tempTree('segd-outside-');
+  outside.write('secret.txt', 'TOP-SECRET-OUTSIDE-ROOT\n');
+  files.seg = tree.write('vod/seg0.m4s', random(300_000));
+  files.ts = tree.write('vod/seg1.ts', random(100_003));
+  files.small = tree.write('vod/init.mp4', random(1000));
+  files.empty = tree.write('vod/empty.m4s', Buffer.alloc(0));
+  files.vod = tree.write('vod/main.m3u8', vodPlaylist(Array.from({ length: 60 }, (_, i) => `seg${i}.m4s`)));
+  files.live = tree.write('live/main.m3u8', livePlaylist(['a.ts', 'b.ts', 'c.ts'], 4));
+  files.json = tree.write('data/info.json', '{"a":1}');
+  files.dot = tree.write('.secret', 'dotfile');
+  tree.write('vod/.hidden.ts', 'hidden');
+  symlinkSync(join(outside.dir, 'secret.txt'), join(tree.dir, 'escape.ts'));
+  symlinkSync(outside.dir, join(tree.dir, 'escapedir'));
+  symlinkSync(join(tree.dir, 'vod', 'seg1.ts'), join(tree.dir, 'inside-link.ts'));
+  srv = await startServer({ root: tree.dir, host: '127.0.0.1', port: 0, threads: 1, validityMs: 200, player: false });
+  base = srv.url;
+});
+
+afterAll(async () => {
+  await srv?.close(1000);
+  tree?.remove();
+  outside?.remove();
+});
+
+describe('whole objects', () => {
+  it('serves exact bytes with content-derived validators and caching headers', async () => {
+    const r = await get(base, '/vod/seg0.m4s');
+    expect(r.status).toBe(200);
+    expect(r.body.equals(files.seg!)).toBe(true);
+    expect(r.headers['content-type']).toBe('video/mp4');
+    expect(r.headers['content-length']).toBe(String(files.seg!.length));
+    expect(r.headers['etag']).toMatch(/^"[0-9a-f]{8}-[0-9a-f]+"$/);
+    expect(r.headers['accept-ranges']).toBe('bytes');
+    expect(r.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(r.headers['last-modified']).toMatch(/GMT$/);
+    expect(r.headers['access-control-allow-origin']).toBe('*');
+    expect(r.headers['access-control-expose-headers']).toContain('Content-Range');
+  });
+
+  it('cold and hot answers carry identical bytes and ETags', async () => {
+    const cold = await get(base, '/vod/seg1.ts');
+    const hot = await get(base, '/vod/seg1.ts');
+    expect(cold.body.equals(files.ts!)).toBe(true);
+    expect(hot.body.equals(files.ts!)).toBe(true);
+    expect(hot.headers['etag']).toBe(cold.headers['etag']);
+    expect(cold.headers['content-type']).toBe('video/mp2t');
+  });
+
+  it('gives the same ETag to the same bytes under another name', async () => {
+    tree.write('copy/seg0.m4s', files.seg!);
+    const [a, b] = await Promise.all([get(base, '/vod/seg0.m4s'), get(base, '/copy/seg0.m4s')]);
+    expect(b.headers['etag']).toBe(a.headers['etag']);
+    const c = await get(base, '/vod/init.mp4');
+    expect(c.headers['etag']).not.toBe(a.headers['etag']);
+  });
+
+  it('serves an empty file', async () => {
+    const r = await get(base, '/vod/empty.m4s');
+    expect(r.status).toBe(200);
+    expect(r.body.length).toBe(0);
+    expect(r.headers['content-length']).toBe('0');
+  });
+
+  it('HEAD sends exactly the headers of GET and no body', async () => {
+    for (const [path, headers] of [['/vod/seg0.m4s', {}], ['/vod/seg0.m4s', { range: 'bytes=5-10' }], ['/vod/main.m3u8', { 'accept-encoding': 'br' }]] as const) {
+      const g = await get(base, path, headers);
+      const h = await get(base, path, headers, 'HEAD');
+      expect(h.status).toBe(g.status);
+      expect(h.body.length).toBe(0);
+      const strip = (x: Record<string, unknown>): Record<string, unknown> => ({ ...x, date: undefined });
+      expect(strip(h.headers)).toEqual(strip(g.headers));
+    }
+  });
+
+  it('labels content types and caching by kind', async () => {
+    const vod = await get(base, '/vod/main.m3u8');
+    expect(vod.headers['content-type']).toBe('application/vnd.apple.mpegurl');
+    expect(vod.headers['cache-control']).toBe('public, max-age=86400');
+    const live = await get(base, '/live/main.m3u8');
+    expect(live.headers['cache-control']).toBe('public, max-age=2'); // half of a 4 s target duration
+    const json = await get(base, '/data/info.json');
+    expect(json.headers['content-type']).toBe('application/json');
+  });
+});
+
+describe('byte ranges', () => {
+  const seg = (): Buffer => files.seg!;
+  it.each([
+    ['bytes=0-0', 0, 0],
+    ['bytes=1-1000', 1, 1000],
+    ['bytes=299999-', 299_999, 299_999],
+    ['bytes=-100', 299_900, 299_999],
+    ['bytes=12345-', 12_345, 299_999],
+    ['bytes=100-9999999', 100, 299_999],
+  ])('%s → 206 with the right bytes', async (range, start, end) => {
+    const r = await get(base, '/vod/seg0.m4s', { range });
+    expect(r.status).toBe(206);
+    expect(r.headers['content-range']).toBe(`bytes ${start}-${end}/300000`);
+    expect(r.headers['content-length']).toBe(String(end - start + 1));
+    expect(r.body.equals(seg().subarray(start, end + 1))).toBe(true);
+  });
+
+  it('416 with Content-Range */LEN when nothing is satisfiable', async () => {
+    const r = await get(base, '/vod/seg0.m4s', { range: 'bytes=300000-' });
+    expect(r.status).toBe(416);
+    expect(r.headers['content-range']).toBe('bytes */300000');
+  });
+
+  it.each(['bytes=abc', 'bytes=5-1', 'pages=1-2', 'bytes=0-10,0-300000,5-', `bytes=${Array.from({ length: 40 }, (_, i) => `${i}-${i}`).join(',')}`])(
+    'ignores %s and answers 200 with the whole body',
+    async (range) => {
+      const r = await get(base, '/vod/seg0.m4s', { range });
+      expect(r.status).toBe(200);
+      expect(r.body.equals(seg())).toBe(true);
+    },
+  );
+
+  it('answers several ranges as multipart/byteranges that parse back into the right bytes', async () => {
+    const r = await get(base, '/vod/seg0.m4s', { range: 'bytes=0-99, 1000-1999, -50' });
+    expect(r.status).toBe(206);
+    expect(r.headers['content-type']).toMatch(/^multipart\/byteranges; boundary=/);
+    expect(Number(r.headers['content-length'])).toBe(r.body.length);
+    const parts = parseMultipart(r.body, r.headers['content-type']!);
+    expect(parts.map((p) => p.range)).toEqual(['bytes 0-99/300000', 'bytes 1000-1999/300000', 'bytes 299950-299999/300000']);
+    expect(parts[0]!.data.equals(seg().subarray(0, 100))).toBe(true);
+    expect(parts[1]!.data.equals(seg().subarray(1000, 2000))).toBe(true);
+    expect(parts[2]!.data.equals(seg().subarray(299_950))).toBe(true);
+    expect(parts.every((p) => p.type === 'video/mp4')).toBe(true);
+  });
+
+  it('If-Range: a matching strong ETag or exact date keeps the range, anything else sends 200', async () => {
+    const full = await get(base, '/vod/seg0.m4s');
+    const etag = full.headers['etag']!;
+    const lm = full.headers['last-modified']!;
+    expect((await get(base, '/vod/seg0.m4s', { range: 'bytes=0-9', 'if-range': etag })).status).toBe(206);
+    expect((await get(base, '/vod/seg0.m4s', { range: 'bytes=0-9', 'if-range': lm })).status).toBe(206);
+    expect((await get(base, '/vod/seg0.m4s', { range: 'bytes=0-9', 'if-range': '"other"' })).status).toBe(200);
+    expect((await get(base, '/vod/seg0.m4s', { range: 'bytes=0-9', 'if-range': `W/${etag}` })).status).toBe(200);
+    expect((await get(base, '/vod/seg0.m4s', { range: 'bytes=0-9', 'if-range': 'Thu, 01 Jan 1970 00:00:00 GMT' })).status).toBe(200);
+  });
+});
+
+describe('conditional requests', () => {
+  it('304 for If-None-Match and If-Modified-Since, 412 for If-Match and If-Unmodified-Since', async () => {
+    const full = await get(base, '/vod/seg0.m4s');
+    const etag = full.headers['etag']!;
+    const lm = full.headers['last-modified']!;
+    const nm = await get(base, '/vod/seg0.m4s', { 'if-none-match': etag });
+    expect(nm.status).toBe(304);
+    expect(nm.body.length).toBe(0);
+    expect(nm.headers['etag']).toBe(etag);
+    expect(nm.headers['cache-control']).toBe(full.headers['cache-control']);
+    expect((await get(base, '/vod/seg0.m4s', { 'if-none-match': `W/${etag}` })).status).toBe(304);
+    expect((await get(base, '/vod/seg0.m4s', { 'if-none-match': '"nope"' })).status).toBe(200);
+    expect((await get(base, '/vod/seg0.m4s', { 'if-modified-since': lm })).status).toBe(304);
+    expect((await get(base, '/vod/seg0.m4s', { 'if-modified-since': 'Thu, 01 Jan 1970 00:00:00 GMT' })).status).toBe(200);
+    expect((await get(base, '/vod/seg0.m4s', { 'if-match': '"nope"' })).status).toBe(412);
+    expect((await get(base, '/vod/seg0.m4s', { 'if-match': etag })).status).toBe(200);
+    expect((await get(base, '/vod/seg0.m4s', { 'if-unmodified-since': 'Thu, 01 Jan 1970 00:00:00 GMT' })).status).toBe(412);
+    // If-Match failing wins over a matching If-None-Match (RFC 9110 §13.2.2 order)
+    expect((await get(base, '/vod/seg0.m4s', { 'if-match': '"nope"', 'if-none-match': etag })).status).toBe(412);
+  });
+});
+
+describe('compression of playlists', () => {
+  it.each([
+    ['br', (b: Buffer) => brotliDecompressSync(b)],
+    ['gzip', (b: Buffer) => gunzipSync(b)],
+  ] as const)('%s round-trips to the identical playlist with its own ETag', async (enc, decode) => {
+    const plain = await get(base, '/vod/main.m3u8');
+    const r = await get(base, '/vod/main.m3u8', { 'accept-encoding': enc });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-encoding']).toBe(enc);
+    expect(r.headers['vary']).toContain('Accept-Encoding');
+    expect(r.body.length).toBeLessThan(files.vod!.length);
+    expect(decode(r.body).equals(files.vod!)).toBe(true);
+    expect(r.headers['etag']).not.toBe(plain.headers['etag']);
+    expect((await get(base, '/vod/main.m3u8', { 'accept-encoding': enc, 'if-none-match': r.headers['etag']! })).status).toBe(304);
+  });
+
+  it('sends identity without Accept-Encoding, for ranges, and never compresses media', async () => {
+    const plain = await get(base, '/vod/main.m3u8');
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.headers['vary']).toContain('Accept-Encoding');
+    expect(plain.body.equals(files.vod!)).toBe(true);
+    const ranged = await get(base, '/vod/main.m3u8', { 'accept-encoding': 'br, gzip', range: 'bytes=0-6' });
+    expect(ranged.status).toBe(206);
+    expect(ranged.body.toString()).toBe('#EXTM3U');
+    const media = await get(base, '/vod/seg0.m4s', { 'accept-encoding': 'br, gzip' });
+    expect(media.headers['content-encoding']).toBeUndefined();
+    expect(media.headers['vary']).toBeUndefined();
+  });
+});
+
+describe('methods and CORS', () => {
+  it.each(['POST', 'PUT', 'DELETE', 'PATCH'])('%s → 405 with Allow', async (method) => {
+    const r = await get(base, '/vod/seg0.m4s', {}, method);
+    expect(r.status).toBe(405);
+    expect(r.headers['allow']).toBe('GET, HEAD, OPTIONS');
+  });
+
+  it('answers a CORS preflight for Range, the If-* headers and CMCD', async () => {
+    const r = await get(base, '/vod/seg0.m4s', { origin: 'https://player.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'range, cmcd-request' }, 'OPTIONS');
+    expect(r.status).toBe(204);
+    expect(r.headers['access-control-allow-origin']).toBe('*');
+    expect(r.headers['access-control-allow-methods']).toContain('GET');
+    for (const h of ['Range', 'If-None-Match', 'If-Range', 'CMCD-Request', 'CMCD-Session']) expect(r.headers['access-control-allow-headers']).toContain(h);
+    expect(r.headers['access-control-max-age']).toBe('86400');
+  });
+});
+
+describe('path safety', () => {
+  const hostile = [
+    '/../secret.txt', '/vod/../../secret.txt', '/%2e%2e/secret.txt', '/%2E%2E/%2E%2E/secret.txt', '/.%2e/secret.txt',
+    '/%2e%2e%2fsecret.txt', '/vod%2f..%2f..%2fsecret.txt', '/..%5csecret.txt', '/vod\\..\\..\\secret.txt', '/%252e%252e/secret.txt',
+    '/%c0%ae%c0%ae/secret.txt', '/vod/seg0.m4s%00.m3u8', '/vod/%00', '/escape.ts', '/escapedir/secret.txt', '/..', '/vod/..',
+    '/./vod/seg0.m4s', '/%2e/vod/seg0.m4s', '/.secret', '/vod/.hidden.ts', '/%2esecret', '//../secret.txt', '/vod/..%2f..%2fsecret.txt',
+    '/..;/secret.txt', '/%', '/%zz/x', '/vod/%ff.ts',
+  ];
+  it.each(hostile)('%s does not escape the root', async (target) => {
+    const r = await rawStatus(base, target);
+    expect([400, 404]).toContain(r.status);
+    expect(r.text).not.toContain('TOP-SECRET');
+    expect(r.text).not.toContain('dotfile');
+  });
+
+  it('serves a symlink that stays inside the root', async () => {
+    const r = await get(base, '/inside-link.ts');
+    expect(r.status).toBe(200);
+    expect(r.body.equals(files.ts!)).toBe(true);
+  });
+
+  it('414 for an over-long URL, 400 for malformed percent-encoding', async () => {
+    expect((await rawStatus(base, '/' + 'a'.repeat(5000))).status).toBe(414);
+    expect((await rawStatus(base, '/vod/%zz.ts')).status).toBe(400);
+  });
+
+  it('404 for missing files and for directories', async () => {
+    expect((await get(base, '/vod/nope.ts')).status).toBe(404);
+    expect((await get(base, '/vod/')).status).toBe(404);
+    expect((await get(base, '/vod')).status).toBe(404);
+  });
+});
+
+describe('freshness', () => {
+  it('serves a file replaced by rename under a new ETag within the validity bound', async () => {
+    const first = tree.write('fresh/seg.ts', random(50_000));
+    const a = await get(base, '/fresh/seg.ts');
+    expect(a.body.equals(first)).toBe(true);
+    const next = random(50_000);
+    writeFileSync(join(tree.dir, 'fresh/seg.ts.tmp'), next);
+    renameSync(join(tree.dir, 'fresh/seg.ts.tmp'), join(tree.dir, 'fresh/seg.ts'));
+    await new Promise((r) => setTimeout(r, 300)); // validity is 200 ms in this suite
+    const b = await get(base, '/fresh/seg.ts');
+    expect(b.headers['etag']).not.toBe(a.headers['etag']);
+    expect(b.body.equals(next)).toBe(true);
+  });
+
+  it('notices a playlist rewritten in place (new size and mtime)', async () => {
+    tree.write('fresh/live.m3u8', livePlaylist(['a.ts']));
+    const a = await get(base, '/fresh/live.m3u8');
+    await new Promise((r) => setTimeout(r, 20));
+    const updated = tree.write('fresh/live.m3u8', livePlaylist(['a.ts', 'b.ts']));
+    await new Promise((r) => setTimeout(r, 300));
+    const b = await get(base, '/fresh/live.m3u8');
+    expect(b.body.equals(updated)).toBe(true);
+    expect(b.headers['etag']).not.toBe(a.headers['etag']);
+  });
+
+  it('a deleted file becomes 404', async () => {
+    tree.write('fresh/gone.ts', random(100));
+    expect((await get(base, '/fresh/gone.ts')).status).toBe(200);
+    const { unlinkSync } = await import('node:fs');
+    unlinkSync(join(tree.dir, 'fresh/gone.ts'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await get(base, '/fresh/gone.ts')).status).toBe(404);
+  });
+});
+
+describe('operations', () => {
+  it('concurrent cold requests for one file share one load', async () => {
+    const bytes = tree.write('burst/seg.m4s', random(200_000));
+    const before = await get(base, '/metrics');
+    const misses = (t: string): number => Number(/^segd_cache_misses_total (\d+)/m.exec(t)?.[1]);
+    const replies = await Promise.all(Array.from({ length: 12 }, () => get(base, '/burst/seg.m4s')));
+    expect(replies.every((r) => r.status === 200 && r.body.equals(bytes))).toBe(true);
+    const after = await get(base, '/metrics');
+    expect(misses(after.body.toString()) - misses(before.body.toString())).toBe(1);
+  });
+
+  it('metrics count requests by status and kind, bytes and cache activity', async () => {
+    const m0 = (await get(base, '/metrics')).body.toString();
+    await get(base, '/vod/init.mp4');
+    await get(base, '/vod/nothing-here.ts');
+    const m1 = (await get(base, '/metrics')).body.toString();
+    const val = (t: string, re: RegExp): number => Number(re.exec(t)?.[1] ?? 0);
+    const ok = /^segd_requests_total\{status="200",kind="segment"\} (\d+)/m;
+    const nf = /^segd_requests_total\{status="404",kind="segment"\} (\d+)/m;
+    const bytes = /^segd_body_bytes_sent_total\{kind="segment"\} (\d+)/m;
+    expect(val(m1, ok) - val(m0, ok)).toBe(1);
+    expect(val(m1, nf) - val(m0, nf)).toBe(1);
+    expect(val(m1, bytes) - val(m0, bytes)).toBe(1000);
+    for (const name of ['segd_cache_hits_total', 'segd_cache_bytes', 'segd_pool_queue_depth', 'segd_pool_task_seconds_count', 'nodejs_eventloop_lag_p99_seconds', 'segd_cache_evictions_total']) {
+      expect(m1).toMatch(new RegExp(`^${name}`, 'm'));
+    }
+  });
+
+  it('healthz and readyz', async () => {
+    expect((await get(base, '/healthz')).status).toBe(200);
+    expect((await get(base, '/readyz')).status).toBe(200);
+  });
+});
+
+describe('a second server', () => {
+  it('evicts to stay within its cache size, and honours a CORS allow-list', async () => {
+    const t = tempTree();
+    const blobs = Array.from({ length: 6 }, (_, i) => t.write(`s${i}.m4s`, random(100_000)));
+    const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '256KiB', corsOrigin: 'https://a.example', player: false });
+    try {
+      for (let round = 0; round < 2; round++) {
+        for (const [i, b] of blobs.entries()) expect((await get(s.url, `/s${i}.m4s`)).body.equals(b)).toBe(true);
+      }
+      const m = (await get(s.url, '/metrics')).body.toString();
+      expect(Number(/^segd_cache_evictions_total (\d+)/m.exec(m)?.[1])).toBeGreaterThan(0);
+      expect(Number(/^segd_cache_bytes (\d+)/m.exec(m)?.[1])).toBeLessThanOrEqual(256 * 1024);
+      const allowed = await get(s.url, '/s0.m4s', { origin: 'https://a.example' });
+      expect(allowed.headers['access-control-allow-origin']).toBe('https://a.example');
+      expect(allowed.headers['vary']).toContain('Origin');
+      const denied = await get(s.url, '/s0.m4s', { origin: 'https://evil.example' });
+      expect(denied.headers['access-control-allow-origin']).toBeUndefined();
+    } finally {
+      await s.close(1000);
+      t.remove();
+    }
+  });
+
+  it('follows symlinks out of the root only when allowed', async () => {
+    const t = tempTree();
+    const out = tempTree('segd-outside-');
+    const secret = out.write('x.ts', random(10));
+    symlinkSync(join(out.dir, 'x.ts'), join(t.dir, 'x.ts'));
+    mkdirSync(join(t.dir, 'd'));
+    const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, followSymlinks: true, player: false });
+    try {
+      const r = await get(s.url, '/x.ts');
+      expect(r.status).toBe(200);
+      expect(r.body.equals(secret)).toBe(true);
+    } finally {
+      await s.close(1000);
+      t.remove();
+      out.remove();
+    }
+  });
+});

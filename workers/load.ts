@@ -1,0 +1,136 @@
+/**
+ * The cold path, run in the piscina pool so the event loop never waits on disk:
+ * resolve and confine the path, stat, map or read, fault the pages in, checksum, and for
+ * playlists parse (hls-parser) and pre-compress. The main thread only adopts the result.
+ */
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
+import * as HLS from 'hls-parser';
+import { native, type MappingToken } from '../src/native.js';
+
+export interface LoadTask {
+  readonly file: string; // absolute path as requested
+  readonly realRoot: string; // realpath of the mount's root
+  readonly followSymlinks: boolean;
+  /** Files up to this size are copied into a Buffer instead of mapped (one VMA per tiny file is waste). */
+  readonly copyLimit: number;
+  /** Checksum promised by the manifest for exactly this size and mtime, when there is one. */
+  readonly expected?: { readonly size: number; readonly mtimeMs: number; readonly crc32c: number } | undefined;
+}
+
+export interface PlaylistFacts {
+  readonly master: boolean;
+  readonly endList: boolean;
+  readonly targetDuration?: number | undefined;
+}
+
+interface FileFacts {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+  readonly crc32c: number;
+}
+
+export type Loaded =
+  | (FileFacts & { readonly kind: 'mapped'; readonly token: MappingToken })
+  | (FileFacts & {
+      readonly kind: 'copied';
+      readonly bytes: Uint8Array;
+      readonly playlist?: PlaylistFacts | undefined;
+      readonly gzip?: Uint8Array | undefined;
+      readonly br?: Uint8Array | undefined;
+    });
+
+export type LoadResult =
+  | Loaded
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'corrupt'; readonly size: number; readonly mtimeMs: number; readonly expected: number; readonly actual: number };
+
+const MISSING = { kind: 'missing' } as const;
+const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EISDIR']);
+
+function isInside(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith('/') ? root : root + '/');
+}
+
+export async function load(task: LoadTask): Promise<LoadResult> {
+  try {
+    const real = await realpath(task.file);
+    if (!task.followSymlinks && !isInside(real, task.realRoot)) return MISSING;
+    const st = await stat(real);
+    if (!st.isFile()) return MISSING;
+    const result: Loaded = st.size <= task.copyLimit ? await copy(real, st.mtimeMs, st.ino) : mapped(real, st.mtimeMs, st.ino, st.size);
+    const exp = task.expected;
+    if (exp !== undefined && exp.size === result.size && exp.mtimeMs === result.mtimeMs && exp.crc32c !== result.crc32c) {
+      if (result.kind === 'mapped') native.adopt(result.token).close();
+      return { kind: 'corrupt', size: result.size, mtimeMs: result.mtimeMs, expected: exp.crc32c, actual: result.crc32c };
+    }
+    return result;
+  } catch (err) {
+    if (NOT_FOUND_CODES.has((err as NodeJS.ErrnoException).code ?? '')) return MISSING;
+    throw err;
+  }
+}
+
+function mapped(path: string, mtimeMs: number, ino: number, statSize: number): Loaded {
+  const mapping = native.map(path);
+  try {
+    if (mapping.size !== statSize) throw Object.assign(new Error(`file changed while loading: ${path}`), { code: 'ESEGDCHANGED' });
+    mapping.warm();
+    const crc32c = mapping.crc32c();
+    return { kind: 'mapped', token: mapping.transfer(), size: mapping.size, mtimeMs, ino, crc32c };
+  } finally {
+    mapping.close();
+  }
+}
+
+async function copy(path: string, mtimeMs: number, ino: number): Promise<Loaded> {
+  const bytes = await readFile(path);
+  const crc32c = native.crc32c(bytes);
+  const base = { kind: 'copied' as const, bytes, size: bytes.length, mtimeMs, ino, crc32c };
+  if (!path.toLowerCase().endsWith('.m3u8')) return base;
+  const gzip = gzipSync(bytes, { level: 9 });
+  const br = brotliCompressSync(bytes, {
+    params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length },
+  });
+  // A tiny playlist can grow when compressed; then only identity is offered.
+  return {
+    ...base,
+    playlist: playlistFacts(bytes.toString('utf8')),
+    gzip: gzip.length < bytes.length ? gzip : undefined,
+    br: br.length < bytes.length ? br : undefined,
+  };
+}
+
+/** What the cache policy needs from a playlist; undefined when it does not parse. */
+export function playlistFacts(text: string): PlaylistFacts | undefined {
+  try {
+    const pl = HLS.parse(text);
+    if (pl.isMasterPlaylist) return { master: true, endList: false };
+    const media = pl as HLS.types.MediaPlaylist;
+    return { master: false, endList: media.endlist, targetDuration: media.targetDuration };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bring a mapped file's pages back into the page cache after the kernel dropped them. */
+function warm(task: { readonly file: string }): boolean {
+  const mapping = native.map(task.file);
+  try {
+    mapping.warm();
+    return true;
+  } finally {
+    mapping.close();
+  }
+}
+
+export type PoolTask = ({ readonly op: 'load' } & LoadTask) | { readonly op: 'warm'; readonly file: string };
+
+/**
+ * One default export that dispatches on `op`: piscina loads a default export through require()
+ * when it can, which is also what lets the .ts sources run in workers under tsx.
+ */
+export default function run(task: PoolTask): Promise<LoadResult> | boolean {
+  return task.op === 'load' ? load(task) : warm(task);
+}
