@@ -7,6 +7,8 @@ import type { ContentKind } from './http/content-type.js';
 
 export type RequestKind = ContentKind | 'internal';
 
+const KIND_INDEX: Record<RequestKind, number> = { playlist: 0, segment: 1, other: 2, internal: 3 };
+
 export interface MetricSources {
   cacheBytes(): number;
   cacheEntries(): number;
@@ -17,7 +19,7 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'status' | 'kind'>;
   private readonly bodyBytes: Counter<'kind'>;
-  private readonly requestChildren = new Map<string, ReturnType<Counter<'status' | 'kind'>['labels']>>();
+  private readonly requestChildren = new Map<number, ReturnType<Counter<'status' | 'kind'>['labels']>>();
   private readonly bytesChildren = new Map<string, ReturnType<Counter<'kind'>['labels']>>();
   readonly cacheHits: Counter;
   readonly cacheMisses: Counter;
@@ -48,7 +50,7 @@ export class Metrics {
   }
 
   request(status: number, kind: RequestKind): void {
-    const key = `${status}:${kind}`;
+    const key = status * 4 + KIND_INDEX[kind];
     let child = this.requestChildren.get(key);
     if (child === undefined) {
       child = this.requests.labels(String(status), kind);

@@ -51,5 +51,6 @@ export function resolveRequestPath(url: string, maxLength = DEFAULT_MAX_URL_LENG
 }
 
 function collapse(raw: string): string {
+  if (!raw.includes('//') && !raw.endsWith('/')) return raw.slice(1);
   return raw.split('/').filter((s) => s !== '').join('/');
 }

@@ -3,7 +3,6 @@
  * classified first (internal endpoint, player asset, content) and handled second.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
 import { resolveRequestPath } from '../http/url-path.js';
 import { ALLOWED_METHODS, type CorsPolicy } from '../http/cors.js';
 import { contentKindFor } from '../http/content-type.js';
@@ -55,7 +54,8 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
   };
 
   const serveFile = (req: IncomingMessage, res: ServerResponse, mount: ContentMount, rel: string): void | Promise<void> => {
-    const file = rel === '' ? mount.root : join(mount.root, rel);
+    // rel is already normalised (no dot or empty segments), so plain concatenation is exact.
+    const file = rel === '' ? mount.root : `${mount.root}/${rel}`;
     const hot = ctx.store.hot(file);
     if (hot !== undefined) return respond(req, res, hot, ctx);
     return ctx.store.fetch(file, mount).then(

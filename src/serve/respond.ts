@@ -35,10 +35,14 @@ export function respond(req: IncomingMessage, res: ServerResponse, e: Entry<Repr
     v = (enc === 'br' ? rep.br : enc === 'gzip' ? rep.gzip : undefined) ?? rep.identity;
   }
 
-  const pre = evaluatePreconditions(
-    { ifMatch: h['if-match'], ifNoneMatch: h['if-none-match'], ifModifiedSince: h['if-modified-since'], ifUnmodifiedSince: h['if-unmodified-since'] },
-    v.validators,
-  );
+  // Most requests carry no precondition; skip building the header record for them.
+  const conditional = h['if-match'] !== undefined || h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined || h['if-unmodified-since'] !== undefined;
+  const pre = conditional
+    ? evaluatePreconditions(
+        { ifMatch: h['if-match'], ifNoneMatch: h['if-none-match'], ifModifiedSince: h['if-modified-since'], ifUnmodifiedSince: h['if-unmodified-since'] },
+        v.validators,
+      )
+    : 'proceed';
   if (pre === 'precondition-failed') return finish(req, res, ctx, rep, 412, withCors(req, ctx, v.notModified));
   if (pre === 'not-modified') return finish(req, res, ctx, rep, 304, withCors(req, ctx, v.notModified));
 
