@@ -1,0 +1,93 @@
+// Native layer micro-benchmarks. Run: npx tsx bench/native.ts   (~20-30 s; SEGD_NATIVE=0 for the fallback)
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { native, nativeDescription } from '../src/native.js';
+import { crc32cTable } from '../src/native-fallback.js';
+
+const MiB = 1024 * 1024;
+const SIZE = 64 * MiB;
+
+function gbps(bytes: number, fn: () => void, minMs = 700): number {
+  fn(); // warm-up
+  let iters = 0;
+  const t0 = process.hrtime.bigint();
+  let el = 0;
+  do {
+    fn();
+    iters++;
+    el = Number(process.hrtime.bigint() - t0) / 1e6;
+  } while (el < minMs);
+  return (bytes * iters) / (el / 1000) / 1e9;
+}
+
+function usPer(fn: (i: number) => void, minMs = 400): number {
+  for (let i = 0; i < 50; i++) fn(i);
+  let iters = 0;
+  const t0 = process.hrtime.bigint();
+  let el = 0;
+  do {
+    for (let k = 0; k < 100; k++) fn(iters++);
+    el = Number(process.hrtime.bigint() - t0) / 1e6;
+  } while (el < minMs);
+  return (el * 1000) / iters;
+}
+
+console.log(nativeDescription());
+console.log(`kind=${native.kind} crcImpl=${native.crcImpl} node=${process.version}`);
+
+const data = crypto.randomBytes(SIZE);
+const dst = Buffer.allocUnsafe(SIZE);
+const rows: [string, string][] = [];
+let sink = 0;
+const row = (name: string, v: number, unit = 'GB/s') => {
+  rows.push([name, `${v.toFixed(unit === 'GB/s' ? 2 : 1)} ${unit}`]);
+  console.log(`${name.padEnd(44)} ${v.toFixed(unit === 'GB/s' ? 2 : 1).padStart(8)} ${unit}`);
+};
+
+console.log(`\n-- throughput on ${SIZE / MiB} MiB --`);
+const memcpy = gbps(SIZE, () => void data.copy(dst));
+row('Buffer.copy (memcpy)', memcpy);
+const simd = gbps(SIZE, () => void (sink ^= native.crc32c(data)));
+row(`native.crc32c (${native.crcImpl})`, simd);
+console.log(`  = ${(simd / memcpy).toFixed(2)}x memcpy`);
+row('native.crc32cPortable (table)', gbps(SIZE, () => void (sink ^= native.crc32cPortable(data))));
+const small = data.subarray(0, 8 * MiB);
+row('TS fallback crc32cTable (8 MiB)', gbps(small.length, () => void (sink ^= crc32cTable(small)), 400));
+const zcrc = (zlib as unknown as { crc32?: (d: Uint8Array) => number }).crc32;
+if (typeof zcrc === 'function') row('zlib.crc32 (CRC-32, not C)', gbps(SIZE, () => void (sink ^= zcrc(data))));
+else console.log('zlib.crc32: not available in this Node');
+row('crypto sha256', gbps(SIZE, () => void crypto.createHash('sha256').update(data).digest(), 500));
+
+// ---- range serving cost ----
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segd-bench-'));
+const file = path.join(dir, 'seg.bin');
+fs.writeFileSync(file, data);
+const fd = fs.openSync(file, 'r');
+const held = native.map(file);
+held.warm();
+console.log('\n-- per range (file in page cache) --');
+for (const size of [4 * 1024, 256 * 1024, MiB]) {
+  const slots = Math.floor(SIZE / size) - 1;
+  const pre = Buffer.allocUnsafe(size);
+  const off = (i: number) => ((i * 7919) % slots) * size + 13;
+  const label = size >= MiB ? `${size / MiB} MiB` : `${size / 1024} KiB`;
+  row(`${label}: mapping.slice (held mapping)`, usPer((i) => void (sink ^= held.slice(off(i), size).length)), 'us');
+  row(`${label}: mapping.slice + touch 1 byte/page`, usPer((i) => {
+    const s = held.slice(off(i), size);
+    for (let p = 0; p < size; p += 4096) sink ^= s[p]!;
+  }), 'us');
+  row(`${label}: fs.readSync into preallocated`, usPer((i) => void (sink ^= fs.readSync(fd, pre, 0, size, off(i)))), 'us');
+  row(`${label}: native.readAt into preallocated`, usPer((i) => void (sink ^= native.readAt(fd, pre, off(i)))), 'us');
+  row(`${label}: map-per-request (map+slice+close)`, usPer((i) => {
+    const m = native.map(file);
+    sink ^= m.slice(off(i), size).length;
+    m.close();
+  }), 'us');
+}
+held.close();
+fs.closeSync(fd);
+fs.rmSync(dir, { recursive: true, force: true });
+if (sink === 0.5) console.log(sink);

@@ -1,0 +1,268 @@
+//! segd native addon (raw Node-API, zero dependencies). The JS surface is private: it is
+//! wrapped by `src/native.ts`, which is the only supported caller.
+//!
+//! Raw exports (handle = napi external owning a `Handle`):
+//!   map(path) -> handle                     adopt(id) -> handle
+//!   size(h) -> number                       slice(h, offset, length) -> Buffer (zero-copy)
+//!   view(h) -> Buffer over the whole mapping (zero-copy)
+//!   warm(h)                                 resident(h, offset, length) -> boolean
+//!   crc32cMap(h, offset?, length?, seed?)   poisoned(h) -> boolean
+//!   transfer(h) -> id                       close(h)
+//!   readAt(fd, buffer, position) -> number  crc32c(data, seed?)  crc32cPortable(data, seed?)
+//!   liveMappings()  mappedBytes()  sigbusFaults()  sigbusInstalled()  crcImpl: string
+//!
+//! All `unsafe` FFI is confined to `sys` (declarations), `napi` (safe wrapper), `mapping`
+//! and `sigbus`; each block carries a SAFETY comment.
+
+mod crc;
+mod errno;
+mod mapping;
+mod napi;
+mod sigbus;
+mod sys;
+
+use mapping::Region;
+use napi::{callback, Cx, Error, Result};
+use std::cell::RefCell;
+use std::sync::Arc;
+use sys::napi::{napi_callback_info, napi_env, napi_value};
+
+const HANDLE_MAGIC: u64 = 0x5345_4744_4d41_5031; // "SEGDMAP1"
+
+/// What a JS handle owns: one reference to the region until close() / GC.
+struct Handle {
+    magic: u64,
+    region: RefCell<Option<Arc<Region>>>,
+}
+
+fn handle(cx: &Cx) -> Result<&Handle> {
+    let p = cx.external_arg(0)? as *const Handle;
+    // SAFETY: externals reach this function only through src/native.ts, which passes handles
+    // created by `new_handle` (the raw exports are private). The external keeps the Box alive
+    // for at least the duration of this call; the magic check catches gross misuse.
+    let h = unsafe { &*p };
+    if h.magic != HANDLE_MAGIC {
+        return Err(Error::Type("expected a native mapping handle".into()));
+    }
+    Ok(h)
+}
+
+fn region(cx: &Cx) -> Result<Arc<Region>> {
+    handle(cx)?.region.borrow().clone().ok_or_else(|| Error::Custom {
+        code: "ERR_SEGD_CLOSED",
+        message: "the mapping handle was closed".into(),
+    })
+}
+
+fn new_handle(env: napi_env, r: Arc<Region>) -> Result<napi_value> {
+    napi::external_box(env, Box::new(Handle { magic: HANDLE_MAGIC, region: RefCell::new(Some(r)) }))
+}
+
+fn map_impl(cx: &Cx) -> Result<napi_value> {
+    let path = cx.string_arg(0, "path")?;
+    let r = Region::open(&path)?;
+    new_handle(cx.env, Arc::new(r))
+}
+
+fn adopt_impl(cx: &Cx) -> Result<napi_value> {
+    let id = cx.index_arg(0, "token")?;
+    let r = mapping::unpark(id)?;
+    new_handle(cx.env, r)
+}
+
+fn size_impl(cx: &Cx) -> Result<napi_value> {
+    napi::number(cx.env, region(cx)?.len() as f64)
+}
+
+fn slice_impl(cx: &Cx) -> Result<napi_value> {
+    let r = region(cx)?;
+    let offset = cx.index_arg(1, "offset")?;
+    let length = cx.index_arg(2, "length")?;
+    let (off, len) = r.check_range(offset, length)?;
+    if len == 0 {
+        return napi::empty_buffer(cx.env);
+    }
+    let p = r.ptr_at(off);
+    // The Buffer's finalizer drops this Arc: the mapping outlives every view of it.
+    napi::external_buffer(cx.env, p, len, Box::new(r))
+}
+
+/// Whole-mapping Buffer (one external buffer per JS handle; src/native.ts slices it with
+/// subarray). V8 accounts the external bytes once per view instead of once per slice, which
+/// keeps large-range slicing from triggering a GC every ~64 MiB of slices.
+fn view_impl(cx: &Cx) -> Result<napi_value> {
+    let r = region(cx)?;
+    if r.len() == 0 {
+        return napi::empty_buffer(cx.env);
+    }
+    let p = r.ptr_at(0);
+    let len = r.len();
+    napi::external_buffer(cx.env, p, len, Box::new(r))
+}
+
+fn warm_impl(cx: &Cx) -> Result<napi_value> {
+    region(cx)?.warm()?;
+    napi::undefined(cx.env)
+}
+
+fn resident_impl(cx: &Cx) -> Result<napi_value> {
+    let r = region(cx)?;
+    let (off, len) = r.check_range(cx.index_arg(1, "offset")?, cx.index_arg(2, "length")?)?;
+    napi::boolean(cx.env, r.resident(off, len)?)
+}
+
+fn crc32c_map_impl(cx: &Cx) -> Result<napi_value> {
+    let r = region(cx)?;
+    let offset = cx.opt_index_arg(1, "offset", 0)?;
+    let size = r.len() as u64;
+    let length = cx.opt_index_arg(2, "length", size.saturating_sub(offset))?;
+    let (off, len) = r.check_range(offset, length)?;
+    let seed = cx.opt_u32_arg(3, "seed")?;
+    r.check_poison()?;
+    let crc = crc::crc32c(seed, r.bytes(off, len));
+    r.check_poison()?; // a truncation fault during the pass means the result is garbage
+    napi::uint32(cx.env, crc)
+}
+
+fn poisoned_impl(cx: &Cx) -> Result<napi_value> {
+    let h = handle(cx)?;
+    let p = h.region.borrow().as_ref().is_some_and(|r| r.poisoned());
+    napi::boolean(cx.env, p)
+}
+
+fn transfer_impl(cx: &Cx) -> Result<napi_value> {
+    let id = mapping::park(region(cx)?);
+    napi::number(cx.env, id as f64)
+}
+
+fn close_impl(cx: &Cx) -> Result<napi_value> {
+    let h = handle(cx)?;
+    let r = h.region.borrow_mut().take();
+    drop(r);
+    napi::undefined(cx.env)
+}
+
+fn read_at_impl(cx: &Cx) -> Result<napi_value> {
+    let fd = cx.index_arg(0, "fd")?;
+    if fd > i32::MAX as u64 {
+        return Err(Error::Range(format!("The value of \"fd\" is out of range. It must be >= 0 && <= 2147483647. Received {fd}")));
+    }
+    let (buf, cap) = cx.bytes_arg(1, "buffer")?;
+    let pos = cx.index_arg(2, "position")?;
+    let mut filled = 0usize;
+    while filled < cap {
+        // SAFETY: buf..buf+cap is the typed array's live, writable backing store for the
+        // duration of this synchronous call; pread writes at most cap-filled bytes there.
+        let n = unsafe {
+            sys::libc::pread(fd as i32, buf.add(filled) as *mut std::ffi::c_void, cap - filled, (pos + filled as u64) as i64)
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(5);
+            if e == sys::libc::EINTR {
+                continue;
+            }
+            return Err(Error::Os { errno: e, syscall: "read", path: None });
+        }
+        if n == 0 {
+            break;
+        }
+        filled += n as usize;
+    }
+    napi::number(cx.env, filled as f64)
+}
+
+fn bytes_of(cx: &Cx) -> Result<&[u8]> {
+    let (p, len) = cx.bytes_arg(0, "data")?;
+    if len == 0 || p.is_null() {
+        return Ok(&[]);
+    }
+    // SAFETY: the typed array's backing store is valid for `len` bytes during this call.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+fn crc32c_impl(cx: &Cx) -> Result<napi_value> {
+    let seed = cx.opt_u32_arg(1, "seed")?;
+    napi::uint32(cx.env, crc::crc32c(seed, bytes_of(cx)?))
+}
+
+fn crc32c_portable_impl(cx: &Cx) -> Result<napi_value> {
+    let seed = cx.opt_u32_arg(1, "seed")?;
+    napi::uint32(cx.env, crc::crc32c_portable(seed, bytes_of(cx)?))
+}
+
+fn live_impl(cx: &Cx) -> Result<napi_value> {
+    napi::number(cx.env, mapping::live() as f64)
+}
+fn bytes_impl(cx: &Cx) -> Result<napi_value> {
+    napi::number(cx.env, mapping::bytes() as f64)
+}
+fn faults_impl(cx: &Cx) -> Result<napi_value> {
+    napi::number(cx.env, sigbus::faults() as f64)
+}
+fn installed_impl(cx: &Cx) -> Result<napi_value> {
+    napi::boolean(cx.env, sigbus::installed())
+}
+
+macro_rules! exports {
+    ($env:expr, $exports:expr, $( $name:literal => $body:ident ),* $(,)?) => {{
+        $(
+            {
+                unsafe extern "C" fn cb(env: napi_env, info: napi_callback_info) -> napi_value {
+                    callback(env, info, $body)
+                }
+                napi::export_fn($env, $exports, $name, cb)?;
+            }
+        )*
+    }};
+}
+
+fn init(env: napi_env, exports: napi_value) -> Result<napi_value> {
+    exports!(env, exports,
+        "map" => map_impl,
+        "adopt" => adopt_impl,
+        "size" => size_impl,
+        "slice" => slice_impl,
+        "view" => view_impl,
+        "warm" => warm_impl,
+        "resident" => resident_impl,
+        "crc32cMap" => crc32c_map_impl,
+        "poisoned" => poisoned_impl,
+        "transfer" => transfer_impl,
+        "close" => close_impl,
+        "readAt" => read_at_impl,
+        "crc32c" => crc32c_impl,
+        "crc32cPortable" => crc32c_portable_impl,
+        "liveMappings" => live_impl,
+        "mappedBytes" => bytes_impl,
+        "sigbusFaults" => faults_impl,
+        "sigbusInstalled" => installed_impl,
+    );
+    napi::set(env, exports, "crcImpl", napi::string(env, crc::implementation())?)?;
+    Ok(exports)
+}
+
+/// Module registration, called once per Node environment (main thread and each worker).
+///
+/// # Safety
+/// Called by Node with a live `env` and `exports` object, on that env's JS thread.
+#[no_mangle]
+pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_value) -> napi_value {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(env, exports)));
+    match r {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            napi::throw(env, e);
+            std::ptr::null_mut()
+        }
+        Err(_) => {
+            napi::throw(env, Error::Custom { code: "ERR_SEGD_NATIVE_PANIC", message: "segd native addon panicked during init".into() });
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Highest Node-API version this addon uses (<= 8 so one binary loads on Node 20 and 24).
+#[no_mangle]
+pub extern "C" fn node_api_module_get_api_version_v1() -> i32 {
+    8
+}

@@ -1,0 +1,198 @@
+//! Reference-counted read-only file mappings shared by every thread of the process.
+
+use crate::napi::{Error, Result};
+use crate::sigbus;
+use crate::sys::libc as c;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+
+pub fn live() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+pub fn bytes() -> usize {
+    BYTES.load(Ordering::Relaxed)
+}
+
+/// One mmap(PROT_READ, MAP_SHARED) of a whole file. Unmapped when the last `Arc` drops
+/// (handles, transfer tokens and every sliced Buffer each hold one).
+pub struct Region {
+    ptr: *mut u8,
+    len: usize,
+    slot: Option<usize>,
+}
+
+// SAFETY: the region is read-only memory that stays mapped for the Region's lifetime; the raw
+// pointer is only dereferenced for reads, so sharing/sending it across threads is sound.
+unsafe impl Send for Region {}
+// SAFETY: see Send.
+unsafe impl Sync for Region {}
+
+impl Region {
+    pub fn open(path: &str) -> Result<Region> {
+        let os = |e: std::io::Error, syscall: &'static str| Error::Os {
+            errno: e.raw_os_error().unwrap_or(5),
+            syscall,
+            path: Some(path.to_string()),
+        };
+        let file = std::fs::File::open(path).map_err(|e| os(e, "open"))?;
+        let meta = file.metadata().map_err(|e| os(e, "fstat"))?;
+        if meta.is_dir() {
+            return Err(Error::Os { errno: 21, syscall: "mmap", path: Some(path.to_string()) });
+        }
+        let len = usize::try_from(meta.len()).map_err(|_| Error::Os { errno: 27, syscall: "mmap", path: Some(path.to_string()) })?;
+        if len == 0 {
+            LIVE.fetch_add(1, Ordering::Relaxed);
+            return Ok(Region { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0, slot: None });
+        }
+        if !sigbus::install() {
+            return Err(Error::Custom { code: "ERR_SEGD_SIGBUS", message: "could not install the SIGBUS handler".into() });
+        }
+        // SAFETY: fd is open for reading; we ask for a fresh read-only shared mapping of `len`
+        // bytes at a kernel-chosen address. The result is checked against MAP_FAILED.
+        let p = unsafe { c::mmap(std::ptr::null_mut(), len, c::PROT_READ, c::MAP_SHARED, file.as_raw_fd(), 0) };
+        if p == c::MAP_FAILED {
+            return Err(os(std::io::Error::last_os_error(), "mmap"));
+        }
+        drop(file); // the mapping keeps its own reference to the file
+        let slot = match sigbus::register(p as usize, len) {
+            Some(s) => s,
+            None => {
+                // SAFETY: p/len is the mapping we just created and nobody else has seen it.
+                unsafe { c::munmap(p, len) };
+                return Err(Error::Os { errno: 24, syscall: "mmap", path: Some(path.to_string()) });
+            }
+        };
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(len, Ordering::Relaxed);
+        Ok(Region { ptr: p as *mut u8, len, slot: Some(slot) })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn poisoned(&self) -> bool {
+        self.slot.is_some_and(sigbus::is_poisoned)
+    }
+
+    pub fn check_poison(&self) -> Result<()> {
+        if self.poisoned() {
+            Err(Error::Custom {
+                code: "ESEGDPOISONED",
+                message: "ESEGDPOISONED: the file changed (was truncated) under the mapping; its bytes can no longer be trusted".into(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn check_range(&self, offset: u64, length: u64) -> Result<(usize, usize)> {
+        let size = self.len as u64;
+        if offset > size {
+            return Err(Error::Range(format!("The value of \"offset\" is out of range. It must be >= 0 && <= {size}. Received {offset}")));
+        }
+        if length > size - offset {
+            return Err(Error::Range(format!(
+                "The value of \"length\" is out of range. It must be >= 0 && <= {}. Received {length}",
+                size - offset
+            )));
+        }
+        Ok((offset as usize, length as usize))
+    }
+
+    /// Raw pointer to byte `offset` (offset <= len, checked by the caller).
+    pub fn ptr_at(&self, offset: usize) -> *mut u8 {
+        debug_assert!(offset <= self.len);
+        self.ptr.wrapping_add(offset)
+    }
+
+    /// Borrow [offset, offset+len) as a byte slice.
+    ///
+    /// Caveat accepted by design: another process may modify the file (MAP_SHARED), so the
+    /// bytes may change while borrowed; we only ever read them as plain `u8`s (any value is
+    /// valid), and a truncation fault is repaired by the SIGBUS handler.
+    pub fn bytes(&self, offset: usize, len: usize) -> &[u8] {
+        assert!(offset <= self.len && len <= self.len - offset);
+        if len == 0 {
+            return &[];
+        }
+        // SAFETY: in bounds of a live mapping (asserted above) that outlives `&self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(offset), len) }
+    }
+
+    pub fn warm(&self) -> Result<()> {
+        self.check_poison()?;
+        if self.len == 0 {
+            return Ok(());
+        }
+        // SAFETY: advisory call on our own live mapping; failure is harmless and ignored.
+        unsafe { c::madvise(self.ptr as *mut c_void, self.len, c::MADV_WILLNEED) };
+        let page = sigbus::page_size();
+        let mut sum = 0u8;
+        let mut off = 0;
+        while off < self.len {
+            // SAFETY: off < len, inside the live mapping; volatile so the touch is not elided.
+            sum = sum.wrapping_add(unsafe { std::ptr::read_volatile(self.ptr.add(off)) });
+            off += page;
+        }
+        std::hint::black_box(sum);
+        self.check_poison()
+    }
+
+    pub fn resident(&self, offset: usize, len: usize) -> Result<bool> {
+        if len == 0 {
+            return Ok(true);
+        }
+        let page = sigbus::page_size();
+        let start = (self.ptr as usize + offset) & !(page - 1);
+        let end = self.ptr as usize + offset + len;
+        let pages = (end - start).div_ceil(page);
+        let mut vec = vec![0u8; pages];
+        // SAFETY: [start, end) lies inside our live mapping (page-aligned start); `vec` has one
+        // byte per page as mincore requires.
+        let r = unsafe { c::mincore(start as *mut c_void, end - start, vec.as_mut_ptr()) };
+        if r != 0 {
+            return Err(Error::Os { errno: std::io::Error::last_os_error().raw_os_error().unwrap_or(22), syscall: "mincore", path: None });
+        }
+        Ok(vec.iter().all(|b| b & 1 != 0))
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            sigbus::unregister(slot);
+            // SAFETY: ptr/len is exactly the mapping created in `open`; this is the last
+            // reference, so no Buffer or handle can read it anymore.
+            unsafe { c::munmap(self.ptr as *mut c_void, self.len) };
+            BYTES.fetch_sub(self.len, Ordering::Relaxed);
+        }
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+// ---- transfer tokens: one reference parked under a numeric id until adopt() ----
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static PARKED: Mutex<Option<HashMap<u64, Arc<Region>>>> = Mutex::new(None);
+
+pub fn park(r: Arc<Region>) -> u64 {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let mut g = PARKED.lock().unwrap_or_else(|e| e.into_inner());
+    g.get_or_insert_with(HashMap::new).insert(id, r);
+    id
+}
+
+pub fn unpark(id: u64) -> Result<Arc<Region>> {
+    let mut g = PARKED.lock().unwrap_or_else(|e| e.into_inner());
+    g.as_mut().and_then(|m| m.remove(&id)).ok_or_else(|| Error::Custom {
+        code: "ERR_SEGD_BAD_TOKEN",
+        message: format!("mapping token {id} is unknown or was already adopted"),
+    })
+}

@@ -1,0 +1,72 @@
+//! The few libc functions/structs we need, declared by hand for x86_64/aarch64 Linux (glibc).
+//! open/fstat/close go through `std::fs::File` (safe), so they are not declared here.
+#![allow(non_camel_case_types, dead_code)]
+
+use std::ffi::{c_int, c_long, c_uchar, c_void};
+
+pub type size_t = usize;
+pub type off_t = i64;
+
+pub const PROT_READ: c_int = 0x1;
+pub const MAP_SHARED: c_int = 0x01;
+pub const MAP_PRIVATE: c_int = 0x02;
+pub const MAP_FIXED: c_int = 0x10;
+pub const MAP_ANONYMOUS: c_int = 0x20;
+pub const MAP_FAILED: *mut c_void = !0usize as *mut c_void;
+pub const MADV_WILLNEED: c_int = 3;
+pub const _SC_PAGESIZE: c_int = 30;
+
+pub const SIGBUS: c_int = 7;
+pub const SA_SIGINFO: c_int = 0x0000_0004;
+pub const SA_ONSTACK: c_int = 0x0800_0000;
+pub const SA_RESTART: c_int = 0x1000_0000;
+pub const SA_NODEFER: c_int = 0x4000_0000;
+pub const SIG_DFL: usize = 0;
+pub const SIG_IGN: usize = 1;
+/// si_code values for SIGBUS (asm-generic/siginfo.h).
+pub const BUS_ADRERR: c_int = 2;
+
+pub const EINTR: c_int = 4;
+
+/// glibc `sigset_t`: 1024 bits.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct sigset_t {
+    pub val: [u64; 16],
+}
+
+/// glibc `struct sigaction` on Linux x86_64/aarch64:
+/// `{ union { sighandler_t; void (*)(int, siginfo_t*, void*) } ; sigset_t sa_mask; int sa_flags; void (*sa_restorer)(void); }`
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct sigaction_t {
+    pub sa_sigaction: usize,
+    pub sa_mask: sigset_t,
+    pub sa_flags: c_int,
+    pub sa_restorer: usize,
+}
+
+/// Prefix of the kernel `siginfo_t` (128 bytes total): si_signo, si_errno, si_code, padding,
+/// then the union whose first member for SIGSEGV/SIGBUS is `void *si_addr` (offset 16 on LP64).
+#[repr(C)]
+pub struct siginfo_t {
+    pub si_signo: c_int,
+    pub si_errno: c_int,
+    pub si_code: c_int,
+    _pad0: c_int,
+    pub si_addr: *mut c_void,
+    _rest: [u64; 13],
+}
+
+extern "C" {
+    pub fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, offset: off_t) -> *mut c_void;
+    pub fn munmap(addr: *mut c_void, len: size_t) -> c_int;
+    pub fn madvise(addr: *mut c_void, len: size_t, advice: c_int) -> c_int;
+    pub fn mincore(addr: *mut c_void, len: size_t, vec: *mut c_uchar) -> c_int;
+    pub fn pread(fd: c_int, buf: *mut c_void, count: size_t, offset: off_t) -> isize;
+    pub fn sysconf(name: c_int) -> c_long;
+    pub fn sigaction(signum: c_int, act: *const sigaction_t, oldact: *mut sigaction_t) -> c_int;
+    pub fn sigemptyset(set: *mut sigset_t) -> c_int;
+    pub fn __errno_location() -> *mut c_int;
+    pub fn raise(sig: c_int) -> c_int;
+}

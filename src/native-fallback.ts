@@ -1,0 +1,216 @@
+/**
+ * Pure-TypeScript implementation of the `Native` API (see ./native.ts), used when the Rust
+ * addon is missing or disabled with SEGD_NATIVE=0.
+ *
+ * `map()` reads the whole file into a SharedArrayBuffer-backed Buffer (so slices are zero-copy
+ * views, survive close(), and a token can hand the same memory to another thread); nothing is
+ * mapped, so truncation can never fault (`poisoned` is always false) and `warm()` is a no-op.
+ */
+import * as fs from 'node:fs';
+import type { Mapping, MappingToken, Native } from './native.js';
+
+// ---------------- CRC32C (Castagnoli, reflected), slicing-by-8 ----------------
+
+const POLY = 0x82f63b78;
+const TABLES: Int32Array[] = (() => {
+  const t: Int32Array[] = [];
+  for (let k = 0; k < 8; k++) t.push(new Int32Array(256));
+  const t0 = t[0]!;
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let j = 0; j < 8; j++) c = c & 1 ? (c >>> 1) ^ POLY : c >>> 1;
+    t0[i] = c;
+  }
+  for (let i = 0; i < 256; i++) {
+    for (let k = 1; k < 8; k++) {
+      const prev = t[k - 1]![i]!;
+      t[k]![i] = (prev >>> 8) ^ t0[prev & 0xff]!;
+    }
+  }
+  return t;
+})();
+
+function checkSeed(seed: number | undefined): number {
+  if (seed === undefined || seed === null) return 0;
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    const e = new RangeError(`The value of "seed" is out of range. It must be >= 0 and <= 4294967295. Received ${String(seed)}`);
+    (e as NodeJS.ErrnoException).code = 'ERR_OUT_OF_RANGE';
+    throw e;
+  }
+  return seed;
+}
+
+/** CRC32C with streaming seed: crc32cTable(b, crc32cTable(a)) === crc32cTable(a ++ b). */
+export function crc32cTable(data: Uint8Array, seed?: number): number {
+  if (!(data instanceof Uint8Array)) {
+    const e = new TypeError('The "data" argument must be an instance of Buffer, TypedArray, or Uint8Array');
+    (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_TYPE';
+    throw e;
+  }
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+  let crc = ~checkSeed(seed);
+  const n = data.length;
+  let i = 0;
+  const end8 = n - (n & 7);
+  while (i < end8) {
+    const lo = (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)) ^ crc;
+    crc =
+      t7[lo & 0xff]! ^
+      t6[(lo >>> 8) & 0xff]! ^
+      t5[(lo >>> 16) & 0xff]! ^
+      t4[lo >>> 24]! ^
+      t3[data[i + 4]!]! ^
+      t2[data[i + 5]!]! ^
+      t1[data[i + 6]!]! ^
+      t0[data[i + 7]!]!;
+    i += 8;
+  }
+  while (i < n) crc = (crc >>> 8) ^ t0[(crc ^ data[i++]!) & 0xff]!;
+  return ~crc >>> 0;
+}
+
+// ---------------- mappings ----------------
+
+let live = 0;
+let bytes = 0;
+/** Handles dropped without close() still give their count back when collected. */
+const registry = new FinalizationRegistry<number>((size) => {
+  live--;
+  bytes -= size;
+});
+
+function rangeError(name: string, max: number, value: unknown): RangeError {
+  const e = new RangeError(`The value of "${name}" is out of range. It must be >= 0 && <= ${max}. Received ${String(value)}`);
+  (e as NodeJS.ErrnoException).code = 'ERR_OUT_OF_RANGE';
+  return e;
+}
+
+export function checkIndex(name: string, value: unknown, max: number): number {
+  if (typeof value !== 'number') {
+    const e = new TypeError(`The "${name}" argument must be of type number`);
+    (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_TYPE';
+    throw e;
+  }
+  if (!Number.isInteger(value) || value < 0 || value > max) throw rangeError(name, max, value);
+  return value;
+}
+
+function closedError(): Error {
+  const e = new Error('the mapping handle was closed');
+  (e as NodeJS.ErrnoException).code = 'ERR_SEGD_CLOSED';
+  return e;
+}
+
+export class FallbackMapping implements Mapping {
+  readonly size: number;
+  readonly poisoned = false;
+  #shared: SharedArrayBuffer | null;
+  #view: Buffer | null;
+  readonly #token = {};
+
+  constructor(shared: SharedArrayBuffer) {
+    this.#shared = shared;
+    this.#view = Buffer.from(shared, 0, shared.byteLength);
+    this.size = shared.byteLength;
+    live++;
+    bytes += this.size;
+    registry.register(this, this.size, this.#token);
+  }
+
+  #buf(): Buffer {
+    if (!this.#view) throw closedError();
+    return this.#view;
+  }
+
+  slice(offset: number, length: number): Buffer {
+    const buf = this.#buf();
+    checkIndex('offset', offset, this.size);
+    checkIndex('length', length, this.size - offset);
+    return buf.subarray(offset, offset + length);
+  }
+
+  warm(): void {
+    this.#buf();
+  }
+
+  resident(offset: number, length: number): boolean {
+    this.#buf();
+    checkIndex('offset', offset, this.size);
+    checkIndex('length', length, this.size - offset);
+    return true;
+  }
+
+  crc32c(offset = 0, length?: number, seed?: number): number {
+    const buf = this.#buf();
+    checkIndex('offset', offset, this.size);
+    const len = length ?? this.size - offset;
+    checkIndex('length', len, this.size - offset);
+    return crc32cTable(buf.subarray(offset, offset + len), seed);
+  }
+
+  transfer(): MappingToken {
+    this.#buf();
+    return { __mappingToken: 'fallback', shared: this.#shared } as unknown as MappingToken;
+  }
+
+  close(): void {
+    if (!this.#view) return;
+    this.#view = null;
+    this.#shared = null;
+    live--;
+    bytes -= this.size;
+    registry.unregister(this.#token);
+  }
+}
+
+/** Read the whole file (open + fstat + read loop + close) into shared memory. */
+export function readWhole(path: string): SharedArrayBuffer {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const shared = new SharedArrayBuffer(size);
+    const view = Buffer.from(shared);
+    let off = 0;
+    while (off < size) {
+      const n = fs.readSync(fd, view, off, size - off, off);
+      if (n === 0) break; // truncated meanwhile: the tail stays zero, like the addon's repair
+      off += n;
+    }
+    return shared;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function adoptFallbackToken(token: MappingToken): Mapping {
+  const t = token as unknown as { __mappingToken?: unknown; shared?: unknown };
+  if (t?.__mappingToken !== 'fallback' || !(t.shared instanceof SharedArrayBuffer)) {
+    const e = new TypeError('not a mapping token');
+    (e as NodeJS.ErrnoException).code = 'ERR_SEGD_BAD_TOKEN';
+    throw e;
+  }
+  return new FallbackMapping(t.shared);
+}
+
+export function readAtFallback(fd: number, buffer: Uint8Array, position: number): number {
+  checkIndex('position', position, Number.MAX_SAFE_INTEGER);
+  let filled = 0;
+  while (filled < buffer.byteLength) {
+    const n = fs.readSync(fd, buffer, filled, buffer.byteLength - filled, position + filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return filled;
+}
+
+export const fallback: Native = {
+  kind: 'fallback',
+  crcImpl: 'ts-table',
+  map: (path: string) => new FallbackMapping(readWhole(path)),
+  adopt: adoptFallbackToken,
+  readAt: readAtFallback,
+  crc32c: crc32cTable,
+  crc32cPortable: crc32cTable,
+  liveMappings: () => live,
+  mappedBytes: () => bytes,
+};

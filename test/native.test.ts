@@ -1,0 +1,316 @@
+// Native layer (src/native.ts): addon vs pure-TS fallback, real temp files, no mocks.
+// Runs against whichever implementation is active (SEGD_NATIVE=0 forces the fallback).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import type { AddressInfo } from 'node:net';
+import { native, nativeDescription } from '../src/native.js';
+import { crc32cTable, fallback } from '../src/native-fallback.js';
+
+let dir: string;
+let bigPath: string;
+let big: Buffer;
+let emptyPath: string;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segd-native-'));
+  big = crypto.randomBytes(3 * 1024 * 1024 + 12345);
+  bigPath = path.join(dir, 'big.bin');
+  fs.writeFileSync(bigPath, big);
+  emptyPath = path.join(dir, 'empty.bin');
+  fs.writeFileSync(emptyPath, '');
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function gcFn(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+}
+
+async function settle(gc: () => void, until: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 5));
+    if (until()) return;
+  }
+}
+
+describe('implementation', () => {
+  it('reports what is active', () => {
+    expect(nativeDescription()).toMatch(/^segd native: /);
+    if (process.env.SEGD_NATIVE === '0') expect(native.kind).toBe('fallback');
+    const built = fs.existsSync(new URL(`../native/segd.${process.platform}-${process.arch}-gnu.node`, import.meta.url));
+    if (process.env.SEGD_NATIVE !== '0' && built) expect(native.kind).toBe('addon');
+    expect(typeof native.crcImpl).toBe('string');
+  });
+});
+
+describe('crc32c', () => {
+  const impls: [string, (d: Uint8Array, s?: number) => number][] = [
+    ['native.crc32c', native.crc32c],
+    ['native.crc32cPortable', native.crc32cPortable],
+    ['fallback', fallback.crc32c],
+  ];
+
+  it('standard vector', () => {
+    for (const [, f] of impls) {
+      expect(f(Buffer.from('123456789'))).toBe(0xe3069283);
+      expect(f(new Uint8Array(0))).toBe(0);
+      expect(f(new Uint8Array(0), 0x12345678)).toBe(0x12345678);
+    }
+  });
+
+  it('every length 0..4096 and unaligned offsets agree with the TS table', () => {
+    const data = crypto.randomBytes(4096 + 16);
+    for (let len = 0; len <= 4096; len++) {
+      const off = len % 8;
+      const v = data.subarray(off, off + len);
+      const want = crc32cTable(v);
+      const a = native.crc32c(v);
+      const b = native.crc32cPortable(v);
+      if (a !== want || b !== want) throw new Error(`len ${len} off ${off}: ${a} ${b} != ${want}`);
+    }
+  });
+
+  it('large sizes agree, chained seeds stream', () => {
+    for (const n of [1024 * 1024 + 7, 8 * 1024 * 1024, 3 * 8192 * 3 + 5]) {
+      const d = crypto.randomBytes(n + 3).subarray(3);
+      const want = crc32cTable(d);
+      expect(native.crc32c(d)).toBe(want);
+      expect(native.crc32cPortable(d)).toBe(want);
+      const cuts = [0, 1, 777, 24576, 100_000, n >> 1, n - 1, n].filter((c) => c <= n).sort((x, y) => x - y);
+      let crc = 0;
+      for (let i = 1; i < cuts.length; i++) crc = native.crc32c(d.subarray(cuts[i - 1], cuts[i]), crc);
+      expect(crc).toBe(want);
+    }
+  });
+
+  it('accepts other typed arrays by bytes, rejects bad seeds', () => {
+    const u32 = new Uint32Array([1, 2, 3, 4]);
+    expect(native.crc32c(new Uint8Array(u32.buffer) as Uint8Array)).toBe(crc32cTable(new Uint8Array(u32.buffer)));
+    expect(() => native.crc32c(Buffer.from('x'), -1)).toThrow(RangeError);
+  });
+
+  it('mapping.crc32c matches the buffer crc with offsets and seeds', () => {
+    const m = native.map(bigPath);
+    try {
+      expect(m.crc32c()).toBe(crc32cTable(big));
+      expect(m.crc32c(13, 100_003)).toBe(crc32cTable(big.subarray(13, 100_016)));
+      expect(m.crc32c(5, undefined, 77)).toBe(crc32cTable(big.subarray(5), 77));
+      expect(m.crc32c(big.length, 0)).toBe(0);
+      const s = m.crc32c(0, 1000);
+      expect(m.crc32c(1000, 5000, s)).toBe(crc32cTable(big.subarray(0, 6000)));
+      expect(() => m.crc32c(0, big.length + 1)).toThrow(RangeError);
+    } finally {
+      m.close();
+    }
+  });
+});
+
+describe('map / slice', () => {
+  it('slices equal readFileSync subarrays', () => {
+    const m = native.map(bigPath);
+    expect(m.size).toBe(big.length);
+    const cases: [number, number][] = [
+      [0, big.length],
+      [1, 4095],
+      [4095, 2],
+      [4097, 65536 + 3],
+      [big.length - 1, 1],
+      [big.length, 0],
+      [12345, 0],
+      [1_000_001, 999_999],
+    ];
+    for (const [o, l] of cases) {
+      const s = m.slice(o, l);
+      expect(s.length).toBe(l);
+      expect(Buffer.compare(s, big.subarray(o, o + l))).toBe(0);
+    }
+    // the same range twice (same external pointer) is fine
+    expect(m.slice(10, 10).equals(m.slice(10, 10))).toBe(true);
+    m.close();
+  });
+
+  it('out-of-range slices throw RangeError ERR_OUT_OF_RANGE', () => {
+    const m = native.map(bigPath);
+    const bad: [number, number][] = [
+      [big.length + 1, 0],
+      [0, big.length + 1],
+      [big.length - 1, 2],
+      [-1, 1],
+      [1.5, 1],
+      [0, Number.NaN],
+    ];
+    for (const [o, l] of bad) {
+      let err: unknown;
+      try {
+        m.slice(o, l);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, `${o},${l}`).toBeInstanceOf(RangeError);
+      expect((err as NodeJS.ErrnoException).code).toBe('ERR_OUT_OF_RANGE');
+    }
+    m.close();
+  });
+
+  it('empty file maps with size 0', () => {
+    const m = native.map(emptyPath);
+    expect(m.size).toBe(0);
+    expect(m.slice(0, 0).length).toBe(0);
+    expect(m.crc32c()).toBe(0);
+    expect(m.resident(0, 0)).toBe(true);
+    m.warm();
+    expect(() => m.slice(0, 1)).toThrow(RangeError);
+    m.close();
+  });
+
+  it('missing file throws ENOENT shaped like fs errors', () => {
+    const p = path.join(dir, 'nope.bin');
+    let err: NodeJS.ErrnoException | undefined;
+    try {
+      native.map(p);
+    } catch (e) {
+      err = e as NodeJS.ErrnoException;
+    }
+    expect(err).toBeInstanceOf(Error);
+    expect(err!.code).toBe('ENOENT');
+    expect(err!.errno).toBe(-2);
+    expect(err!.syscall).toBe('open');
+    expect(err!.path).toBe(p);
+    expect(err!.message).toBe(`ENOENT: no such file or directory, open '${p}'`);
+  });
+
+  it('warm/resident/poisoned/close are well behaved', () => {
+    const m = native.map(bigPath);
+    m.warm();
+    expect(m.resident(0, big.length)).toBe(true);
+    expect(m.resident(big.length - 1, 1)).toBe(true);
+    expect(m.poisoned).toBe(false);
+    const s = m.slice(100, 100);
+    m.close();
+    m.close(); // idempotent
+    expect(s.equals(big.subarray(100, 200))).toBe(true);
+    expect(() => m.slice(0, 1)).toThrow(/closed/);
+  });
+
+  it('transfer/adopt within a thread; liveMappings/mappedBytes count', () => {
+    const base = native.liveMappings();
+    const baseBytes = native.mappedBytes();
+    const m = native.map(bigPath);
+    expect(native.liveMappings()).toBe(base + 1);
+    expect(native.mappedBytes()).toBe(baseBytes + big.length);
+    const token = structuredClone(m.transfer());
+    m.close();
+    // addon: the token holds a reference (process-wide count); fallback counts open handles per thread
+    if (native.kind === 'addon') expect(native.liveMappings()).toBe(base + 1);
+    const m2 = native.adopt(token);
+    expect(m2.crc32c(7, 9)).toBe(crc32cTable(big.subarray(7, 16))); // (a slice would hold a reference until GC)
+    m2.close();
+    expect(native.liveMappings()).toBe(base);
+    expect(native.mappedBytes()).toBe(baseBytes);
+    if (native.kind === 'addon') expect(() => native.adopt(token)).toThrow(/already adopted|unknown/);
+  });
+});
+
+describe('lifetime under GC', () => {
+  it('thousands of mappings dropped without close() return liveMappings to baseline', async () => {
+    const gc = gcFn();
+    const small = path.join(dir, 'small.bin');
+    fs.writeFileSync(small, crypto.randomBytes(10_000));
+    await settle(gc, () => false, 50);
+    const base = native.liveMappings();
+    // in a plain function, so no stack slot of this async frame keeps the last one alive
+    const churn = (): void => {
+      for (let i = 0; i < 3000; i++) {
+        const m = native.map(small);
+        const s = m.slice(i % 100, 50);
+        if (s.length !== 50) throw new Error('bad slice');
+        if (i % 3 === 0) m.close();
+      }
+    };
+    churn();
+    expect(native.liveMappings()).toBeGreaterThan(base);
+    await settle(gc, () => native.liveMappings() === base);
+    expect(native.liveMappings()).toBe(base);
+  });
+
+  it('a slice outliving its closed, collected mapping is served correctly over node:http', async () => {
+    const gc = gcFn();
+    const off = 777_777;
+    const len = 1_000_003;
+    let body: Buffer | null = (() => {
+      const m = native.map(bigPath);
+      const s = m.slice(off, len);
+      m.close();
+      return s;
+    })();
+    await settle(gc, () => false, 100);
+    const server = http.createServer((_req, res) => {
+      res.setHeader('content-length', String(body!.length));
+      res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const got = await new Promise<Buffer>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path: '/' }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve(Buffer.concat(chunks)));
+            res.on('error', reject);
+          })
+          .on('error', reject);
+      });
+      expect(got.length).toBe(len);
+      expect(Buffer.compare(got, big.subarray(off, off + len))).toBe(0);
+    } finally {
+      server.close();
+      body = null;
+    }
+  });
+});
+
+describe('readAt', () => {
+  it('reads fully, short at EOF, 0 past EOF, into subarrays', () => {
+    const p = path.join(dir, 'r.bin');
+    const data = crypto.randomBytes(1000);
+    fs.writeFileSync(p, data);
+    const fd = fs.openSync(p, 'r');
+    try {
+      const buf = Buffer.alloc(300);
+      expect(native.readAt(fd, buf, 0)).toBe(300);
+      expect(buf.equals(data.subarray(0, 300))).toBe(true);
+      expect(native.readAt(fd, buf, 900)).toBe(100);
+      expect(buf.subarray(0, 100).equals(data.subarray(900))).toBe(true);
+      expect(native.readAt(fd, buf, 1000)).toBe(0);
+      expect(native.readAt(fd, buf, 5000)).toBe(0);
+      const outer = Buffer.alloc(64, 0xaa);
+      expect(native.readAt(fd, outer.subarray(8, 24), 17)).toBe(16);
+      expect(outer.subarray(8, 24).equals(data.subarray(17, 33))).toBe(true);
+      expect(outer[7]).toBe(0xaa);
+      expect(outer[24]).toBe(0xaa);
+      expect(native.readAt(fd, new Uint8Array(0), 0)).toBe(0);
+      const whole = Buffer.alloc(4096);
+      expect(native.readAt(fd, whole, 0)).toBe(1000);
+    } finally {
+      fs.closeSync(fd);
+    }
+    let err: NodeJS.ErrnoException | undefined;
+    try {
+      native.readAt(fd, Buffer.alloc(10), 0); // closed fd
+    } catch (e) {
+      err = e as NodeJS.ErrnoException;
+    }
+    expect(err?.code).toBe('EBADF');
+    expect(err?.errno).toBe(-9);
+  });
+});
