@@ -72,7 +72,7 @@ export interface FragLoad {
   at: number;
   type: string;
   level: number;
-  sn: number | 'initSegment';
+  sn: number;
   url: string;
   byteRange: [number, number] | null;
   bytes: number;
