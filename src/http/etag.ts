@@ -4,5 +4,10 @@
  * change of content changes it.
  */
 export function contentEtag(crc32c: number, size: number, suffix = ''): string {
-  return `"${(crc32c >>> 0).toString(16).padStart(8, '0')}-${size.toString(16)}${suffix}"`;
+  return `"${crcHex(crc32c)}-${size.toString(16)}${suffix}"`;
+}
+
+/** A CRC32C as 8 lower-case hex digits, the form the ETag and the manifest use. */
+export function crcHex(crc: number): string {
+  return (crc >>> 0).toString(16).padStart(8, '0');
 }

@@ -1,0 +1,38 @@
+/** Worker pool for the catalogue (piscina), running workers/hash.ts. */
+import { Piscina } from 'piscina';
+import { availableParallelism } from 'node:os';
+import { workerModule } from '../pool.js';
+import type { HashOutcome, HashTask } from './hashing.js';
+import type { ParsedPlaylist } from './types.js';
+
+/** Indexing and verifying have the machine to themselves: every core (serving keeps one free). */
+export function defaultThreads(): number {
+  return availableParallelism();
+}
+
+export class CataloguePool {
+  private readonly pool: Piscina;
+
+  constructor(threads = defaultThreads()) {
+    const spec = workerModule('hash');
+    this.pool = new Piscina({
+      filename: spec.filename,
+      execArgv: spec.execArgv,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: 1_000,
+    });
+  }
+
+  hash(task: HashTask): Promise<HashOutcome> {
+    return this.pool.run(task) as Promise<HashOutcome>;
+  }
+
+  parse(path: string, rel: string): Promise<ParsedPlaylist> {
+    return this.pool.run({ path, rel }, { name: 'parse' }) as Promise<ParsedPlaylist>;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,401 @@
+// Table-driven tests of the pure catalogue pieces: URI resolution, playlist validation rules,
+// playlist normalisation, CRC32C, manifest shape checks.
+import { describe, expect, it } from 'vitest';
+import { crc32c, crcImplementation } from '../src/catalogue/crc.js';
+import { crcHex } from '../src/http/etag.js';
+import { crc32cTable as crc32cJs } from '../src/native-fallback.js';
+import { catalogueLookup, checkManifestShape, emptyManifest, etagFor, expectationFor, isSafeRelPath, ManifestError, reprDigestFor } from '../src/catalogue/manifest.js';
+import { parseAttributeList, parsePlaylistText } from '../src/catalogue/playlist.js';
+import type { IssueCode, ParsedPlaylist } from '../src/catalogue/types.js';
+import { extinfWithinTarget, resolveUri, validatePlaylist, type FileFacts, type ResolvedUri } from '../src/catalogue/validate.js';
+import { bytes } from './fixtures/catalogue/lib.js';
+
+describe('resolveUri', () => {
+  const cases: Array<[playlist: string, uri: string, expected: ResolvedUri]> = [
+    ['a/b/index.m3u8', 'seg1.ts', { kind: 'local', path: 'a/b/seg1.ts', rootRelative: false }],
+    ['a/b/index.m3u8', './seg1.ts', { kind: 'local', path: 'a/b/seg1.ts', rootRelative: false }],
+    ['a/b/index.m3u8', '../c/seg1.ts', { kind: 'local', path: 'a/c/seg1.ts', rootRelative: false }],
+    ['a/b/index.m3u8', '../../seg1.ts', { kind: 'local', path: 'seg1.ts', rootRelative: false }],
+    ['a/b/index.m3u8', '../../../etc/passwd', { kind: 'escape' }],
+    ['index.m3u8', '../../etc/passwd', { kind: 'escape' }],
+    ['index.m3u8', 'x/../../y.ts', { kind: 'escape' }],
+    ['a/index.m3u8', '%2e%2e/%2e%2e/etc/passwd', { kind: 'escape' }],
+    ['a/index.m3u8', '..%2f..%2fetc/passwd', { kind: 'bad', reason: 'encoded "/", "\\" or NUL in a path segment' }],
+    ['a/index.m3u8', '..\\..\\etc\\passwd', { kind: 'bad', reason: 'backslash in URI' }],
+    ['a/index.m3u8', 'file:///etc/passwd', { kind: 'bad', reason: 'file: URIs are not allowed' }],
+    ['a/index.m3u8', '/movies/x.ts', { kind: 'local', path: 'movies/x.ts', rootRelative: true }],
+    ['a/index.m3u8', '/../etc/passwd', { kind: 'escape' }],
+    ['a/index.m3u8', 'seg%201.ts?token=abc#t=1', { kind: 'local', path: 'a/seg 1.ts', rootRelative: false }],
+    ['a/index.m3u8', 'https://cdn.example.com/x.ts', { kind: 'external', url: 'https://cdn.example.com/x.ts' }],
+    ['a/index.m3u8', 'HTTP://cdn.example.com/x.ts', { kind: 'external', url: 'HTTP://cdn.example.com/x.ts' }],
+    ['a/index.m3u8', '//cdn.example.com/x.ts', { kind: 'external', url: '//cdn.example.com/x.ts' }],
+    ['a/index.m3u8', 'data:text/plain;base64,AAAA', { kind: 'inline', scheme: 'data' }],
+    ['a/index.m3u8', 'skd://key-id', { kind: 'inline', scheme: 'skd' }],
+    ['a/index.m3u8', 'urn:uuid:1234', { kind: 'other-scheme', scheme: 'urn' }],
+    ['a/index.m3u8', '', { kind: 'bad', reason: 'empty URI' }],
+    ['a/index.m3u8', 'dir/', { kind: 'bad', reason: 'URI names a directory' }],
+    ['a/index.m3u8', '..', { kind: 'bad', reason: 'URI names the catalogue root' }],
+    ['a/index.m3u8', 'bad%zz.ts', { kind: 'bad', reason: 'malformed percent-encoding' }],
+  ];
+  it.each(cases)('%s + %j', (playlist, uri, expected) => {
+    expect(resolveUri(playlist, uri)).toEqual(expected);
+  });
+});
+
+describe('EXTINF vs EXT-X-TARGETDURATION (rounded, RFC 8216bis)', () => {
+  const cases: Array<[duration: number, target: number, ok: boolean]> = [
+    [4, 4, true],
+    [4.4, 4, true],
+    [4.499, 4, true],
+    [4.5, 4, false], // rounds to 5
+    [4.6, 4, false],
+    [5, 4, false],
+    [0.1, 0, true],
+    [0.5, 0, false],
+    [10.01, 10, true],
+  ];
+  it.each(cases)('EXTINF %d with TARGETDURATION %d → ok=%s', (d, t, ok) => {
+    expect(extinfWithinTarget(d, t)).toBe(ok);
+  });
+});
+
+// ---- validatePlaylist over parsed text + a file table ----
+type Files = Record<string, FileFacts>;
+const lookupOf = (files: Files) => (rel: string) => files[rel];
+const M = (body: string) => `#EXTM3U\n#EXT-X-VERSION:7\n${body}`;
+
+interface Case {
+  name: string;
+  path?: string;
+  text: string;
+  files: Files;
+  errors?: IssueCode[];
+  warnings?: IssueCode[];
+  message?: RegExp;
+}
+
+const media4 = (body: string) => M(`#EXT-X-TARGETDURATION:4\n${body}#EXT-X-ENDLIST\n`);
+const cases: Case[] = [
+  {
+    name: 'clean TS media playlist',
+    text: media4('#EXTINF:4,\na.ts\n#EXTINF:3.9,\nb.ts\n'),
+    files: { 'v/a.ts': { size: 10 }, 'v/b.ts': { size: 10 } },
+  },
+  {
+    name: 'missing segment',
+    text: media4('#EXTINF:4,\na.ts\n#EXTINF:4,\nnope.ts\n'),
+    files: { 'v/a.ts': { size: 10 } },
+    errors: ['missing'],
+    message: /"nope\.ts" → v\/nope\.ts: no such file/,
+  },
+  {
+    name: 'EXTINF over target after rounding',
+    text: media4('#EXTINF:4.5,\na.ts\n'),
+    files: { 'v/a.ts': { size: 10 } },
+    errors: ['extinf'],
+    message: /EXTINF 4\.5 s rounds to 5 s, over EXT-X-TARGETDURATION 4 s/,
+  },
+  {
+    name: 'EXTINF under target after rounding is fine',
+    text: media4('#EXTINF:4.49,\na.ts\n'),
+    files: { 'v/a.ts': { size: 10 } },
+  },
+  {
+    name: 'missing EXT-X-TARGETDURATION',
+    text: M('#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n'),
+    files: { 'v/a.ts': { size: 10 } },
+    errors: ['target-duration'],
+  },
+  {
+    name: 'byte range fits exactly (explicit + implicit offsets)',
+    text: media4('#EXTINF:4,\n#EXT-X-BYTERANGE:100@0\nall.ts\n#EXTINF:4,\n#EXT-X-BYTERANGE:50\nall.ts\n#EXTINF:4,\n#EXT-X-BYTERANGE:50\nall.ts\n'),
+    files: { 'v/all.ts': { size: 200 } },
+  },
+  {
+    name: 'implicit offset runs past the end',
+    text: media4('#EXTINF:4,\n#EXT-X-BYTERANGE:100@0\nall.ts\n#EXTINF:4,\n#EXT-X-BYTERANGE:50\nall.ts\n#EXTINF:4,\n#EXT-X-BYTERANGE:51\nall.ts\n'),
+    files: { 'v/all.ts': { size: 200 } },
+    errors: ['byterange'],
+    message: /bytes 150-200 \(51@150\) extends past the end of v\/all\.ts \(200 bytes\)/,
+  },
+  {
+    name: 'explicit byte range past the end',
+    text: media4('#EXTINF:4,\n#EXT-X-BYTERANGE:10@195\nall.ts\n'),
+    files: { 'v/all.ts': { size: 200 } },
+    errors: ['byterange'],
+  },
+  {
+    name: 'implicit offset after a different resource',
+    text: media4('#EXTINF:4,\n#EXT-X-BYTERANGE:10@0\na.ts\n#EXTINF:4,\n#EXT-X-BYTERANGE:10\nb.ts\n'),
+    files: { 'v/a.ts': { size: 200 }, 'v/b.ts': { size: 200 } },
+    errors: ['byterange'],
+    message: /no offset, but the previous segment is not a sub-range of the same resource/,
+  },
+  {
+    name: 'fMP4 without EXT-X-MAP',
+    text: media4('#EXTINF:4,\na.m4s\n#EXTINF:4,\nb.m4s\n'),
+    files: { 'v/a.m4s': { size: 10 }, 'v/b.m4s': { size: 10 } },
+    errors: ['init'],
+  },
+  {
+    name: 'fMP4 with a missing init section',
+    text: media4('#EXT-X-MAP:URI="init.mp4"\n#EXTINF:4,\na.m4s\n'),
+    files: { 'v/a.m4s': { size: 10 } },
+    errors: ['missing'],
+    message: /EXT-X-MAP init section #0 "init\.mp4" → v\/init\.mp4: no such file/,
+  },
+  {
+    name: 'MAP BYTERANGE past the end of the init file',
+    text: media4('#EXT-X-MAP:URI="init.mp4",BYTERANGE="800@0"\n#EXTINF:4,\na.m4s\n'),
+    files: { 'v/a.m4s': { size: 10 }, 'v/init.mp4': { size: 700 } },
+    errors: ['byterange'],
+  },
+  {
+    name: 'MAP BYTERANGE without offset starts at 0',
+    text: media4('#EXT-X-MAP:URI="init.mp4",BYTERANGE="700"\n#EXTINF:4,\na.m4s\n'),
+    files: { 'v/a.m4s': { size: 10 }, 'v/init.mp4': { size: 700 } },
+  },
+  {
+    name: 'segment escaping the root',
+    text: media4('#EXTINF:4,\n../../etc/passwd\n'),
+    files: {},
+    errors: ['escape'],
+    message: /resolves outside the catalogue root \(not read\)/,
+  },
+  {
+    name: 'external segment is a warning, aggregated',
+    text: media4('#EXTINF:4,\nhttps://cdn.example.com/a.ts\n#EXTINF:4,\nhttps://cdn.example.com/b.ts\n'),
+    files: {},
+    warnings: ['external'],
+    message: /external, not checked: https:\/\/cdn\.example\.com\/a\.ts \(and 1 more\)/,
+  },
+  {
+    name: 'AES-128 key file present; data: and skd: keys skipped',
+    text: media4('#EXT-X-KEY:METHOD=AES-128,URI="k.key"\n#EXTINF:4,\na.ts\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI="skd://x",KEYFORMAT="com.apple.streamingkeydelivery"\n#EXTINF:4,\nb.ts\n'),
+    files: { 'v/a.ts': { size: 1 }, 'v/b.ts': { size: 1 }, 'v/k.key': { size: 16 } },
+  },
+  {
+    name: 'missing key file',
+    text: media4('#EXT-X-KEY:METHOD=AES-128,URI="../keys/k.key"\n#EXTINF:4,\na.ts\n'),
+    files: { 'v/a.ts': { size: 1 } },
+    errors: ['missing'],
+    message: /EXT-X-KEY #0 "\.\.\/keys\/k\.key" → keys\/k\.key/,
+  },
+  {
+    name: 'GAP segment need not exist',
+    text: media4('#EXTINF:4,\na.ts\n#EXT-X-GAP\n#EXTINF:4,\ngap.ts\n'),
+    files: { 'v/a.ts': { size: 1 } },
+  },
+  {
+    name: 'dotfile target is reported as hidden',
+    text: media4('#EXTINF:4,\n.hidden/a.ts\n'),
+    files: {},
+    errors: ['missing'],
+    message: /hidden path/,
+  },
+  {
+    name: 'not a playlist',
+    text: 'hello world\n',
+    files: {},
+    errors: ['not-playlist'],
+  },
+  // ---- master playlists (path v/master.m3u8 unless stated) ----
+  {
+    name: 'clean master',
+    text: M('#EXT-X-STREAM-INF:BANDWIDTH=1000,CODECS="avc1.4d401e"\nlo/index.m3u8\n'),
+    files: { 'v/lo/index.m3u8': { size: 10, playlist: 'media' } },
+  },
+  {
+    name: 'master without BANDWIDTH',
+    text: M('#EXT-X-STREAM-INF:CODECS="avc1.4d401e",RESOLUTION=640x360\nlo/index.m3u8\n'),
+    files: { 'v/lo/index.m3u8': { size: 10, playlist: 'media' } },
+    errors: ['bandwidth'],
+    message: /variant #0 "lo\/index\.m3u8": EXT-X-STREAM-INF has no BANDWIDTH \(required\)/,
+  },
+  {
+    name: 'master without CODECS warns',
+    text: M('#EXT-X-STREAM-INF:BANDWIDTH=1000\nlo/index.m3u8\n'),
+    files: { 'v/lo/index.m3u8': { size: 10, playlist: 'media' } },
+    warnings: ['codecs'],
+  },
+  {
+    name: 'variant pointing to a missing playlist',
+    text: M('#EXT-X-STREAM-INF:BANDWIDTH=1000,CODECS="avc1.4d401e"\nhi/index.m3u8\n'),
+    files: {},
+    errors: ['missing'],
+  },
+  {
+    name: 'variant pointing to a non-playlist / a master / an invalid playlist',
+    text: M(
+      '#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS="a"\nseg.ts\n#EXT-X-STREAM-INF:BANDWIDTH=2,CODECS="a"\nother.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=3,CODECS="a"\nbroken.m3u8\n',
+    ),
+    files: { 'v/seg.ts': { size: 1 }, 'v/other.m3u8': { size: 1, playlist: 'master' }, 'v/broken.m3u8': { size: 1, playlist: 'invalid' } },
+    errors: ['variant', 'variant', 'variant'],
+  },
+  {
+    name: 'audio rendition and I-frame playlist are checked',
+    text: M(
+      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="en",URI="audio/missing.m3u8"\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS="a",AUDIO="a"\nlo.m3u8\n#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,CODECS="a",URI="../../iframes.m3u8"\n',
+    ),
+    files: { 'v/lo.m3u8': { size: 1, playlist: 'media' } },
+    errors: ['escape', 'missing'],
+  },
+];
+
+describe('validatePlaylist', () => {
+  it.each(cases)('$name', (c) => {
+    const path = c.path ?? (c.text.includes('STREAM-INF') ? 'v/master.m3u8' : 'v/index.m3u8');
+    const rec = validatePlaylist(parsePlaylistText(c.text, path), lookupOf(c.files));
+    expect(rec.errors.map((i) => i.code).sort()).toEqual([...(c.errors ?? [])].sort());
+    // parser diagnostics are warnings too; only compare ours
+    expect(rec.warnings.filter((i) => i.code !== 'parser').map((i) => i.code).sort()).toEqual([...(c.warnings ?? [])].sort());
+    for (const i of [...rec.errors, ...rec.warnings]) expect(i.asset).toBe(path);
+    if (c.message) expect([...rec.errors, ...rec.warnings].map((i) => i.message).join('\n')).toMatch(c.message);
+  });
+
+  it('builds summaries: duration, segment count, bytes incl. one init section, refs', () => {
+    const text = media4('#EXT-X-MAP:URI="init.mp4"\n#EXTINF:4,\n#EXT-X-BYTERANGE:100@0\nm.mp4\n#EXTINF:2.5,\n#EXT-X-BYTERANGE:100\nm.mp4\n');
+    const rec = validatePlaylist(parsePlaylistText(text, 'x/i.m3u8'), lookupOf({ 'x/m.mp4': { size: 200 }, 'x/init.mp4': { size: 50 } }));
+    expect(rec.errors).toEqual([]);
+    expect(rec.media).toMatchObject({ duration: 6.5, segments: 2, bytes: 250, fmp4: true, targetDuration: 4, endlist: true });
+    expect(rec.refs).toEqual(['x/init.mp4', 'x/m.mp4']);
+  });
+
+  it('hand-built ParsedPlaylist (no parser involved)', () => {
+    const p: ParsedPlaylist = {
+      kind: 'media',
+      path: 'p.m3u8',
+      diagnostics: [],
+      targetDuration: 6,
+      endlist: true,
+      isIFrame: false,
+      segments: [
+        { uri: 'f.ts', duration: 6, byterange: { length: 10, offset: 5 } },
+        { uri: 'f.ts', duration: 6.6, byterange: { length: 10 } },
+      ],
+    };
+    const rec = validatePlaylist(p, lookupOf({ 'f.ts': { size: 24 } }));
+    expect(rec.errors.map((e) => e.code).sort()).toEqual(['byterange', 'extinf']);
+    expect(rec.errors.find((e) => e.code === 'byterange')!.index).toBe(1);
+  });
+});
+
+describe('parsePlaylistText', () => {
+  it('normalises a master playlist', () => {
+    const p = parsePlaylistText(
+      M('#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="en",LANGUAGE="en",URI="a.m3u8"\n#EXT-X-STREAM-INF:BANDWIDTH=5,AVERAGE-BANDWIDTH=4,CODECS="c",RESOLUTION=2x3,FRAME-RATE=25,AUDIO="a"\nv.m3u8\n'),
+      'm.m3u8',
+    );
+    expect(p).toMatchObject({
+      kind: 'master',
+      variants: [{ uri: 'v.m3u8', bandwidth: 5, averageBandwidth: 4, codecs: 'c', resolution: { width: 2, height: 3 }, frameRate: 25, isIFrameOnly: false }],
+      renditions: [{ type: 'AUDIO', groupId: 'a', name: 'en', language: 'en', uri: 'a.m3u8' }],
+    });
+    expect(() => structuredClone(p)).not.toThrow();
+  });
+  it('keeps EXT-X-MEDIA renditions no variant references (their URIs are checked too)', () => {
+    const p = parsePlaylistText(
+      M('#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="Deutsch, DE",LANGUAGE="de",URI="subs/de.m3u8"\r\n#EXT-X-STREAM-INF:BANDWIDTH=5,CODECS="c"\r\nv.m3u8\r\n'),
+      'm.m3u8',
+    );
+    expect(p.kind === 'master' && p.renditions).toEqual([{ type: 'SUBTITLES', groupId: 'subs', name: 'Deutsch, DE', language: 'de', uri: 'subs/de.m3u8' }]);
+    const rec = validatePlaylist(p, lookupOf({ 'v.m3u8': { size: 1, playlist: 'media' } }));
+    expect(rec.errors.map((e) => [e.code, e.target])).toEqual([['missing', 'subs/de.m3u8']]);
+  });
+  it('parseAttributeList', () => {
+    expect([...parseAttributeList('TYPE=AUDIO,GROUP-ID="a,b",NAME="x",DEFAULT=YES')]).toEqual([
+      ['TYPE', 'AUDIO'],
+      ['GROUP-ID', 'a,b'],
+      ['NAME', 'x'],
+      ['DEFAULT', 'YES'],
+    ]);
+  });
+  it('tolerates a BOM and reports garbage as not-playlist', () => {
+    expect(parsePlaylistText('\ufeff#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n', 'x.m3u8').kind).toBe('media');
+    expect(parsePlaylistText('<html>', 'x.m3u8')).toMatchObject({ kind: 'invalid', code: 'not-playlist' });
+  });
+});
+
+describe('robustness', () => {
+  it('never throws on mangled playlists (parse → validate), output stays structured-clone-able', () => {
+    const parts = [
+      '#EXT-X-STREAM-INF:BANDWIDTH=1', '#EXT-X-STREAM-INF:', '#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1', '#EXT-X-MEDIA:TYPE=AUDIO',
+      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="n",URI="../../x.m3u8"', '#EXT-X-TARGETDURATION:x', '#EXT-X-TARGETDURATION:4',
+      '#EXTINF:', '#EXTINF:abc,', '#EXTINF:4,', '#EXT-X-BYTERANGE:', '#EXT-X-BYTERANGE:10@x', '#EXT-X-BYTERANGE:5',
+      '#EXT-X-MAP:', '#EXT-X-MAP:URI="i.mp4",BYTERANGE="x"', '#EXT-X-KEY:METHOD=AES-128', '#EXT-X-KEY:METHOD=NONE',
+      '#EXT-X-PART:DURATION=1,URI="p.m4s"', '#EXT-X-ENDLIST', '#EXT-X-VERSION:99', '#EXT-X-DISCONTINUITY', '#EXT-X-GAP',
+      'a.ts', 'a.m4s', '../../etc/passwd', 'http://x/y.ts', '%zz', '', '#', 'garbage',
+    ];
+    let seed = 12345;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+    for (let i = 0; i < 400; i++) {
+      const lines = ['#EXTM3U'];
+      for (let k = rnd(12); k >= 0; k--) lines.push(parts[rnd(parts.length)]!);
+      const text = lines.join(rnd(2) ? '\n' : '\r\n');
+      const p = parsePlaylistText(text, 'd/p.m3u8');
+      const rec = validatePlaylist(structuredClone(p), () => ({ size: 7, playlist: 'media' }));
+      expect(() => structuredClone(rec)).not.toThrow();
+      expect(['master', 'media', 'invalid']).toContain(rec.kind);
+    }
+  });
+});
+
+describe('CRC32C', () => {
+  it('check value and streaming, native vs portable JS', () => {
+    expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(crc32cJs(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(crcHex(0x0000abcd)).toBe('0000abcd');
+    const data = bytes(100_003, 7);
+    const whole = crc32cJs(data);
+    expect(crc32c(data)).toBe(whole);
+    expect(crc32c(data.subarray(37_001), crc32c(data.subarray(0, 37_001)))).toBe(whole);
+    expect(crc32cJs(data.subarray(5), crc32cJs(data.subarray(0, 5)))).toBe(whole);
+    expect(crcImplementation()).toMatch(/^(addon|fallback)\//);
+  });
+});
+
+describe('manifest shape', () => {
+  const good = () => {
+    const m = emptyManifest(1_700_000_000_000);
+    m.entries['a/b.ts'] = { size: 3, mtimeMs: 1.5, crc32c: '0a0b0c0d', sha256: 'ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=' };
+    return m;
+  };
+  it('accepts a valid manifest', () => {
+    expect(checkManifestShape(JSON.parse(JSON.stringify(good())))).toBeTruthy();
+  });
+  const breakers: Array<[string, (m: any) => void, RegExp]> = [
+    ['wrong format', (m) => (m.format = 'x'), /"format"/],
+    ['future version', (m) => (m.version = 2), /unsupported "version" 2/],
+    ['bad crc', (m) => (m.entries['a/b.ts'].crc32c = 'XYZ'), /crc32c is not 8 lower-case hex/],
+    ['bad sha', (m) => (m.entries['a/b.ts'].sha256 = 'abc'), /sha256/],
+    ['negative size', (m) => (m.entries['a/b.ts'].size = -1), /size/],
+    ['escaping key', (m) => (m.entries['../x'] = m.entries['a/b.ts']), /safe root-relative path/],
+    ['entries not object', (m) => (m.entries = []), /"entries"/],
+  ];
+  it.each(breakers)('rejects: %s', (_n, mutate, re) => {
+    const m = JSON.parse(JSON.stringify(good()));
+    mutate(m);
+    expect(() => checkManifestShape(m)).toThrow(ManifestError);
+    expect(() => checkManifestShape(m)).toThrow(re);
+  });
+  it('ETag and Repr-Digest helpers', () => {
+    expect(etagFor({ crc32c: 'e3069283', size: 9 })).toBe('"e3069283-9"');
+    expect(etagFor({ crc32c: '00000000', size: 1 << 20 })).toBe('"00000000-100000"');
+    expect(reprDigestFor({ sha256: 'ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=' })).toBe('sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:');
+  });
+  it('catalogueLookup: by absolute path under the root, numeric CRC for the store', () => {
+    const m = good();
+    const look = catalogueLookup('/srv/media', m);
+    expect(look.expected('/srv/media/a/b.ts')).toEqual({ size: 3, mtimeMs: 1.5, crc32c: 0x0a0b0c0d });
+    expect(look.etag('/srv/media/a/b.ts')).toBe('"0a0b0c0d-3"');
+    expect(look.reprDigest('/srv/media/a/b.ts')).toBe('sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:');
+    for (const f of ['/srv/media/a/c.ts', '/srv/other/a/b.ts', '/srv/media', '/srv/media/../media2/a/b.ts', '/srv/media/constructor']) {
+      expect(look.entry(f)).toBeUndefined();
+    }
+    expect(expectationFor({ ...m.entries['a/b.ts']!, crc32c: 'ffffffff' }).crc32c).toBe(0xffffffff);
+  });
+  it('isSafeRelPath', () => {
+    expect(isSafeRelPath('a/b')).toBe(true);
+    for (const p of ['', '/a', 'a/../b', './a', 'a//b', '..']) expect(isSafeRelPath(p)).toBe(false);
+  });
+});

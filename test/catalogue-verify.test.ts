@@ -1,0 +1,127 @@
+// Integration tests of `segd verify` (verifyTree): real temp trees, real worker pool.
+import { openSync, closeSync, readSync, statSync, symlinkSync, writeSync, truncateSync, unlinkSync, utimesSync, writeFileSync, appendFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { indexTree } from '../src/catalogue/indexer.js';
+import { ManifestError } from '../src/catalogue/manifest.js';
+import { exitCodeForVerify, formatVerifyReport, verifyReportJson } from '../src/catalogue/report.js';
+import { verifyTree } from '../src/catalogue/verify.js';
+import { cleanup, goodLibrary, tmpDir, writeTree } from './fixtures/catalogue/lib.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  while (dirs.length) cleanup(dirs.pop()!);
+});
+
+/** Build the good library with whole-second mtimes (so an mtime can be restored exactly), index it. */
+async function indexed(): Promise<string> {
+  const d = tmpDir();
+  dirs.push(d);
+  const spec = goodLibrary();
+  writeTree(d, spec);
+  const t = Math.floor(Date.now() / 1000) - 3600;
+  for (const rel of Object.keys(spec)) utimesSync(path.join(d, rel), t, t);
+  const r = await indexTree(d, { threads: 2, progress: false });
+  expect(r.ok).toBe(true);
+  return d;
+}
+const verify = (root: string, o: Parameters<typeof verifyTree>[1] = {}) => verifyTree(root, { threads: 2, progress: false, ...o });
+
+/** Flip one bit at `pos` in place (size unchanged). */
+function flipBit(file: string, pos: number): void {
+  const fd = openSync(file, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, pos);
+    b[0] = b[0]! ^ 0x10;
+    writeSync(fd, b, 0, 1, pos);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('verifyTree', () => {
+  it('a clean tree verifies (CRC32C, and with SHA-256)', async () => {
+    const root = await indexed();
+    const lines: string[] = [];
+    const r = await verify(root, { log: (l) => lines.push(l) });
+    expect(r.problems).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(exitCodeForVerify(r)).toBe(0);
+    expect(r.stats.checked).toBe(r.stats.listed);
+    expect(lines.join('\n')).toMatch(/GB\/s/);
+    const r2 = await verify(root, { sha256: true });
+    expect(r2.ok).toBe(true);
+    expect(formatVerifyReport(r2)).toMatch(/OK: 0 mismatches/);
+  });
+
+  it('a flipped byte is caught: "bit rot" when size and mtime are unchanged, "modified" otherwise', async () => {
+    const root = await indexed();
+    const seg = path.join(root, 'movie/ts360/seg1.ts');
+    const init = path.join(root, 'movie/fmp4720/init.mp4');
+    const before = statSync(seg); // whole-second mtime (see indexed()), so it can be restored exactly
+    flipBit(seg, 1234);
+    utimesSync(seg, before.atime, before.mtime); // silent corruption: bytes differ, metadata identical
+    expect(statSync(seg).mtimeMs).toBe(before.mtimeMs);
+    flipBit(init, 0); // an ordinary edit: mtime moves
+    const r = await verify(root);
+    expect(r.ok).toBe(false);
+    expect(exitCodeForVerify(r)).toBe(1);
+    expect(r.problems.map((p) => [p.path, p.kind])).toEqual([
+      ['movie/fmp4720/init.mp4', 'modified'],
+      ['movie/ts360/seg1.ts', 'bit-rot'],
+    ]);
+    expect(r.problems[1]!.message).toMatch(/^bit rot: content changed with size and mtime unchanged \(CRC32C [0-9a-f]{8}, manifest says [0-9a-f]{8}\)$/);
+    expect(r.problems[1]!.expected!.size).toBe(r.problems[1]!.actual!.size);
+    const text = formatVerifyReport(r);
+    expect(text).toMatch(/error\s+\[bit-rot\] movie\/ts360\/seg1\.ts: bit rot/);
+    expect(text).toMatch(/FAILED: 2 mismatches/);
+  });
+
+  it('truncated, grown, missing and unlisted files', async () => {
+    const root = await indexed();
+    truncateSync(path.join(root, 'movie/fmp4720/media.mp4'), 4096);
+    appendFileSync(path.join(root, 'movie/audio/a0.aac'), 'x');
+    unlinkSync(path.join(root, 'movie/ts360/seg2.ts'));
+    writeFileSync(path.join(root, 'movie/new.ts'), 'new');
+    const r = await verify(root);
+    expect(r.problems.map((p) => [p.path, p.kind, p.severity])).toEqual([
+      ['movie/audio/a0.aac', 'grown', 'error'],
+      ['movie/fmp4720/media.mp4', 'truncated', 'error'],
+      ['movie/new.ts', 'unlisted', 'warning'],
+      ['movie/ts360/seg2.ts', 'missing', 'error'],
+    ]);
+    expect(r.problems[1]!.message).toBe('truncated: 4096 bytes, manifest says 9000');
+    expect(r).toMatchObject({ errors: 3, warnings: 1, ok: false });
+    const json = JSON.parse(JSON.stringify(verifyReportJson(r)));
+    expect(json).toMatchObject({ command: 'verify', ok: false, errorCount: 3, warningCount: 1 });
+    expect(json.problems[1]).toMatchObject({ kind: 'truncated', expected: { size: 9000 }, actual: { size: 4096 } });
+  });
+
+  it('a listed file replaced by a symlink is reported, not followed', async () => {
+    const root = await indexed();
+    const seg = path.join(root, 'movie/ts360/seg0.ts');
+    unlinkSync(seg);
+    symlinkSync('/etc/hostname', seg);
+    const r = await verify(root);
+    expect(r.problems.map((p) => [p.path, p.kind, p.message])).toEqual([
+      ['movie/ts360/seg0.ts', 'missing', 'no longer a regular file (symbolic link): listed in the manifest'],
+    ]);
+  });
+
+  it('only unlisted files → warnings, exit 0', async () => {
+    const root = await indexed();
+    writeFileSync(path.join(root, 'stray.bin'), 'x');
+    const r = await verify(root);
+    expect(r.ok).toBe(true);
+    expect(r.warnings).toBe(1);
+    expect(exitCodeForVerify(r)).toBe(0);
+  });
+
+  it('no manifest → ManifestError telling to run segd index', async () => {
+    const d = tmpDir();
+    dirs.push(d);
+    await expect(verify(d)).rejects.toThrow(ManifestError);
+    await expect(verify(d)).rejects.toThrow(/no manifest at .*: run "segd index/);
+  });
+});
