@@ -7,6 +7,8 @@ import { startServer } from './server.js';
 import { SegdError } from './segd.js';
 import { parseSize } from './size.js';
 import { DEMO_DIR, PACKAGE_ROOT } from './paths.js';
+import { catalogueCommand } from './catalogue/cli.js';
+import { EXIT_FAILURE } from './catalogue/report.js';
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -57,8 +59,14 @@ program
   .option('--follow-symlinks', 'serve symlinks that lead outside the root', false)
   .option('--no-player', 'do not serve the test page at /player/')
   .option('--log', 'JSON access log (pino) on stdout', false)
+  .option('--index', 'run `segd index` on DIR before serving (incremental)', false)
+  .option('--no-verify', "take the manifest's checksums on trust instead of checking files as they enter the cache")
   .addOption(new Option('--grace <ms>', 'how long in-flight responses may take on shutdown').argParser(wholeNumber(0, 600_000)).default(10_000))
   .action(async (dir: string, o: Record<string, unknown>) => {
+    if (o.index) {
+      const code = await catalogueCommand('index', dir, { out: () => undefined });
+      if (code === EXIT_FAILURE) process.exit(code);
+    }
     let running;
     try {
       running = await startServer({
@@ -74,6 +82,7 @@ program
         followSymlinks: o.followSymlinks as boolean,
         player: o.player as boolean,
         log: o.log as boolean,
+        verify: o.verify as boolean,
       });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
@@ -98,6 +107,27 @@ program
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+  });
+
+program
+  .command('index')
+  .description('validate every playlist, checksum every file (CRC32C, SHA-256), write DIR/.segd/manifest.json')
+  .argument('<dir>', 'content root')
+  .option('--json', 'machine-readable report on stdout', false)
+  .option('--threads <n>', 'worker threads (default: all cores)', wholeNumber(1, 1024))
+  .action(async (dir: string, o: { json: boolean; threads?: number }) => {
+    process.exitCode = await catalogueCommand('index', dir, { json: o.json, threads: o.threads });
+  });
+
+program
+  .command('verify')
+  .description("re-read every file and report each one whose bytes no longer match the manifest")
+  .argument('<dir>', 'content root')
+  .option('--json', 'machine-readable report on stdout', false)
+  .option('--sha256', 'check SHA-256 as well as CRC32C', false)
+  .option('--threads <n>', 'worker threads (default: all cores)', wholeNumber(1, 1024))
+  .action(async (dir: string, o: { json: boolean; sha256: boolean; threads?: number }) => {
+    process.exitCode = await catalogueCommand('verify', dir, { json: o.json, sha256: o.sha256, threads: o.threads });
   });
 
 await program.parseAsync(process.argv);

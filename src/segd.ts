@@ -16,6 +16,7 @@ import { FileStore } from './store.js';
 import { createHandler, type ContentMount, type InternalEndpoint } from './serve/handler.js';
 import { describe, type Representation } from './serve/representation.js';
 import { listStreams } from './streams.js';
+import { ServedManifest } from './catalogue/served.js';
 import { WEB_DIR, hlsJsDir } from './paths.js';
 import { parseSize } from './size.js';
 
@@ -38,6 +39,12 @@ export interface SegdOptions {
   readonly player?: boolean;
   /** A JSON access log line per request (pino) to stdout, or your own pino logger. Default off. */
   readonly log?: boolean | Logger;
+  /**
+   * With a manifest (`segd index`): check each file's CRC32C against it as the file enters the
+   * cache and refuse a mismatch with 503 (true, the default), or take the manifest's checksums on
+   * trust and hash nothing at serve time (false).
+   */
+  readonly verify?: boolean;
   readonly maxRanges?: number;
   readonly maxUrlLength?: number;
 }
@@ -75,6 +82,8 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
   const cachePolicy: CachePolicy = { ...DEFAULT_CACHE_POLICY, liveFraction: options.liveMaxAgeFraction ?? DEFAULT_CACHE_POLICY.liveFraction };
   const logger = options.log === true ? pino() : options.log === false || options.log === undefined ? undefined : options.log;
 
+  const warn = (msg: string): void => void (logger ? logger.warn(msg) : process.stderr.write(`segd: ${msg}\n`));
+  const manifest = await ServedManifest.open(realRoot, warn);
   const pool = new LoadPool(threads);
   let store: FileStore<Representation> | undefined;
   const metrics = new Metrics({
@@ -92,7 +101,15 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
     maxBytes,
     validityMs: options.validityMs ?? 1000,
     pool,
-    describe: (f) => describe(f, { cachePolicy, corsHeaders: staticCors, cacheControl: isPlayerFile(f.file) ? 'no-cache' : undefined }),
+    expected: (file) => manifest.expected(file),
+    verify: options.verify ?? true,
+    describe: (f) =>
+      describe(f, {
+        cachePolicy,
+        corsHeaders: staticCors,
+        cacheControl: isPlayerFile(f.file) ? 'no-cache' : undefined,
+        reprDigest: manifest.reprDigest(f.file, f.size, f.mtimeMs, f.crc32c),
+      }),
     events: {
       hit: () => metrics.cacheHits.inc(),
       miss: () => metrics.cacheMisses.inc(),
@@ -123,11 +140,17 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
     let streams: { at: number; body: Promise<string> } | undefined;
     endpoints.set('api/streams', async () => {
       if (streams === undefined || Date.now() - streams.at > 5000) {
-        streams = { at: Date.now(), body: listStreams(realRoot).then((s) => JSON.stringify({ streams: s })) };
+        streams = { at: Date.now(), body: listStreams(realRoot, manifest.catalogue()?.assets).then((s) => JSON.stringify({ streams: s })) };
       }
       return { status: 200, contentType: 'application/json', body: await streams.body };
     });
   }
+  endpoints.set('api/catalogue', () => {
+    const c = manifest.catalogue();
+    return c === undefined
+      ? { status: 404, contentType: 'application/json', body: JSON.stringify({ error: 'no manifest: run segd index DIR' }) }
+      : { status: 200, contentType: 'application/json', body: JSON.stringify(c) };
+  });
   const handler = createHandler({
     store,
     metrics,
@@ -152,6 +175,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
     byteEngine: nativeDescription(),
     async close() {
       ready = false;
+      manifest.close();
       store?.clear();
       await pool.close();
     },

@@ -72,6 +72,8 @@ export interface StoreOptions<R> {
   /** Builds the per-object response data (headers) once, when an object enters the store. */
   readonly describe: (file: StoredFile) => R;
   readonly expected?: ((file: string) => Expectation | undefined) | undefined;
+  /** Check loaded bytes against `expected` (true), or take the expected checksum on trust. */
+  readonly verify: boolean;
   readonly events?: Partial<StoreEvents> | undefined;
 }
 
@@ -184,6 +186,7 @@ export class FileStore<R> {
       followSymlinks: mount.followSymlinks,
       copyLimit: COPY_LIMIT,
       expected: this.opts.expected?.(file),
+      verify: this.opts.verify,
     };
     const result = await this.opts.pool.load(task);
     if (result.kind === 'missing') {

@@ -5,11 +5,14 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
+import type { CatalogueAsset } from './catalogue/describe.js';
 
 export interface StreamInfo {
   readonly path: string; // URL path, e.g. /ts/master.m3u8
   readonly name: string;
   readonly kind: 'master' | 'media';
+  /** From the manifest, when there is one. */
+  readonly catalogue?: Pick<CatalogueAsset, 'status' | 'errors' | 'warnings' | 'duration' | 'segments' | 'bytes' | 'renditions'>;
 }
 
 const MAX_PLAYLISTS = 2000;
@@ -34,7 +37,18 @@ async function findPlaylists(root: string): Promise<string[]> {
   return found.sort();
 }
 
-export async function listStreams(root: string): Promise<StreamInfo[]> {
+/** The top-level playlists; from the manifest's catalogue when given, else from a walk. */
+export async function listStreams(root: string, assets?: readonly CatalogueAsset[]): Promise<StreamInfo[]> {
+  if (assets !== undefined) {
+    return assets
+      .filter((a) => a.topLevel && a.kind !== 'invalid')
+      .map((a) => ({
+        path: urlPath(a.path),
+        name: a.path.replace(/\.m3u8$/i, ''),
+        kind: a.kind as 'master' | 'media',
+        catalogue: { status: a.status, errors: a.errors, warnings: a.warnings, duration: a.duration, segments: a.segments, bytes: a.bytes, renditions: a.renditions },
+      }));
+  }
   const files = await findPlaylists(root);
   const masters = new Set<string>();
   const referenced = new Set<string>();
@@ -51,6 +65,10 @@ export async function listStreams(root: string): Promise<StreamInfo[]> {
     .filter((f) => masters.has(f) || !referenced.has(f))
     .map((f) => {
       const rel = relative(root, f).split(sep).join(posix.sep);
-      return { path: '/' + rel.split('/').map(encodeURIComponent).join('/'), name: rel.replace(/\.m3u8$/i, ''), kind: masters.has(f) ? 'master' : 'media' };
+      return { path: urlPath(rel), name: rel.replace(/\.m3u8$/i, ''), kind: masters.has(f) ? 'master' : 'media' };
     });
+}
+
+function urlPath(rel: string): string {
+  return '/' + rel.split('/').map(encodeURIComponent).join('/');
 }
