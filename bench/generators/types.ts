@@ -1,0 +1,45 @@
+// What a load generator is asked to do and what it measures.
+
+export interface LoadRequest {
+  method: 'GET' | 'HEAD';
+  path: string;
+  headers?: Record<string, string>;
+}
+
+export interface LoadPlan {
+  /** Requests cycled in order on each connection (autocannon) or each wrk thread. */
+  sequence: LoadRequest[];
+  /** Pick a random entry of `sequence` for every request instead of cycling. */
+  random: boolean;
+}
+
+export interface LoadRun {
+  baseUrl: string;
+  plan: LoadPlan;
+  connections: number;
+  durationSec: number;
+  /** Status expected for every response (e.g. 206 for ranges, 304 for revalidation). */
+  expectStatus: number;
+}
+
+export interface LoadResult {
+  generator: 'wrk' | 'autocannon';
+  requests: number;
+  bytes: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Connection errors, timeouts, resets. */
+  errors: number;
+  /** Responses whose status is not the expected one (or, for wrk, >= 400). */
+  unexpectedStatus: number;
+  statusCounts: Record<string, number> | null;
+  /** CPU seconds the generator used (its own process for wrk; this process for autocannon). */
+  cpuSeconds: number;
+}
+
+export interface LoadGenerator {
+  run: (r: LoadRun) => Promise<LoadResult>;
+  /** Aborts a run in progress (Ctrl-C). */
+  abort: () => void;
+}

@@ -1,0 +1,224 @@
+// Options of the benchmark harness: defaults, quick mode and command-line parsing.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Directory of this module: bench/ under tsx, dist/bench/ when compiled. */
+export const MODULE_DIR = path.dirname(fileURLToPath(import.meta.url));
+
+function findRepo(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(from, '..');
+  }
+}
+
+export const REPO_DIR = findRepo(MODULE_DIR);
+/** The source bench/ directory (generated data and results live there in either case). */
+export const BENCH_DIR = path.join(REPO_DIR, 'bench');
+
+export const SERVER_NAMES = ['segd', 'nginx', 'fastify-static', 'serve-static', 'bare'] as const;
+export type ServerName = (typeof SERVER_NAMES)[number];
+
+export const SCENARIO_NAMES = ['playlist', 'segments', 'ranges', 'cold', 'revalidate', 'head', 'mix'] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+export interface ContentSpec {
+  /** Whole hot segments under seg/. */
+  segmentCount: number;
+  segmentBytes: number;
+  /** Single-file rendition range/main.mp4, addressed by EXT-X-BYTERANGE. */
+  rangeFileBytes: number;
+  rangeChunkBytes: number;
+  /** Cold library under cold/: several times segd's cache. */
+  coldBytes: number;
+  coldSegmentBytes: number;
+}
+
+export interface BenchOptions {
+  quick: boolean;
+  servers: ServerName[];
+  scenarios: ScenarioName[];
+  /** Measured seconds per server and scenario. */
+  durationSec: number;
+  /** Unmeasured seconds before each measurement (0: none). */
+  warmupSec: number;
+  connections: number;
+  content: ContentSpec;
+  /** Where content is generated (reused across runs when the spec matches). */
+  dataDir: string;
+  /** Where report.json / report.md / chart.svg go; null: write nothing. */
+  outDir: string | null;
+  /** Value of segd's --cache-size flag. */
+  segdCacheSize: string;
+  /** segd's CLI: built dist/src/cli.js by default; a .ts path runs through tsx. */
+  segdCli: string;
+  /** Pin servers to CPU 0 and load generators to CPU 1 with taskset. */
+  pin: boolean;
+  /** Pin this process (autocannon runs in it) to CPU 1 too. Only the CLI does that. */
+  pinSelf: boolean;
+  /** May apt-get install nginx-light / wrk when missing (never in tests). */
+  install: boolean;
+  /** Drop the page cache before the cold scenario, when permitted. */
+  dropCaches: boolean;
+  /** Use wrk for byte-throughput scenarios when installed; false: autocannon only. */
+  useWrk: boolean;
+  log: (line: string) => void;
+}
+
+export const FULL_CONTENT: ContentSpec = {
+  segmentCount: 64,
+  segmentBytes: 1 * MiB,
+  rangeFileBytes: 64 * MiB,
+  rangeChunkBytes: 256 * KiB,
+  coldBytes: 1 * GiB,
+  coldSegmentBytes: 1 * MiB,
+};
+
+export const QUICK_CONTENT: ContentSpec = { ...FULL_CONTENT, coldBytes: 256 * MiB };
+
+export function contentKey(c: ContentSpec): string {
+  const k = (n: number): string => (n % MiB === 0 ? `${n / MiB}m` : `${n / KiB}k`);
+  return `s${c.segmentCount}x${k(c.segmentBytes)}-r${k(c.rangeFileBytes)}@${k(c.rangeChunkBytes)}-c${k(c.coldBytes)}@${k(c.coldSegmentBytes)}`;
+}
+
+export function defaultOptions(overrides: Partial<BenchOptions> = {}): BenchOptions {
+  const quick = overrides.quick ?? false;
+  const content = overrides.content ?? (quick ? QUICK_CONTENT : FULL_CONTENT);
+  return {
+    quick,
+    servers: [...SERVER_NAMES],
+    scenarios: [...SCENARIO_NAMES],
+    durationSec: quick ? 2 : 10,
+    warmupSec: quick ? 0 : 2,
+    connections: 32,
+    dataDir: path.join(BENCH_DIR, '.data', contentKey(content)),
+    outDir: path.join(BENCH_DIR, 'results'),
+    segdCacheSize: quick ? '64MiB' : '256MiB',
+    segdCli: path.join(REPO_DIR, 'dist', 'src', 'cli.js'),
+    pin: true,
+    pinSelf: false,
+    install: false,
+    dropCaches: false,
+    useWrk: true,
+    log: (line) => console.log(line),
+    ...overrides,
+    content,
+  };
+}
+
+function pickList<T extends string>(value: string, allowed: readonly T[], what: string): T[] {
+  const out: T[] = [];
+  for (const raw of value.split(',')) {
+    const v = raw.trim();
+    if (!v) continue;
+    if (!(allowed as readonly string[]).includes(v)) {
+      throw new Error(`unknown ${what} "${v}" (known: ${allowed.join(', ')})`);
+    }
+    out.push(v as T);
+  }
+  if (out.length === 0) throw new Error(`no ${what} given`);
+  return out;
+}
+
+export const USAGE = `usage: npm run bench -- [options]
+  --quick                 short run (2 s per scenario, smaller cold set; < 2 min)
+  --servers a,b           ${SERVER_NAMES.join(',')}
+  --scenarios a,b         ${SCENARIO_NAMES.join(',')}
+  --duration SECONDS      measured seconds per server and scenario
+  --warmup SECONDS        unmeasured seconds before each measurement
+  --connections N         concurrent connections (default 32)
+  --cache-size SIZE       segd --cache-size (default 256MiB, quick 64MiB)
+  --segd-cli FILE         segd's CLI (default dist/src/cli.js; a .ts file runs via tsx)
+  --data-dir DIR          where synthetic content is generated (default bench/.data/...)
+  --out DIR               where results are written (default bench/results)
+  --drop-caches           drop the page cache before the cold scenario (when permitted)
+  --no-pin                do not pin processes to CPUs with taskset
+  --no-wrk                use autocannon for every scenario
+  --no-install            never apt-get install missing nginx/wrk`;
+
+/** Parses argv (without node and script). Returns null for --help. */
+export function parseArgs(argv: string[]): BenchOptions | null {
+  const o: Partial<BenchOptions> = { install: true, pinSelf: true };
+  let duration: number | undefined;
+  let warmup: number | undefined;
+  const rest = [...argv];
+  const value = (flag: string): string => {
+    const v = rest.shift();
+    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
+    return v;
+  };
+  const num = (flag: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new Error(`${flag}: bad number "${v}"`);
+    return n;
+  };
+  while (rest.length > 0) {
+    let arg = rest.shift()!;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      rest.unshift(arg.slice(eq + 1));
+      arg = arg.slice(0, eq);
+    }
+    switch (arg) {
+      case '--':
+        break;
+      case '-h':
+      case '--help':
+        return null;
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--servers':
+        o.servers = pickList(value(arg), SERVER_NAMES, 'server');
+        break;
+      case '--scenarios':
+        o.scenarios = pickList(value(arg), SCENARIO_NAMES, 'scenario');
+        break;
+      case '--duration':
+        duration = num(arg, value(arg), 1);
+        break;
+      case '--warmup':
+        warmup = num(arg, value(arg), 0);
+        break;
+      case '--connections':
+        o.connections = Math.floor(num(arg, value(arg), 1));
+        break;
+      case '--cache-size':
+        o.segdCacheSize = value(arg);
+        break;
+      case '--segd-cli':
+        o.segdCli = path.resolve(value(arg));
+        break;
+      case '--data-dir':
+        o.dataDir = path.resolve(value(arg));
+        break;
+      case '--out':
+        o.outDir = path.resolve(value(arg));
+        break;
+      case '--drop-caches':
+        o.dropCaches = true;
+        break;
+      case '--no-pin':
+        o.pin = false;
+        o.pinSelf = false;
+        break;
+      case '--no-wrk':
+        o.useWrk = false;
+        break;
+      case '--no-install':
+        o.install = false;
+        break;
+      default:
+        throw new Error(`unknown argument "${arg}"\n${USAGE}`);
+    }
+  }
+  const opts = defaultOptions(o);
+  if (duration !== undefined) opts.durationSec = duration;
+  if (warmup !== undefined) opts.warmupSec = warmup;
+  return opts;
+}

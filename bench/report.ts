@@ -1,0 +1,200 @@
+// Results: the report's shape, generator-bound flags, segd-to-baseline ratios, and the
+// console table, markdown and JSON renderings.
+import type { ScenarioName, ServerName } from './options.js';
+
+export interface ScenarioResult {
+  server: ServerName;
+  scenario: ScenarioName;
+  generator: 'wrk' | 'autocannon';
+  /** Null when the scenario was not measured (preflight failed, server crashed...). */
+  skipped: string | null;
+  preflight: string;
+  requests: number;
+  seconds: number;
+  reqPerSec: number;
+  bytesPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  unexpectedStatus: number;
+  statusCounts: Record<string, number> | null;
+  /** Server CPU over the measurement, in cores (1 = one CPU fully busy). */
+  serverCpu: number;
+  /** Load generator CPU over the measurement, in cores. */
+  generatorCpu: number;
+  /** Peak resident memory of the server's processes during the scenario. */
+  peakRssBytes: number;
+  /** The generator was saturated and no server got noticeably more: the figure is a floor. */
+  generatorBound: boolean;
+}
+
+export interface ServerStatus {
+  name: ServerName;
+  available: boolean;
+  reason: string | null;
+  notes: string[];
+  port: number | null;
+  pid: number | null;
+}
+
+export interface Ratio {
+  scenario: ScenarioName;
+  baseline: ServerName;
+  /** segd ÷ baseline. */
+  reqPerSec: number;
+  bytesPerSec: number;
+  p99: number;
+  /** Both figures sit at the load generator's limit: the ratio says little. */
+  generatorBound: boolean;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  finishedAt: string;
+  quick: boolean;
+  durationSec: number;
+  warmupSec: number;
+  connections: number;
+  pinned: boolean;
+  content: { dir: string; totalBytes: number; coldBytes: number; segdCacheSize: string };
+  machine: { cpus: number; loadavg: number[]; node: string };
+  tools: { wrk: boolean; nginx: boolean; taskset: boolean };
+  servers: ServerStatus[];
+  scenarios: ScenarioName[];
+  results: ScenarioResult[];
+  ratios: Ratio[];
+  notes: string[];
+}
+
+/** Generator saturation threshold, in cores of the one CPU the generator is pinned to. */
+export const SATURATED = 0.85;
+/** Figures within this factor of the best of their scenario count as "at the same level". */
+export const SAME_LEVEL = 1.1;
+
+const measured = (r: ScenarioResult): boolean => r.skipped === null && r.requests > 0;
+
+/** Marks figures that sit at the load generator's limit, then computes segd's ratios. */
+export function finishReport(report: BenchReport): void {
+  for (const scenario of report.scenarios) {
+    const rows = report.results.filter((r) => r.scenario === scenario && measured(r));
+    const best = Math.max(0, ...rows.map((r) => r.reqPerSec));
+    for (const r of rows) {
+      r.generatorBound = r.generatorCpu >= SATURATED && best <= r.reqPerSec * SAME_LEVEL;
+    }
+    const segd = rows.find((r) => r.server === 'segd');
+    if (!segd) continue;
+    for (const b of rows) {
+      if (b.server === 'segd' || b.reqPerSec <= 0) continue;
+      report.ratios.push({
+        scenario,
+        baseline: b.server,
+        reqPerSec: segd.reqPerSec / b.reqPerSec,
+        bytesPerSec: b.bytesPerSec > 0 ? segd.bytesPerSec / b.bytesPerSec : NaN,
+        p99: b.p99Ms > 0 ? segd.p99Ms / b.p99Ms : NaN,
+        generatorBound: segd.generatorBound && b.generatorBound,
+      });
+    }
+  }
+}
+
+const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+const fmtMs = (n: number): string => (!Number.isFinite(n) ? '-' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+
+export const COLUMNS = [
+  'scenario',
+  'server',
+  'gen',
+  'req/s',
+  'MB/s',
+  'p50 ms',
+  'p99 ms',
+  'errors',
+  'non-2xx*',
+  'RSS MiB',
+  'srv CPU',
+  'gen CPU',
+  'segd ÷',
+  'flags',
+] as const;
+
+/** One row per server and scenario; "segd ÷" is segd's req/s over that server's. */
+export function tableRows(report: BenchReport): string[][] {
+  const rows: string[][] = [];
+  for (const scenario of report.scenarios) {
+    for (const r of report.results.filter((x) => x.scenario === scenario)) {
+      const ratio = report.ratios.find((x) => x.scenario === scenario && x.baseline === r.server);
+      const flags: string[] = [];
+      if (r.skipped) flags.push(`skipped: ${r.skipped}`);
+      if (r.generatorBound) flags.push('generator-bound');
+      rows.push([
+        scenario,
+        r.server,
+        r.generator,
+        r.skipped ? '-' : fmt(r.reqPerSec),
+        r.skipped ? '-' : fmt(r.bytesPerSec / 1e6, 1),
+        r.skipped ? '-' : fmtMs(r.p50Ms),
+        r.skipped ? '-' : fmtMs(r.p99Ms),
+        r.skipped ? '-' : String(r.errors),
+        r.skipped ? '-' : String(r.unexpectedStatus),
+        r.peakRssBytes > 0 ? fmt(r.peakRssBytes / 2 ** 20) : '-',
+        r.skipped ? '-' : fmt(r.serverCpu, 2),
+        r.skipped ? '-' : fmt(r.generatorCpu, 2),
+        ratio ? `${fmt(ratio.reqPerSec, 2)}${ratio.generatorBound ? '~' : ''}` : '',
+        flags.join(', '),
+      ]);
+    }
+  }
+  return rows;
+}
+
+function footnotes(report: BenchReport): string[] {
+  const out = [
+    `non-2xx*: responses other than the scenario's expected status (206 for ranges, 304 for revalidate); wrk can only count statuses >= 400.`,
+    `segd ÷: segd's req/s divided by that server's; "~": both at the load generator's limit.`,
+    `generator-bound: the load generator used >= ${SATURATED} of its CPU and no server did more than ${Math.round((SAME_LEVEL - 1) * 100)}% better, so the figure is a floor.`,
+    `CPU in cores; servers pinned to CPU 0, generators to CPU 1${report.pinned ? '' : ' (pinning was off)'}; load average at start ${report.machine.loadavg.map((l) => l.toFixed(2)).join(' ')}.`,
+  ];
+  const unavailable = report.servers.filter((s) => !s.available);
+  for (const s of unavailable) out.push(`${s.name} unavailable: ${s.reason}`);
+  for (const s of report.servers) for (const n of s.notes) out.push(`${s.name}: ${n}`);
+  return out.concat(report.notes);
+}
+
+export function formatTable(report: BenchReport): string {
+  const rows = [COLUMNS as readonly string[], ...tableRows(report)];
+  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const numeric = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  const line = (r: readonly string[]): string =>
+    r.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  ')];
+  let prev = '';
+  for (const r of rows.slice(1)) {
+    if (prev && r[0] !== prev) out.push('');
+    prev = r[0]!;
+    out.push(line(r));
+  }
+  return `${out.join('\n')}\n\n${footnotes(report).map((f) => `  ${f}`).join('\n')}\n`;
+}
+
+export function toMarkdown(report: BenchReport, chartFile = 'chart.svg'): string {
+  const esc = (s: string): string => s.replace(/\|/g, '\\|');
+  const head = `| ${COLUMNS.join(' | ')} |`;
+  const sep = `| ${COLUMNS.map((_, i) => (i >= 3 && i <= 12 ? '---:' : '---')).join(' | ')} |`;
+  const body = tableRows(report).map((r) => `| ${r.map(esc).join(' | ')} |`);
+  return [
+    `# segd benchmark ${report.startedAt}`,
+    '',
+    `${report.quick ? 'Quick run' : 'Run'}: ${report.durationSec} s per scenario after ${report.warmupSec} s warm-up, ${report.connections} connections, ` +
+      `content ${(report.content.totalBytes / 2 ** 20).toFixed(0)} MiB (cold set ${(report.content.coldBytes / 2 ** 20).toFixed(0)} MiB, segd --cache-size ${report.content.segdCacheSize}), ` +
+      `${report.machine.cpus} CPUs, node ${report.machine.node}.`,
+    '',
+    head,
+    sep,
+    ...body,
+    '',
+    ...footnotes(report).map((f) => `- ${f}`),
+    '',
+    `![chart](${chartFile})`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,272 @@
+// Entry point: `npm run bench -- [--quick] [--servers ...] [--scenarios ...]`, and runBench()
+// for driving the harness in-process (test/bench.test.ts).
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { toSvg } from './chart.js';
+import { ensureContent, type Content } from './content.js';
+import { autocannonGenerator } from './generators/autocannon.js';
+import type { LoadGenerator, LoadResult } from './generators/types.js';
+import { setWrkCpu, wrkAvailable, wrkGenerator } from './generators/wrk.js';
+import { defaultOptions, parseArgs, USAGE, type BenchOptions, type ScenarioName, type ServerName } from './options.js';
+import { cpuSeconds, groupPids, installCleanupHandlers, killAllSync, pinSelf, RssSampler } from './procs.js';
+import { finishReport, formatTable, toMarkdown, type BenchReport, type ScenarioResult, type ServerStatus } from './report.js';
+import { SCENARIOS, type Scenario } from './scenarios.js';
+import { GENERATOR_CPU, serverUnavailable, startServer, type RunningServer } from './servers.js';
+import { ensureTools } from './setup.js';
+
+export type { BenchOptions, BenchReport, ScenarioResult };
+export { defaultOptions };
+
+export interface RunBenchResult {
+  report: BenchReport;
+  /** Files written (json, md, svg), empty when outDir is null. */
+  files: string[];
+}
+
+function dropPageCache(log: (l: string) => void): string {
+  try {
+    spawnSync('sync');
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+    return 'page cache dropped';
+  } catch (e) {
+    log(`cannot drop the page cache: ${(e as Error).message}`);
+    return `page cache not dropped (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
+  }
+}
+
+function skippedResult(server: ServerName, scenario: ScenarioName, generator: 'wrk' | 'autocannon', why: string, preflight = ''): ScenarioResult {
+  return {
+    server,
+    scenario,
+    generator,
+    skipped: why,
+    preflight,
+    requests: 0,
+    seconds: 0,
+    reqPerSec: 0,
+    bytesPerSec: 0,
+    p50Ms: NaN,
+    p99Ms: NaN,
+    errors: 0,
+    unexpectedStatus: 0,
+    statusCounts: null,
+    serverCpu: NaN,
+    generatorCpu: NaN,
+    peakRssBytes: 0,
+    generatorBound: false,
+  };
+}
+
+async function measure(
+  server: RunningServer,
+  scenario: Scenario,
+  content: Content,
+  opts: BenchOptions,
+  useWrk: boolean,
+): Promise<ScenarioResult> {
+  const generatorName = scenario.generator === 'wrk' && useWrk ? 'wrk' : 'autocannon';
+  const generator: LoadGenerator = generatorName === 'wrk' ? wrkGenerator : autocannonGenerator;
+  const pre = await scenario.preflight(server.baseUrl, content);
+  if (!pre.ok) return skippedResult(server.name, scenario.name, generatorName, 'preflight failed', pre.detail);
+  if (scenario.cold && opts.dropCaches) opts.log(`  ${dropPageCache(opts.log)}`);
+  const run = {
+    baseUrl: server.baseUrl,
+    plan: scenario.plan(content, pre),
+    connections: opts.connections,
+    expectStatus: scenario.expectStatus,
+  };
+  if (opts.warmupSec > 0) await generator.run({ ...run, durationSec: opts.warmupSec });
+  const pids = groupPids(server.pid);
+  const rss = new RssSampler(pids);
+  rss.start();
+  const cpu0 = cpuSeconds(pids);
+  let r: LoadResult;
+  let peak = 0;
+  try {
+    r = await generator.run({ ...run, durationSec: opts.durationSec });
+  } finally {
+    peak = rss.stop();
+  }
+  const serverCpu = cpuSeconds(pids) - cpu0;
+  const seconds = r.seconds > 0 ? r.seconds : opts.durationSec;
+  return {
+    server: server.name,
+    scenario: scenario.name,
+    generator: generatorName,
+    skipped: server.proc.hasExited() ? 'server exited during the run' : null,
+    preflight: pre.detail,
+    requests: r.requests,
+    seconds,
+    reqPerSec: r.requests / seconds,
+    bytesPerSec: r.bytes / seconds,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    errors: r.errors,
+    unexpectedStatus: r.unexpectedStatus,
+    statusCounts: r.statusCounts,
+    serverCpu: serverCpu / seconds,
+    generatorCpu: r.cpuSeconds / seconds,
+    peakRssBytes: peak,
+    generatorBound: false,
+  };
+}
+
+function resultLine(r: ScenarioResult): string {
+  if (r.skipped) return `  ${r.scenario.padEnd(10)} skipped: ${r.skipped}${r.preflight ? ` (${r.preflight})` : ''}`;
+  return (
+    `  ${r.scenario.padEnd(10)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s ${(r.bytesPerSec / 1e6).toFixed(1).padStart(7)} MB/s` +
+    `  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}  non-2xx* ${r.unexpectedStatus}` +
+    `  [${r.generator}, srv ${r.serverCpu.toFixed(2)} / gen ${r.generatorCpu.toFixed(2)} CPU]`
+  );
+}
+
+/** Runs the benchmark. Every server it starts is stopped before it returns or throws. */
+export async function runBench(overrides: Partial<BenchOptions> = {}): Promise<RunBenchResult> {
+  const opts = defaultOptions(overrides);
+  const log = opts.log;
+  const startedAt = new Date();
+  let current: RunningServer | null = null;
+  const uninstall = installCleanupHandlers(() => {
+    autocannonGenerator.abort();
+    wrkGenerator.abort();
+  });
+  try {
+    const needsWrk = opts.useWrk && opts.scenarios.some((s) => SCENARIOS[s].generator === 'wrk');
+    const tools = ensureTools({ install: opts.install, needNginx: opts.servers.includes('nginx'), needWrk: needsWrk, log });
+    const useWrk = opts.useWrk && wrkAvailable();
+    if (needsWrk && !useWrk) log('wrk not available: byte-throughput scenarios use autocannon (expect generator-bound figures)');
+    // Servers on CPU 0, generators on CPU 1: needs taskset and two CPUs.
+    const pinned = opts.pin && tools.taskset && os.cpus().length >= 2;
+    if (opts.pin && !pinned) log('not pinning to CPUs (needs taskset and 2 CPUs)');
+    opts.pin = pinned;
+    setWrkCpu(pinned ? GENERATOR_CPU : null);
+    if (pinned && opts.pinSelf && !pinSelf(GENERATOR_CPU)) log('could not pin this process to CPU 1');
+
+    const content = await ensureContent(opts.dataDir, opts.content, log);
+    const report: BenchReport = {
+      startedAt: startedAt.toISOString(),
+      finishedAt: '',
+      quick: opts.quick,
+      durationSec: opts.durationSec,
+      warmupSec: opts.warmupSec,
+      connections: opts.connections,
+      pinned,
+      content: { dir: content.dir, totalBytes: content.totalBytes, coldBytes: content.coldPaths.length * opts.content.coldSegmentBytes, segdCacheSize: opts.segdCacheSize },
+      machine: { cpus: os.cpus().length, loadavg: os.loadavg(), node: process.version },
+      tools: { ...tools, wrk: useWrk },
+      servers: [],
+      scenarios: opts.scenarios,
+      results: [],
+      ratios: [],
+      notes: [],
+    };
+    const perRun = opts.warmupSec + opts.durationSec;
+    log(`bench: ${opts.servers.length} servers × ${opts.scenarios.length} scenarios × ${perRun} s ≈ ${Math.ceil((opts.servers.length * opts.scenarios.length * perRun) / 60)} min of load, ${opts.connections} connections`);
+
+    for (const name of opts.servers) {
+      const status: ServerStatus = { name, available: false, reason: null, notes: [], port: null, pid: null };
+      report.servers.push(status);
+      const why = serverUnavailable(name, { opts, content });
+      if (why) {
+        status.reason = why;
+        log(`${name}: unavailable: ${why}`);
+        continue;
+      }
+      try {
+        current = await startServer(name, { opts, content });
+      } catch (e) {
+        status.reason = `failed to start: ${(e as Error).message}`;
+        log(`${name}: ${status.reason}`);
+        continue;
+      }
+      const server = current;
+      status.available = true;
+      status.port = server.port;
+      status.pid = server.pid;
+      status.notes.push(...server.notes);
+      log(`${name}: serving on ${server.baseUrl} (pid ${server.pid})${server.notes.length ? ` ${server.notes.join('; ')}` : ''}`);
+      try {
+        for (const scenarioName of opts.scenarios) {
+          const scenario = SCENARIOS[scenarioName];
+          if (server.proc.hasExited()) {
+            report.results.push(skippedResult(name, scenarioName, scenario.generator, 'server exited'));
+            continue;
+          }
+          let r: ScenarioResult;
+          try {
+            r = await measure(server, scenario, content, opts, useWrk);
+          } catch (e) {
+            r = skippedResult(name, scenarioName, scenario.generator === 'wrk' && useWrk ? 'wrk' : 'autocannon', `error: ${(e as Error).message.split('\n')[0]}`);
+          }
+          report.results.push(r);
+          log(resultLine(r));
+        }
+        if (server.proc.hasExited()) status.notes.push(`exited during the run: ${server.proc.stderr().trim().slice(-300)}`);
+      } finally {
+        const how = await server.stop();
+        current = null;
+        log(`${name}: ${how}`);
+        if (how.includes('killed')) status.notes.push(how);
+      }
+    }
+
+    report.finishedAt = new Date().toISOString();
+    finishReport(report);
+    log('');
+    log(formatTable(report));
+    const files = opts.outDir ? await writeResults(report, opts.outDir) : [];
+    if (files.length) log(`results: ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
+    return { report, files };
+  } finally {
+    if (current) await current.stop().catch(() => undefined);
+    killAllSync();
+    uninstall();
+  }
+}
+
+async function writeResults(report: BenchReport, outDir: string): Promise<string[]> {
+  await mkdir(outDir, { recursive: true });
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  const files: string[] = [];
+  for (const name of [stamp, 'latest']) {
+    const json = path.join(outDir, `${name}.json`);
+    const md = path.join(outDir, `${name}.md`);
+    const svg = path.join(outDir, `${name}.svg`);
+    await writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(md, toMarkdown(report, `${name}.svg`));
+    await writeFile(svg, toSvg(report));
+    files.push(json, md, svg);
+  }
+  return files;
+}
+
+async function main(): Promise<void> {
+  let opts: BenchOptions | null;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(2);
+  }
+  if (!opts) {
+    console.log(USAGE);
+    return;
+  }
+  const t0 = Date.now();
+  await runBench(opts);
+  console.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+      process.exit(1);
+    },
+  );
+}
