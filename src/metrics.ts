@@ -1,6 +1,7 @@
 /**
  * Every metric segd exports, in one place (Prometheus text format via prom-client).
- * Label children are resolved once and kept, so counting a request is a property increment.
+ * The per-request counters are tallied in plain numbers and handed to prom-client when
+ * /metrics is scraped, so counting a request costs one Map lookup and an increment.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration } from 'prom-client';
 import type { ContentKind } from './http/content-type.js';
@@ -17,10 +18,8 @@ export interface MetricSources {
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'status' | 'kind'>;
-  private readonly bodyBytes: Counter<'kind'>;
-  private readonly requestChildren = new Map<number, ReturnType<Counter<'status' | 'kind'>['labels']>>();
-  private readonly bytesChildren = new Map<string, ReturnType<Counter<'kind'>['labels']>>();
+  private readonly requestTally = new Map<number, { status: string; kind: RequestKind; n: number }>();
+  private readonly bytesTally: Record<RequestKind, number> = { playlist: 0, segment: 0, other: 0, internal: 0 };
   readonly cacheHits: Counter;
   readonly cacheMisses: Counter;
   readonly cacheEvictions: Counter;
@@ -30,8 +29,30 @@ export class Metrics {
   constructor(sources: MetricSources) {
     const registers = [this.registry];
     const counter = <L extends string>(c: CounterConfiguration<L>): Counter<L> => new Counter({ ...c, registers });
-    this.requests = counter({ name: 'segd_requests_total', help: 'Responses sent, by status code and content kind', labelNames: ['status', 'kind'] });
-    this.bodyBytes = counter({ name: 'segd_body_bytes_sent_total', help: 'Response body bytes handed to sockets', labelNames: ['kind'] });
+    const requestTally = this.requestTally;
+    const bytesTally = this.bytesTally;
+    counter({
+      name: 'segd_requests_total',
+      help: 'Responses sent, by status code and content kind',
+      labelNames: ['status', 'kind'],
+      collect() {
+        for (const t of requestTally.values()) {
+          if (t.n > 0) this.labels(t.status, t.kind).inc(t.n);
+          t.n = 0;
+        }
+      },
+    });
+    counter({
+      name: 'segd_body_bytes_sent_total',
+      help: 'Response body bytes handed to sockets',
+      labelNames: ['kind'],
+      collect() {
+        for (const kind of Object.keys(bytesTally) as RequestKind[]) {
+          if (bytesTally[kind] > 0) this.labels(kind).inc(bytesTally[kind]);
+          bytesTally[kind] = 0;
+        }
+      },
+    });
     this.cacheHits = counter({ name: 'segd_cache_hits_total', help: 'Requests answered from the hot cache' });
     this.cacheMisses = counter({ name: 'segd_cache_misses_total', help: 'Objects loaded through the worker pool' });
     this.cacheEvictions = counter({ name: 'segd_cache_evictions_total', help: 'Objects evicted to stay within the cache size' });
@@ -51,20 +72,12 @@ export class Metrics {
 
   request(status: number, kind: RequestKind): void {
     const key = status * 4 + KIND_INDEX[kind];
-    let child = this.requestChildren.get(key);
-    if (child === undefined) {
-      child = this.requests.labels(String(status), kind);
-      this.requestChildren.set(key, child);
-    }
-    child.inc();
+    const t = this.requestTally.get(key);
+    if (t !== undefined) t.n++;
+    else this.requestTally.set(key, { status: String(status), kind, n: 1 });
   }
 
   body(kind: RequestKind, bytes: number): void {
-    let child = this.bytesChildren.get(kind);
-    if (child === undefined) {
-      child = this.bodyBytes.labels(kind);
-      this.bytesChildren.set(kind, child);
-    }
-    child.inc(bytes);
+    this.bytesTally[kind] += bytes;
   }
 }

@@ -2,8 +2,9 @@
  * A node:http server around createSegd(), with the limits an edge box needs against slow or idle
  * clients, and a graceful close. The CLI uses exactly this; so can any embedding program.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Server as NetServer, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { Server as NetServer } from 'node:net';
+import { Connections } from './connections.js';
 import type { AddressInfo } from 'node:net';
 import { createSegd, type Segd, type SegdOptions } from './segd.js';
 
@@ -14,7 +15,7 @@ export interface ServerOptions extends SegdOptions {
   readonly maxConnections?: number;
   /** Time allowed for a client to send its request headers, ms. Default 10 s. */
   readonly headersTimeoutMs?: number;
-  /** A socket with no activity either way for this long is closed, ms. Default 60 s. */
+  /** A connection whose response has made no progress for this long is closed, ms. Default 60 s. */
   readonly idleTimeoutMs?: number;
 }
 
@@ -37,7 +38,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     segd.handler,
   );
   server.maxConnections = options.maxConnections ?? 10_000;
-  server.setTimeout(options.idleTimeoutMs ?? 60_000, (socket) => socket.destroy());
+  const connections = new Connections(server, options.idleTimeoutMs ?? 60_000);
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -48,30 +49,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       });
     });
   } catch (err) {
+    connections.stop();
     await segd.close();
     throw err;
   }
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-
-  // Responses in flight per connection. http.Server.close() cannot be used to drain: it calls
-  // closeIdleConnections(), which counts a response as done once res.end() was called, so it
-  // destroys sockets whose large zero-copy bodies are still being written.
-  const inFlight = new Map<Socket, number>();
-  let draining = false;
-  server.on('connection', (socket: Socket) => {
-    inFlight.set(socket, 0);
-    socket.once('close', () => inFlight.delete(socket));
-  });
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket;
-    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
-    res.once('close', () => {
-      const left = (inFlight.get(socket) ?? 1) - 1;
-      inFlight.set(socket, left);
-      if (draining && left === 0) socket.destroySoon(); // after the last byte is flushed
-    });
-  });
 
   let closing: Promise<void> | undefined;
   return {
@@ -80,13 +63,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url: `http://${host}:${addr.port}/`,
     close(graceMs = 10_000) {
       closing ??= (async () => {
-        draining = true;
-        // net.Server's close: stop accepting; 'close' fires once every connection has ended.
+        // net.Server's close, not http's (see connections.ts): stop accepting; 'close' fires
+        // once every connection has ended.
         const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-        for (const [socket, n] of inFlight) if (n === 0) socket.destroySoon();
+        connections.drain();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         await closed;
         clearTimeout(timer);
+        connections.stop();
         await segd.close();
       })();
       return closing;
