@@ -3,7 +3,7 @@
  * resolve and confine the path, stat, map or read, fault the pages in, checksum, and for
  * playlists parse (hls-parser) and pre-compress. The main thread only adopts the result.
  */
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 import * as HLS from 'hls-parser';
 import { native, type MappingToken } from '../src/native.js';
@@ -55,16 +55,18 @@ function isInside(path: string, root: string): boolean {
   return path === root || path.startsWith(root.endsWith('/') ? root : root + '/');
 }
 
-export async function load(task: LoadTask): Promise<LoadResult> {
+// Synchronous fs calls on purpose: this is a pool thread, and each await on fs/promises would
+// add a round trip through libuv's own thread pool to every cold load.
+export function load(task: LoadTask): LoadResult {
   try {
-    const real = await realpath(task.file);
+    const real = realpathSync.native(task.file);
     if (!task.followSymlinks && !isInside(real, task.realRoot)) return MISSING;
-    const st = await stat(real);
+    const st = statSync(real);
     if (!st.isFile()) return MISSING;
     const exp = task.expected;
     const listed = exp !== undefined && exp.size === st.size && exp.mtimeMs === st.mtimeMs;
     const trusted = listed && !task.verify ? exp.crc32c : undefined;
-    const result: Loaded = st.size <= task.copyLimit ? await copy(real, st.mtimeMs, st.ino, trusted) : mapped(real, st.mtimeMs, st.ino, st.size, trusted);
+    const result: Loaded = st.size <= task.copyLimit ? copy(real, st.mtimeMs, st.ino, trusted) : mapped(real, st.mtimeMs, st.ino, st.size, trusted);
     if (listed && exp.crc32c !== result.crc32c) {
       if (result.kind === 'mapped') native.adopt(result.token).close();
       return { kind: 'corrupt', size: result.size, mtimeMs: result.mtimeMs, expected: exp.crc32c, actual: result.crc32c };
@@ -89,8 +91,8 @@ function mapped(path: string, mtimeMs: number, ino: number, statSize: number, tr
   }
 }
 
-async function copy(path: string, mtimeMs: number, ino: number, trustedCrc: number | undefined): Promise<Loaded> {
-  const bytes = await readFile(path);
+function copy(path: string, mtimeMs: number, ino: number, trustedCrc: number | undefined): Loaded {
+  const bytes = readFileSync(path);
   const crc32c = trustedCrc ?? native.crc32c(bytes);
   const base = { kind: 'copied' as const, bytes, size: bytes.length, mtimeMs, ino, crc32c };
   if (!path.toLowerCase().endsWith('.m3u8')) return base;
@@ -136,6 +138,6 @@ export type PoolTask = ({ readonly op: 'load' } & LoadTask) | { readonly op: 'wa
  * One default export that dispatches on `op`: piscina loads a default export through require()
  * when it can, which is also what lets the .ts sources run in workers under tsx.
  */
-export default function run(task: PoolTask): Promise<LoadResult> | boolean {
+export default function run(task: PoolTask): LoadResult | boolean {
   return task.op === 'load' ? load(task) : warm(task);
 }

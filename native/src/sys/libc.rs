@@ -14,6 +14,7 @@ pub const MAP_FIXED: c_int = 0x10;
 pub const MAP_ANONYMOUS: c_int = 0x20;
 pub const MAP_FAILED: *mut c_void = !0usize as *mut c_void;
 pub const MADV_WILLNEED: c_int = 3;
+pub const MADV_POPULATE_READ: c_int = 22; // Linux 5.14
 pub const _SC_PAGESIZE: c_int = 30;
 
 pub const SIGBUS: c_int = 7;
