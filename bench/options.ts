@@ -67,6 +67,8 @@ export interface BenchOptions {
   dropCaches: boolean;
   /** Use wrk for byte-throughput scenarios when installed; false: autocannon only. */
   useWrk: boolean;
+  /** Use wrk for the request-rate scenarios too (autocannon tops out below nginx's rate here). */
+  wrkRates: boolean;
   log: (line: string) => void;
 }
 
@@ -105,6 +107,7 @@ export function defaultOptions(overrides: Partial<BenchOptions> = {}): BenchOpti
     install: false,
     dropCaches: false,
     useWrk: true,
+    wrkRates: false,
     log: (line) => console.log(line),
     ...overrides,
     content,
@@ -139,6 +142,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --drop-caches           drop the page cache before the cold scenario (when permitted)
   --no-pin                do not pin processes to CPUs with taskset
   --no-wrk                use autocannon for every scenario
+  --wrk-rates             use wrk for the request-rate scenarios too (autocannon is slower than nginx here)
   --no-install            never apt-get install missing nginx/wrk`;
 
 /** Parses argv (without node and script). Returns null for --help. */
@@ -209,6 +213,9 @@ export function parseArgs(argv: string[]): BenchOptions | null {
         break;
       case '--no-wrk':
         o.useWrk = false;
+        break;
+      case '--wrk-rates':
+        o.wrkRates = true;
         break;
       case '--no-install':
         o.install = false;

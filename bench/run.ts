@@ -68,7 +68,9 @@ async function measure(
   opts: BenchOptions,
   useWrk: boolean,
 ): Promise<ScenarioResult> {
-  const generatorName = scenario.generator === 'wrk' && useWrk ? 'wrk' : 'autocannon';
+  // wrk's parser waits for a body after a HEAD response, so HEAD always stays on autocannon.
+  const wantsWrk = scenario.generator === 'wrk' || (opts.wrkRates && scenario.name !== 'head');
+  const generatorName = useWrk && wantsWrk ? 'wrk' : 'autocannon';
   const generator: LoadGenerator = generatorName === 'wrk' ? wrkGenerator : autocannonGenerator;
   const pre = await scenario.preflight(server.baseUrl, content);
   if (!pre.ok) return skippedResult(server.name, scenario.name, generatorName, 'preflight failed', pre.detail);
