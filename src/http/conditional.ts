@@ -76,6 +76,7 @@ export function evaluatePreconditions(h: ConditionalHeaders, v: Validators): Pre
 
   // Step 3 / 4: If-None-Match, or If-Modified-Since when If-None-Match is absent.
   if (h.ifNoneMatch !== undefined) {
+    if (h.ifNoneMatch === v.etag) return 'not-modified'; // the common revalidation, no parsing
     const tags = parseTags(h.ifNoneMatch);
     if (tags === null || weakMatch(tags, current)) return 'not-modified';
   } else {
