@@ -34,6 +34,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       headersTimeout: options.headersTimeoutMs ?? 10_000,
       requestTimeout: 30_000, // bounds the request (not the response): segd takes no request bodies
       keepAliveTimeout: 5_000,
+      // How often the header and request timeouts are checked (Node's default is 30 s, which
+      // would let a slow-headers client hold its socket for up to 40 s instead of 10).
+      connectionsCheckingInterval: 1_000,
     },
     segd.handler,
   );

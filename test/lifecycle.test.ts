@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { request, createServer } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import express from 'express';
@@ -94,6 +94,51 @@ describe('client aborts', () => {
     await s.close(1000);
     await settle(() => native.liveMappings() === maps0);
     expect(native.liveMappings()).toBe(maps0);
+  });
+});
+
+describe('slow and stalled clients', () => {
+  it('a client that never finishes its headers is cut off by the header timeout', async () => {
+    const s = await startServer({ root: tree.dir, host: '127.0.0.1', port: 0, threads: 1, player: false, headersTimeoutMs: 1000 });
+    try {
+      const url = new URL(s.url);
+      const t0 = Date.now();
+      const closedAfter = await new Promise<number>((resolve, reject) => {
+        const sock = connect(Number(url.port), url.hostname, () => sock.write('GET /big.m4s HTTP/1.1\r\nHost: x\r\n'));
+        const drip = setInterval(() => sock.write('X-Slow: 1\r\n'), 200); // slowloris: never the blank line
+        sock.on('close', () => {
+          clearInterval(drip);
+          resolve(Date.now() - t0);
+        });
+        sock.on('error', () => undefined);
+        setTimeout(() => reject(new Error('still open after 8 s')), 8000);
+      });
+      expect(closedAfter).toBeGreaterThanOrEqual(900);
+      expect(closedAfter).toBeLessThan(4000);
+    } finally {
+      await s.close(1000);
+    }
+  });
+
+  it('a reader that stops reading is disconnected and its mapping released', async () => {
+    const s = await startServer({ root: tree.dir, host: '127.0.0.1', port: 0, threads: 1, player: false, cacheSize: '1MiB', idleTimeoutMs: 1000 });
+    try {
+      const file = realpathSync(join(tree.dir, 'big.m4s'));
+      const url = new URL(s.url);
+      const connections = (): Promise<number> => new Promise((resolve, reject) => s.server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+      const sock = connect(Number(url.port), url.hostname, () => sock.write('GET /big.m4s HTTP/1.1\r\nHost: x\r\n\r\n'));
+      sock.on('error', () => undefined);
+      await new Promise<void>((resolve) => sock.once('data', () => resolve()));
+      sock.pause(); // read one chunk, then never again
+      expect(await connections()).toBe(1);
+      for (let i = 0; i < 40 && (await connections()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await connections()).toBe(0); // the server gave up on it (idle bound 1 s)
+      sock.destroy();
+      await settle(() => mapsOf(file) === 0);
+      expect(mapsOf(file)).toBe(0);
+    } finally {
+      await s.close(1000);
+    }
   });
 });
 

@@ -28,7 +28,11 @@ const table: [string, PathResult['kind'], string?][] = [
   ['/%zz', 'bad-request'],
   ['/%c0%ae%c0%ae/etc', 'bad-request'], // overlong UTF-8 is not valid UTF-8
   ['/%ff', 'bad-request'],
-  ['http://evil/etc/passwd', 'bad-request'],
+  ['http://example.com/ts/master.m3u8', 'ok', 'ts/master.m3u8'], // absolute-form
+  ['HTTPS://example.com', 'ok', ''],
+  ['http://example.com/../etc/passwd', 'bad-request'],
+  ['ftp://example.com/x', 'bad-request'],
+  ['example.com/x', 'bad-request'],
   ['*', 'bad-request'],
   ['/.env', 'hidden'],
   ['/.segd/manifest.json', 'hidden'],

@@ -24,8 +24,13 @@ export function resolveRequestPath(url: string, maxLength = DEFAULT_MAX_URL_LENG
   if (q >= 0) end = q;
   const hash = url.indexOf('#');
   if (hash >= 0 && hash < end) end = hash;
-  const raw = url.slice(0, end);
-  if (raw[0] !== '/') return { kind: 'bad-request', reason: 'request target must be an absolute path' };
+  let raw = url.slice(0, end);
+  if (raw[0] !== '/') {
+    // absolute-form (RFC 9112 §3.2.2), as a proxy sends it: a server must accept it.
+    const m = /^https?:\/\/[^/]*(\/.*)?$/i.exec(raw);
+    if (m === null) return { kind: 'bad-request', reason: 'request target must be an absolute path' };
+    raw = m[1] ?? '/';
+  }
 
   // Fast path: nothing to decode and no dot segment or dotfile anywhere.
   if (PLAIN.test(raw) && !raw.includes('/.')) return { kind: 'ok', path: collapse(raw) };
