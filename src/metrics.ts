@@ -23,6 +23,7 @@ export class Metrics {
   readonly cacheHits: Counter;
   readonly cacheMisses: Counter;
   readonly cacheEvictions: Counter;
+  readonly cacheRewarms: Counter;
   readonly integrityFailures: Counter;
   readonly poolTaskSeconds: Histogram;
 
@@ -56,6 +57,7 @@ export class Metrics {
     this.cacheHits = counter({ name: 'segd_cache_hits_total', help: 'Requests answered from the hot cache' });
     this.cacheMisses = counter({ name: 'segd_cache_misses_total', help: 'Objects loaded through the worker pool' });
     this.cacheEvictions = counter({ name: 'segd_cache_evictions_total', help: 'Objects evicted to stay within the cache size' });
+    this.cacheRewarms = counter({ name: 'segd_cache_rewarms_total', help: 'Cached objects whose pages the kernel had dropped, read back in the pool before sending' });
     this.integrityFailures = counter({ name: 'segd_integrity_failures_total', help: 'Files refused because their bytes did not match the manifest' });
     this.poolTaskSeconds = new Histogram({
       name: 'segd_pool_task_seconds',

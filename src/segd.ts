@@ -114,6 +114,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
       hit: () => metrics.cacheHits.inc(),
       miss: () => metrics.cacheMisses.inc(),
       evict: () => metrics.cacheEvictions.inc(),
+      rewarm: () => metrics.cacheRewarms.inc(),
       corrupt: (file, expected, actual) => {
         metrics.integrityFailures.inc();
         logger?.error({ file, expected, actual }, 'integrity check failed: file refused');

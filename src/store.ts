@@ -62,6 +62,8 @@ export interface StoreEvents {
   hit(): void;
   miss(): void;
   evict(): void;
+  /** A cached object's pages had been dropped by the kernel and were read back in the pool. */
+  rewarm(): void;
   corrupt(file: string, expected: number, actual: number): void;
 }
 
@@ -141,7 +143,10 @@ export class FileStore<R> {
    */
   ensureResident(e: Entry<R>, start: number, length: number): Promise<void> | undefined {
     if (e.mapping === undefined || length === 0 || e.mapping.resident(start, length)) return undefined;
-    e.warming ??= this.opts.pool.warm(e.file.file).finally(() => (e.warming = undefined));
+    if (e.warming === undefined) {
+      this.events.rewarm?.();
+      e.warming = this.opts.pool.warm(e.file.file).finally(() => (e.warming = undefined));
+    }
     return e.warming;
   }
 
