@@ -417,13 +417,23 @@
     if (v) load(v);
   });
 
+  // With a manifest (segd index), /api/streams carries each stream's catalogue entry.
+  function catalogueLabel(c) {
+    if (!c || typeof c.duration !== 'number') return '';
+    var parts = [Math.round(c.duration) + ' s'];
+    if (c.renditions && c.renditions.length) parts.push(c.renditions.length + ' renditions');
+    if (c.status === 'errors') parts.push(c.errors + ' errors');
+    else if (c.status === 'warnings') parts.push(c.warnings + ' warnings');
+    return ' · ' + parts.join(', ');
+  }
+
   function fillStreams(streams) {
     select.textContent = '';
     streams.forEach(function (s) {
       if (!s || typeof s.path !== 'string') return;
       var o = document.createElement('option');
       o.value = s.path;
-      o.textContent = (s.name || s.path) + (s.kind ? ' · ' + s.kind : '');
+      o.textContent = (s.name || s.path) + (s.kind ? ' · ' + s.kind : '') + catalogueLabel(s.catalogue);
       o.title = s.path;
       select.appendChild(o);
     });
