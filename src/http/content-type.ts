@@ -7,6 +7,12 @@ const TYPES: ReadonlyMap<string, string> = new Map([
   ['.mp4', 'video/mp4'],
   ['.m4v', 'video/mp4'],
   ['.m4a', 'audio/mp4'],
+  ['.cmfv', 'video/mp4'], // CMAF tracks (CTA-5000)
+  ['.cmfa', 'audio/mp4'],
+  ['.cmft', 'application/mp4'],
+  ['.mp3', 'audio/mpeg'],
+  ['.ac3', 'audio/ac3'],
+  ['.ec3', 'audio/eac3'],
   ['.aac', 'audio/aac'],
   ['.vtt', 'text/vtt; charset=utf-8'],
   ['.webvtt', 'text/vtt; charset=utf-8'],
@@ -35,7 +41,7 @@ export function contentTypeFor(path: string): string {
 /** What a request is for: it decides caching, compression and the metrics label. */
 export type ContentKind = 'playlist' | 'segment' | 'other';
 
-const SEGMENT_EXTENSIONS = new Set(['.ts', '.m4s', '.mp4', '.m4v', '.m4a', '.aac', '.vtt', '.webvtt', '.key']);
+const SEGMENT_EXTENSIONS = new Set(['.ts', '.m4s', '.mp4', '.m4v', '.m4a', '.cmfv', '.cmfa', '.cmft', '.aac', '.mp3', '.ac3', '.ec3', '.vtt', '.webvtt', '.key']);
 
 export function contentKindFor(path: string): ContentKind {
   const ext = extensionOf(path);
