@@ -162,6 +162,25 @@ describe('as a library', () => {
   });
 });
 
+describe('readiness', () => {
+  it('/readyz turns 503 as soon as close() begins, while /healthz stays 200', async () => {
+    const segd = await createSegd({ root: tree.dir, threads: 1, player: false });
+    const server = createServer(segd.handler);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      expect((await get(base, '/readyz')).status).toBe(200);
+      const closing = segd.close();
+      expect(segd.ready).toBe(false);
+      expect((await get(base, '/readyz')).status).toBe(503);
+      expect((await get(base, '/healthz')).status).toBe(200);
+      await closing;
+    } finally {
+      server.close();
+    }
+  });
+});
+
 /** Runs the CLI from source, as `segd ...`, and collects its output. */
 function cli(args: string[], opts: { until?: RegExp; timeoutMs?: number } = {}) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] });
