@@ -12,6 +12,7 @@ import { connect, createServer as createNetServer, type AddressInfo } from 'node
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import express from 'express';
+import Fastify from 'fastify';
 import { native } from '../src/native.js';
 import { startServer } from '../src/server.js';
 import { createSegd } from '../src/index.js';
@@ -157,6 +158,28 @@ describe('as a library', () => {
       expect((await get(base, '/big.m4s')).status).toBe(404); // Express's own 404 outside the mount
     } finally {
       server.close();
+      await segd.close();
+    }
+  });
+});
+
+describe('in Fastify', () => {
+  it('serves through reply.hijack() with the raw request and response', async () => {
+    const segd = await createSegd({ root: tree.dir, threads: 1, player: false });
+    const app = Fastify();
+    app.get('/video/*', (request, reply) => {
+      reply.hijack();
+      request.raw.url = request.raw.url!.slice('/video'.length);
+      segd.handler(request.raw, reply.raw);
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
+      const r = await get(base, '/video/big.m4s', { range: 'bytes=10-19' });
+      expect(r.status).toBe(206);
+      expect(r.body.equals(big.subarray(10, 20))).toBe(true);
+    } finally {
+      await app.close();
       await segd.close();
     }
   });
