@@ -20,13 +20,8 @@ import { indexTree } from '../src/catalogue/indexer.js';
 import { defaultThreads } from '../src/catalogue/pool.js';
 import { walkTree } from '../src/catalogue/walk.js';
 import { native } from '../src/native.js';
+import { parseSize } from '../src/size.js'; // 2GB = 2e9 bytes, 2GiB = 2^31
 
-function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
-  if (!m) throw new Error(`bad size "${s}" (e.g. 2GB, 500MB)`);
-  const mult = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Math.round(Number(m[1]) * mult);
-}
 
 function args(argv: string[]) {
   const o = { size: 2e9, runs: 3, threads: defaultThreads(), seg: 2e6, dir: '', keep: false };
