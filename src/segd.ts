@@ -19,6 +19,7 @@ import { listStreams } from './streams.js';
 import { ServedManifest } from './catalogue/served.js';
 import { WEB_DIR, hlsJsDir } from './paths.js';
 import { parseSize } from './size.js';
+import { crcHex } from './http/etag.js';
 
 export interface SegdOptions {
   /** The directory of HLS content to serve. */
@@ -82,13 +83,17 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
   const cachePolicy: CachePolicy = { ...DEFAULT_CACHE_POLICY, liveFraction: options.liveMaxAgeFraction ?? DEFAULT_CACHE_POLICY.liveFraction };
   const logger = options.log === true ? pino() : options.log === false || options.log === undefined ? undefined : options.log;
 
+  // Diagnostics go to the pino logger when there is one, else one line each on stderr.
   const warn = (msg: string): void => void (logger ? logger.warn(msg) : process.stderr.write(`segd: ${msg}\n`));
+  const error = (msg: string, detail: Record<string, unknown>): void =>
+    void (logger ? logger.error(detail, msg) : process.stderr.write(`segd: ${msg} ${JSON.stringify(detail)}\n`));
+
   const manifest = await ServedManifest.open(realRoot, warn);
   const pool = new LoadPool(threads);
-  let store: FileStore<Representation> | undefined;
+  // The sources are read at scrape time, after `store` below exists.
   const metrics = new Metrics({
-    cacheBytes: () => store?.bytes ?? 0,
-    cacheEntries: () => store?.entries ?? 0,
+    cacheBytes: () => store.bytes,
+    cacheEntries: () => store.entries,
     poolQueueDepth: () => pool.stats.queueSize,
   });
   pool.onTaskTime = (s) => metrics.poolTaskSeconds.observe(s);
@@ -97,7 +102,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
   // The player's own files change with segd releases, not with content: always revalidated.
   const playerRoots: string[] = [];
   const isPlayerFile = (file: string): boolean => playerRoots.some((root) => file.startsWith(root + '/'));
-  store = new FileStore<Representation>({
+  const store = new FileStore<Representation>({
     maxBytes,
     validityMs: options.validityMs ?? 1000,
     pool,
@@ -117,8 +122,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
       rewarm: () => metrics.cacheRewarms.inc(),
       corrupt: (file, expected, actual) => {
         metrics.integrityFailures.inc();
-        logger?.error({ file, expected, actual }, 'integrity check failed: file refused');
-        if (!logger) process.stderr.write(`segd: integrity check failed, refusing ${file} (crc32c ${actual.toString(16)}, manifest says ${expected.toString(16)})\n`);
+        error('integrity check failed, file refused until it changes', { file, crc32c: crcHex(actual), manifest: crcHex(expected) });
       },
     },
   });
@@ -162,7 +166,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
     content,
     mounts,
     endpoints,
-    log: (msg, err) => (logger ? logger.error({ err }, msg) : process.stderr.write(`segd: ${msg}: ${String((err as Error | undefined)?.message ?? err)}\n`)),
+    log: (msg, err) => error(msg, { err: String((err as Error | undefined)?.message ?? err) }),
     home: mounts.some((m) => m.index !== undefined) ? '/player/' : undefined,
   });
 
@@ -177,7 +181,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
     async close() {
       ready = false;
       manifest.close();
-      store?.clear();
+      store.clear();
       await pool.close();
     },
   };
