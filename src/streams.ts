@@ -1,11 +1,13 @@
 /**
  * The list of streams the player page offers: every master playlist, and every media playlist
- * that no master names. Built by an async walk (libuv's threads, not the event loop) and kept
- * for a few seconds, so the endpoint costs nothing under load.
+ * that no master names. From the manifest's catalogue when there is one, else from the
+ * catalogue's own tree walk (async, off the event loop); segd.ts keeps the answer for 5 s.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import type { CatalogueAsset } from './catalogue/describe.js';
+import { isPlaylistPath } from './catalogue/playlist.js';
+import { walkTree } from './catalogue/walk.js';
 
 export interface StreamInfo {
   readonly path: string; // URL path, e.g. /ts/master.m3u8
@@ -13,28 +15,6 @@ export interface StreamInfo {
   readonly kind: 'master' | 'media';
   /** From the manifest, when there is one. */
   readonly catalogue?: Pick<CatalogueAsset, 'status' | 'errors' | 'warnings' | 'duration' | 'segments' | 'bytes' | 'renditions'>;
-}
-
-const MAX_PLAYLISTS = 2000;
-
-async function findPlaylists(root: string): Promise<string[]> {
-  const found: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const d of entries) {
-      if (d.name.startsWith('.') || found.length >= MAX_PLAYLISTS) continue;
-      const full = join(dir, d.name);
-      if (d.isDirectory()) await walk(full);
-      else if (d.isFile() && d.name.toLowerCase().endsWith('.m3u8')) found.push(full);
-    }
-  };
-  await walk(root);
-  return found.sort();
 }
 
 /** The top-level playlists; from the manifest's catalogue when given, else from a walk. */
@@ -49,7 +29,8 @@ export async function listStreams(root: string, assets?: readonly CatalogueAsset
         catalogue: { status: a.status, errors: a.errors, warnings: a.warnings, duration: a.duration, segments: a.segments, bytes: a.bytes, renditions: a.renditions },
       }));
   }
-  const files = await findPlaylists(root);
+  const walked = await walkTree(root).catch(() => ({ files: [] }));
+  const files = walked.files.filter((f) => isPlaylistPath(f.rel)).map((f) => f.abs).sort();
   const masters = new Set<string>();
   const referenced = new Set<string>();
   for (const file of files) {
