@@ -19,8 +19,8 @@ import { crcImplementation } from '../src/catalogue/crc.js';
 import { indexTree } from '../src/catalogue/indexer.js';
 import { defaultThreads } from '../src/catalogue/pool.js';
 import { walkTree } from '../src/catalogue/walk.js';
-import { native } from '../src/native.js';
-import { parseSize } from '../src/size.js'; // 2GB = 2e9 bytes, 2GiB = 2^31
+import { native } from '../src/native/index.js';
+import { parseSize } from '../src/config/size.js'; // 2GB = 2e9 bytes, 2GiB = 2^31
 
 
 function args(argv: string[]) {

@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { native, nativeDescription } from '../src/native.js';
-import { crc32cTable } from '../src/native-fallback.js';
+import { native, nativeDescription } from '../src/native/index.js';
+import { crc32cTable } from '../src/native/fallback.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;

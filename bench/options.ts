@@ -55,7 +55,7 @@ export interface BenchOptions {
   outDir: string | null;
   /** Value of segd's --cache-size flag. */
   segdCacheSize: string;
-  /** segd's CLI: built dist/src/cli.js by default; a .ts path runs through tsx. */
+  /** segd's CLI: built dist/src/cli/main.js by default; a .ts path runs through tsx. */
   segdCli: string;
   /** Pin servers to CPU 0 and load generators to CPU 1 with taskset. */
   pin: boolean;
@@ -101,7 +101,7 @@ export function defaultOptions(overrides: Partial<BenchOptions> = {}): BenchOpti
     dataDir: path.join(BENCH_DIR, '.data', contentKey(content)),
     outDir: path.join(BENCH_DIR, 'results'),
     segdCacheSize: quick ? '64MiB' : '256MiB',
-    segdCli: path.join(REPO_DIR, 'dist', 'src', 'cli.js'),
+    segdCli: path.join(REPO_DIR, 'dist', 'src', 'cli', 'main.js'),
     pin: true,
     pinSelf: false,
     install: false,
@@ -136,7 +136,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --warmup SECONDS        unmeasured seconds before each measurement
   --connections N         concurrent connections (default 32)
   --cache-size SIZE       segd --cache-size (default 256MiB, quick 64MiB)
-  --segd-cli FILE         segd's CLI (default dist/src/cli.js; a .ts file runs via tsx)
+  --segd-cli FILE         segd's CLI (default dist/src/cli/main.js; a .ts file runs via tsx)
   --data-dir DIR          where synthetic content is generated (default bench/.data/...)
   --out DIR               where results are written (default bench/results)
   --drop-caches           drop the page cache before the cold scenario (when permitted)

@@ -40,7 +40,7 @@ interface ServerDef {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The built segd CLI, the default of --segd-cli. */
-export const SEGD_CLI = path.join(REPO_DIR, 'dist', 'src', 'cli.js');
+export const SEGD_CLI = path.join(REPO_DIR, 'dist', 'src', 'cli', 'main.js');
 
 function probe(port: number, urlPath: string): Promise<number> {
   return new Promise((resolve) => {

@@ -1,5 +1,5 @@
 /** segd as a library: see README.md, "Using segd from Node". */
 export { createSegd, SegdError, type Segd, type SegdOptions } from './segd.js';
-export { startServer, type RunningServer, type ServerOptions } from './server.js';
+export { startServer, type RunningServer, type ServerOptions } from './server/listen.js';
 export { parseRange, type ByteRange, type RangeResult } from './http/range.js';
 export { evaluatePreconditions, ifRangeAllows } from './http/conditional.js';

@@ -9,16 +9,16 @@ import { CorsPolicy } from './http/cors.js';
 import { DEFAULT_CACHE_POLICY, type CachePolicy } from './http/cache-control.js';
 import { DEFAULT_MAX_RANGES } from './http/range.js';
 import { DEFAULT_MAX_URL_LENGTH } from './http/url-path.js';
-import { Metrics } from './metrics.js';
-import { nativeDescription } from './native.js';
-import { LoadPool, defaultThreads } from './pool.js';
-import { FileStore } from './store.js';
+import { Metrics } from './observe/metrics.js';
+import { nativeDescription } from './native/index.js';
+import { LoadPool, defaultThreads } from './pool/load-pool.js';
+import { FileStore } from './store/folder.js';
 import { createHandler, type ContentMount, type InternalEndpoint } from './serve/handler.js';
 import { describe, type Representation } from './serve/representation.js';
-import { listStreams } from './streams.js';
+import { listStreams } from './serve/streams.js';
 import { ServedManifest } from './catalogue/served.js';
-import { WEB_DIR, hlsJsDir } from './paths.js';
-import { parseSize } from './size.js';
+import { WEB_DIR, hlsJsDir } from './config/paths.js';
+import { parseSize } from './config/size.js';
 import { crcHex } from './http/etag.js';
 
 export interface SegdOptions {

@@ -1,5 +1,5 @@
 // Smoke test of the benchmark harness (not a timing): one server, every scenario for about a
-// second, in-process. Uses segd when dist/src/cli.js is built, else the bare node:http server;
+// second, in-process. Uses segd when dist/src/cli/main.js is built, else the bare node:http server;
 // wrk when installed, else autocannon only. Never installs anything.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { crc32c, crcImplementation } from '../src/catalogue/crc.js';
 import { crcHex } from '../src/http/etag.js';
-import { crc32cTable as crc32cJs } from '../src/native-fallback.js';
+import { crc32cTable as crc32cJs } from '../src/native/fallback.js';
 import { catalogueLookup, checkManifestShape, emptyManifest, etagFor, expectationFor, isSafeRelPath, ManifestError, reprDigestFor } from '../src/catalogue/manifest.js';
 import { parseAttributeList, parsePlaylistText } from '../src/catalogue/playlist.js';
 import type { IssueCode, ParsedPlaylist } from '../src/catalogue/types.js';

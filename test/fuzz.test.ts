@@ -4,7 +4,7 @@
  * every byte it sends for a 200 or a single-range 206 is the file's byte at that offset.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../src/server.js';
+import { startServer, type RunningServer } from '../src/server/listen.js';
 import { get, rawStatus } from './helpers/http.js';
 import { random, tempTree, vodPlaylist, type TempTree } from './helpers/content.js';
 

@@ -3,7 +3,7 @@ import { negotiateEncoding, type Encoding } from '../src/http/encoding.js';
 import { cacheControlFor, DEFAULT_CACHE_POLICY, type PlaylistFacts } from '../src/http/cache-control.js';
 import { contentKindFor, contentTypeFor, type ContentKind } from '../src/http/content-type.js';
 import { CorsPolicy } from '../src/http/cors.js';
-import { parseSize } from '../src/size.js';
+import { parseSize } from '../src/config/size.js';
 
 describe('negotiateEncoding', () => {
   const table: [string | undefined, Encoding][] = [

@@ -13,8 +13,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import express from 'express';
 import Fastify from 'fastify';
-import { native } from '../src/native.js';
-import { startServer } from '../src/server.js';
+import { native } from '../src/native/index.js';
+import { startServer } from '../src/server/listen.js';
 import { createSegd } from '../src/index.js';
 import { get } from './helpers/http.js';
 import { random, tempTree, type TempTree } from './helpers/content.js';
@@ -206,7 +206,7 @@ describe('readiness', () => {
 
 /** Runs the CLI from source, as `segd ...`, and collects its output. */
 function cli(args: string[], opts: { until?: RegExp; timeoutMs?: number } = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

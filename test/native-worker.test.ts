@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { Piscina } from 'piscina';
-import { native, type MappingToken } from '../src/native.js';
-import { crc32cTable } from '../src/native-fallback.js';
+import { native, type MappingToken } from '../src/native/index.js';
+import { crc32cTable } from '../src/native/fallback.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let dir: string;

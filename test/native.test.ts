@@ -1,4 +1,4 @@
-// Native layer (src/native.ts): addon vs pure-TS fallback, real temp files, no mocks.
+// Native layer (src/native/index.ts): addon vs pure-TS fallback, real temp files, no mocks.
 // Runs against whichever implementation is active (SEGD_NATIVE=0 forces the fallback).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as crypto from 'node:crypto';
@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import type { AddressInfo } from 'node:net';
-import { native, nativeDescription } from '../src/native.js';
-import { crc32cTable, fallback } from '../src/native-fallback.js';
+import { native, nativeDescription } from '../src/native/index.js';
+import { crc32cTable, fallback } from '../src/native/fallback.js';
 
 let dir: string;
 let bigPath: string;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { indexTree } from '../src/catalogue/index.js';
-import { startServer, type RunningServer } from '../src/server.js';
+import { startServer, type RunningServer } from '../src/server/listen.js';
 import { get } from './helpers/http.js';
 import { random, tempTree, vodPlaylist, type TempTree } from './helpers/content.js';
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { renameSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, type RunningServer } from '../src/server.js';
+import { startServer, type RunningServer } from '../src/server/listen.js';
 import { get, parseMultipart, rawStatus } from './helpers/http.js';
 import { livePlaylist, random, tempTree, vodPlaylist, type TempTree } from './helpers/content.js';
 

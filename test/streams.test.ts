@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { listStreams } from '../src/streams.js';
+import { listStreams } from '../src/serve/streams.js';
 import { tempTree, vodPlaylist } from './helpers/content.js';
 
 const tree = tempTree();

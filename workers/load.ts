@@ -6,47 +6,8 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 import * as HLS from 'hls-parser';
-import { native, type MappingToken } from '../src/native.js';
-
-export interface LoadTask {
-  readonly file: string; // absolute path as requested
-  readonly realRoot: string; // realpath of the mount's root
-  readonly followSymlinks: boolean;
-  /** Files up to this size are copied into a Buffer instead of mapped (one VMA per tiny file is waste). */
-  readonly copyLimit: number;
-  /** Checksum promised by the manifest for exactly this size and mtime, when there is one. */
-  readonly expected?: { readonly size: number; readonly mtimeMs: number; readonly crc32c: number } | undefined;
-  /** Verify the bytes against `expected` (true), or take its checksum on trust and hash nothing. */
-  readonly verify: boolean;
-}
-
-export interface PlaylistFacts {
-  readonly master: boolean;
-  readonly endList: boolean;
-  readonly targetDuration?: number | undefined;
-}
-
-interface FileFacts {
-  readonly size: number;
-  readonly mtimeMs: number;
-  readonly ino: number;
-  readonly crc32c: number;
-}
-
-export type Loaded =
-  | (FileFacts & { readonly kind: 'mapped'; readonly token: MappingToken })
-  | (FileFacts & {
-      readonly kind: 'copied';
-      readonly bytes: Uint8Array;
-      readonly playlist?: PlaylistFacts | undefined;
-      readonly gzip?: Uint8Array | undefined;
-      readonly br?: Uint8Array | undefined;
-    });
-
-export type LoadResult =
-  | Loaded
-  | { readonly kind: 'missing' }
-  | { readonly kind: 'corrupt'; readonly size: number; readonly mtimeMs: number; readonly expected: number; readonly actual: number };
+import { native } from '../src/native/index.js';
+import type { Loaded, LoadResult, LoadTask, PlaylistFacts, PoolTask } from '../src/pool/tasks.js';
 
 const MISSING = { kind: 'missing' } as const;
 const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EISDIR']);
@@ -131,8 +92,6 @@ function warm(task: { readonly file: string }): boolean {
     mapping.close();
   }
 }
-
-export type PoolTask = ({ readonly op: 'load' } & LoadTask) | { readonly op: 'warm'; readonly file: string };
 
 /**
  * One default export that dispatches on `op`: piscina loads a default export through require()

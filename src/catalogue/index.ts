@@ -14,7 +14,6 @@ export {
   expectationFor,
   catalogueLookup,
 } from './manifest.js';
-export { catalogueCommand, type CatalogueCommandOptions } from './cli.js';
 export { describeCatalogue, type CatalogueAsset, type CatalogueRendition } from './describe.js';
 export {
   formatIndexReport,

@@ -1,7 +1,7 @@
 /** Worker pool for the catalogue (piscina), running workers/hash.ts. */
 import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
-import { workerModule } from '../pool.js';
+import { workerModule } from '../pool/load-pool.js';
 import type { HashOutcome, HashTask } from './hashing.js';
 import type { ParsedPlaylist } from './types.js';
 

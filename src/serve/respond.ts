@@ -8,8 +8,8 @@ import { evaluatePreconditions, ifRangeAllows } from '../http/conditional.js';
 import { negotiateEncoding } from '../http/encoding.js';
 import { contentRange, parseRange, unsatisfiedRange, type ByteRange } from '../http/range.js';
 import { multipartByteranges } from '../http/multipart.js';
-import type { Entry, FileStore } from '../store.js';
-import type { Metrics } from '../metrics.js';
+import type { Entry, FileStore } from '../store/folder.js';
+import type { Metrics } from '../observe/metrics.js';
 import type { Representation, Variant } from './representation.js';
 
 export interface RespondContext {

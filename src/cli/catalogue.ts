@@ -3,7 +3,7 @@
  * `--json`) and return the exit code (0 ok, 1 errors/mismatches, 2 could not run).
  * The lead's src/cli.ts can call this from its commander actions.
  */
-import { indexTree } from './indexer.js';
+import { indexTree } from '../catalogue/indexer.js';
 import {
   describeFailure,
   exitCodeForFailure,
@@ -13,8 +13,8 @@ import {
   formatVerifyReport,
   indexReportJson,
   verifyReportJson,
-} from './report.js';
-import { verifyTree } from './verify.js';
+} from '../catalogue/report.js';
+import { verifyTree } from '../catalogue/verify.js';
 
 export interface CatalogueCommandOptions {
   json?: boolean;

@@ -11,9 +11,9 @@
 import { stat } from 'node:fs/promises';
 import { constants as bufferConstants } from 'node:buffer';
 import { LRUCache } from 'lru-cache';
-import { native, type Mapping } from './native.js';
-import type { LoadPool } from './pool.js';
-import type { Loaded, LoadTask, PlaylistFacts } from '../workers/load.js';
+import { native, type Mapping } from '../native/index.js';
+import type { LoadPool } from '../pool/load-pool.js';
+import type { Expectation, Loaded, LoadTask, PlaylistFacts } from '../pool/tasks.js';
 
 /** The largest object exposed as one Buffer; bigger files are sliced from the mapping per request. */
 const MAX_VIEW = Math.min(bufferConstants.MAX_LENGTH, 2 ** 31);
@@ -50,12 +50,6 @@ export type Outcome<R> =
 export interface Mount {
   readonly realRoot: string;
   readonly followSymlinks: boolean;
-}
-
-export interface Expectation {
-  readonly size: number;
-  readonly mtimeMs: number;
-  readonly crc32c: number;
 }
 
 export interface StoreEvents {

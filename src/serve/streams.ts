@@ -5,9 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
-import type { CatalogueAsset } from './catalogue/describe.js';
-import { isPlaylistPath } from './catalogue/playlist.js';
-import { walkTree } from './catalogue/walk.js';
+import type { CatalogueAsset } from '../catalogue/describe.js';
+import { isPlaylistPath } from '../catalogue/playlist.js';
+import { walkTree } from '../catalogue/walk.js';
 
 export interface StreamInfo {
   readonly path: string; // URL path, e.g. /ts/master.m3u8

@@ -4,7 +4,7 @@
  * /metrics is scraped, so counting a request costs one Map lookup and an increment.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration } from 'prom-client';
-import type { ContentKind } from './http/content-type.js';
+import type { ContentKind } from '../http/content-type.js';
 
 export type RequestKind = ContentKind | 'internal';
 

@@ -3,12 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { startServer } from './server.js';
-import { SegdError } from './segd.js';
-import { parseSize } from './size.js';
-import { DEMO_DIR, PACKAGE_ROOT } from './paths.js';
-import { catalogueCommand } from './catalogue/cli.js';
-import { EXIT_FAILURE } from './catalogue/report.js';
+import { startServer } from '../server/listen.js';
+import { SegdError } from '../segd.js';
+import { parseSize } from '../config/size.js';
+import { DEMO_DIR, PACKAGE_ROOT } from '../config/paths.js';
+import { catalogueCommand } from './catalogue.js';
+import { EXIT_FAILURE } from '../catalogue/report.js';
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { Connections } from './connections.js';
 import type { AddressInfo } from 'node:net';
-import { createSegd, type Segd, type SegdOptions } from './segd.js';
+import { createSegd, type Segd, type SegdOptions } from '../segd.js';
 
 export interface ServerOptions extends SegdOptions {
   readonly host?: string;

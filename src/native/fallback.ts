@@ -7,7 +7,7 @@
  * mapped, so truncation can never fault (`poisoned` is always false) and `warm()` is a no-op.
  */
 import * as fs from 'node:fs';
-import type { Mapping, MappingToken, Native } from './native.js';
+import type { Mapping, MappingToken, Native } from './index.js';
 
 // ---------------- CRC32C (Castagnoli, reflected), slicing-by-8 ----------------
 

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { LoadResult, LoadTask, PoolTask } from '../workers/load.js';
+import type { LoadResult, LoadTask, PoolTask } from './tasks.js';
 
 export function defaultThreads(): number {
   return Math.max(1, availableParallelism() - 1);
@@ -15,7 +15,7 @@ export function defaultThreads(): number {
 /** Resolve a worker module beside this file's tree, compiled or not. */
 export function workerModule(name: string): { filename: string; execArgv: string[] } {
   const fromSource = import.meta.url.endsWith('.ts');
-  const url = new URL(`../workers/${name}${fromSource ? '.ts' : '.js'}`, import.meta.url);
+  const url = new URL(`../../workers/${name}${fromSource ? '.ts' : '.js'}`, import.meta.url);
   return { filename: fileURLToPath(url), execArgv: fromSource ? ['--import', 'tsx'] : [] };
 }
 

@@ -20,7 +20,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
-import { adoptFallbackToken, checkIndex, fallback } from './native-fallback.js';
+import { adoptFallbackToken, checkIndex, fallback } from './fallback.js';
 
 export interface Mapping {
   readonly size: number; // file size in bytes at map time

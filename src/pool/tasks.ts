@@ -1,0 +1,53 @@
+/**
+ * The messages that cross the worker-pool boundary, declared once for both sides: the main
+ * thread (src/store) builds tasks and adopts results, workers/load.ts runs them. Everything here
+ * must survive structured clone, which keeps plain data only: an Error loses its own properties
+ * (its errno `code`) on the way, so failures travel as explicit `{ kind: 'failed', code }` values.
+ */
+import type { MappingToken } from '../native/index.js';
+import type { PlaylistFacts } from '../http/cache-control.js';
+
+export type { PlaylistFacts };
+
+/** What the manifest promises about a file: its checksum, valid for exactly this size and mtime. */
+export interface Expectation {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly crc32c: number;
+}
+
+export interface LoadTask {
+  readonly file: string; // absolute path as requested
+  readonly realRoot: string; // realpath of the mount's root
+  readonly followSymlinks: boolean;
+  /** Files up to this size are copied into a Buffer instead of mapped (one VMA per tiny file is waste). */
+  readonly copyLimit: number;
+  /** Checksum promised by the manifest for exactly this size and mtime, when there is one. */
+  readonly expected?: Expectation | undefined;
+  /** Verify the bytes against `expected` (true), or take its checksum on trust and hash nothing. */
+  readonly verify: boolean;
+}
+
+interface FileFacts {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+  readonly crc32c: number;
+}
+
+export type Loaded =
+  | (FileFacts & { readonly kind: 'mapped'; readonly token: MappingToken })
+  | (FileFacts & {
+      readonly kind: 'copied';
+      readonly bytes: Uint8Array;
+      readonly playlist?: PlaylistFacts | undefined;
+      readonly gzip?: Uint8Array | undefined;
+      readonly br?: Uint8Array | undefined;
+    });
+
+export type LoadResult =
+  | Loaded
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'corrupt'; readonly size: number; readonly mtimeMs: number; readonly expected: number; readonly actual: number };
+
+export type PoolTask = ({ readonly op: 'load' } & LoadTask) | { readonly op: 'warm'; readonly file: string };
