@@ -5,12 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { hashFileSync, type HashOutcome, type HashTask } from '../src/catalogue/hashing.js';
+import { carry } from '../src/pool/carry.js';
 import { parsePlaylistText } from '../src/catalogue/playlist.js';
 import type { ParsedPlaylist } from '../src/catalogue/types.js';
 
-export default function hash(task: HashTask): HashOutcome {
-  return hashFileSync(task);
-}
+/** Exceptions come back as values with their errno code (see src/pool/carry.ts). */
+export default carry((task: HashTask): HashOutcome => hashFileSync(task));
 
 export function parse(task: { path: string; rel: string }): ParsedPlaylist {
   let text: string;

@@ -3,6 +3,7 @@ import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
 import { workerModule } from '../pool/load-pool.js';
 import type { HashOutcome, HashTask } from './hashing.js';
+import { unwrap, type Carried } from '../pool/carry.js';
 import type { ParsedPlaylist } from './types.js';
 
 /** Indexing and verifying have the machine to themselves: every core (serving keeps one free). */
@@ -24,8 +25,8 @@ export class CataloguePool {
     });
   }
 
-  hash(task: HashTask): Promise<HashOutcome> {
-    return this.pool.run(task) as Promise<HashOutcome>;
+  async hash(task: HashTask): Promise<HashOutcome> {
+    return unwrap((await this.pool.run(task)) as Carried<HashOutcome>);
   }
 
   parse(path: string, rel: string): Promise<ParsedPlaylist> {
