@@ -5,6 +5,7 @@
  */
 import * as HLS from 'hls-parser';
 import type { Byterange, ParsedPlaylist, RenditionInfo, SegmentInfo } from './types.js';
+import type { PlaylistFacts } from '../http/cache-control.js';
 
 HLS.setOptions({ strictMode: false, silent: false });
 
@@ -41,34 +42,45 @@ export function parseAttributeList(s: string): Map<string, string> {
   return out;
 }
 
-export function parsePlaylistText(text: string, path: string): ParsedPlaylist {
+type Parsed = HLS.types.MasterPlaylist | HLS.types.MediaPlaylist;
+
+/**
+ * hls-parser reports problems through console.error; capture them as data instead of letting
+ * them reach stderr as unstructured lines. The first line must be #EXTM3U (checked here, since
+ * the parser accepts anything in its lenient mode).
+ */
+function parseQuietly(text: string): { parsed?: Parsed; error?: { code: 'not-playlist' | 'parse'; message: string }; raw: string[] } {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // tolerate a UTF-8 BOM
   const first = text.split(/\r?\n/, 1)[0]?.trim() ?? '';
-  if (first !== '#EXTM3U') {
-    return {
-      kind: 'invalid',
-      path,
-      code: 'not-playlist',
-      error: 'not an HLS playlist: the first line must be #EXTM3U',
-      diagnostics: [],
-    };
-  }
+  if (first !== '#EXTM3U') return { error: { code: 'not-playlist', message: 'not an HLS playlist: the first line must be #EXTM3U' }, raw: [] };
   const raw: string[] = [];
   const origError = console.error;
   console.error = (...args: unknown[]) => raw.push(args.map(String).join(' '));
-  let parsed: HLS.types.MasterPlaylist | HLS.types.MediaPlaylist;
   try {
-    parsed = HLS.parse(text) as HLS.types.MasterPlaylist | HLS.types.MediaPlaylist;
+    return { parsed: HLS.parse(text) as Parsed, raw };
   } catch (err) {
-    return {
-      kind: 'invalid',
-      path,
-      code: 'parse',
-      error: `playlist does not parse: ${(err as Error).message}`,
-      diagnostics: [...new Set(raw)],
-    };
+    return { error: { code: 'parse', message: `playlist does not parse: ${(err as Error).message}` }, raw };
   } finally {
     console.error = origError;
+  }
+}
+
+/**
+ * The cheap reading the server needs for its cache policy (master or media, ENDLIST, target
+ * duration), with the first problem found, if any, for its log.
+ */
+export function readPlaylistFacts(text: string): { facts: PlaylistFacts | undefined; problem: string | undefined } {
+  const { parsed, error, raw } = parseQuietly(text);
+  const problem = error?.message ?? raw[0]?.replace(/^Invalid Playlist : /, '');
+  if (parsed === undefined) return { facts: undefined, problem };
+  if (parsed.isMasterPlaylist) return { facts: { master: true, endList: false }, problem };
+  return { facts: { master: false, endList: parsed.endlist, targetDuration: parsed.targetDuration }, problem };
+}
+
+export function parsePlaylistText(text: string, path: string): ParsedPlaylist {
+  const { parsed, error, raw } = parseQuietly(text);
+  if (parsed === undefined) {
+    return { kind: 'invalid', path, code: error!.code, error: error!.message, diagnostics: [...new Set(raw)] };
   }
   const diagnostics = [...new Set(raw)].filter((m) => !DUPLICATE_DIAGNOSTICS.some((re) => re.test(m)));
 

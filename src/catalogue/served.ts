@@ -16,21 +16,19 @@ export class ServedManifest {
   private assets: CatalogueAsset[] | undefined;
   private seenMtime = -1;
   private timer: NodeJS.Timeout | undefined;
+  /** Called after a re-read found a different manifest (not at open). */
+  onChange: (() => void) | undefined;
 
   private constructor(
     private readonly root: string,
-    private readonly warn: (msg: string) => void,
+    private readonly warn: (msg: string, fields: Record<string, unknown>) => void,
   ) {}
 
-  static async open(root: string, warn: (msg: string) => void): Promise<ServedManifest> {
+  static async open(root: string, warn: (msg: string, fields: Record<string, unknown>) => void): Promise<ServedManifest> {
     const m = new ServedManifest(root, warn);
     await m.refresh();
     m.timer = setInterval(() => void m.refresh(), RECHECK_MS).unref();
     return m;
-  }
-
-  get present(): boolean {
-    return this.manifest !== undefined;
   }
 
   expected(file: string): ReturnType<ReturnType<typeof catalogueLookup>['expected']> {
@@ -61,10 +59,11 @@ export class ServedManifest {
     try {
       this.manifest = st ? await readManifest(this.root) : undefined;
     } catch (err) {
-      this.warn(`ignoring the manifest: ${(err as Error).message}`);
+      this.warn('ignoring the manifest', { file: manifestFile(this.root), reason: (err as Error).message });
       this.manifest = undefined;
     }
     this.lookup = this.manifest && catalogueLookup(this.root, this.manifest);
     this.assets = undefined;
+    this.onChange?.();
   }
 }
