@@ -4,7 +4,6 @@
  * handler mounts inside Express.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { request, createServer } from 'node:http';
@@ -17,6 +16,7 @@ import { native } from '../src/native/index.js';
 import { startServer } from '../src/server/listen.js';
 import { createSegd } from '../src/index.js';
 import { get } from './helpers/http.js';
+import { cli } from './helpers/cli.js';
 import { random, tempTree, type TempTree } from './helpers/content.js';
 
 setFlagsFromString('--expose-gc');
@@ -203,31 +203,6 @@ describe('readiness', () => {
     }
   });
 });
-
-/** Runs the CLI from source, as `segd ...`, and collects its output. */
-function cli(args: string[], opts: { until?: RegExp; timeoutMs?: number } = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const ready = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`CLI did not print ${opts.until} in time; output: ${out}`)), opts.timeoutMs ?? 20_000);
-    const check = (): void => {
-      if (opts.until && opts.until.test(out)) {
-        clearTimeout(timer);
-        resolve(out);
-      }
-    };
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-    void exited.then(() => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
-  return { child, exited, ready, output: () => out };
-}
 
 describe('command line', () => {
   it('--help and --version', async () => {

@@ -10,6 +10,7 @@
 //!   transfer(h) -> id                       close(h)
 //!   readAt(fd, buffer, position) -> number  crc32c(data, seed?)  crc32cPortable(data, seed?)
 //!   liveMappings()  mappedBytes()  sigbusFaults()  sigbusInstalled()  crcImpl: string
+//!   raiseFileLimit() -> the soft RLIMIT_NOFILE after raising it to the hard limit
 //!
 //! All `unsafe` FFI is confined to `sys` (declarations), `napi` (safe wrapper), `mapping`
 //! and `sigbus`; each block carries a SAFETY comment.
@@ -203,6 +204,25 @@ fn installed_impl(cx: &Cx) -> Result<napi_value> {
     napi::boolean(cx.env, sigbus::installed())
 }
 
+/// Raises the soft descriptor limit to the hard one (what every server wants: the soft default
+/// of 1024 is for programs that use select()), and returns the soft limit now in force.
+fn raise_file_limit_impl(cx: &Cx) -> Result<napi_value> {
+    let mut lim = sys::libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one `struct rlimit` into the valid, exclusive `lim`.
+    if unsafe { sys::libc::getrlimit(sys::libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(5);
+        return Err(Error::Os { errno: e, syscall: "getrlimit", path: None });
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let want = sys::libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        // SAFETY: setrlimit only reads the `struct rlimit` behind the valid pointer.
+        if unsafe { sys::libc::setrlimit(sys::libc::RLIMIT_NOFILE, &want) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    napi::number(cx.env, lim.rlim_cur as f64)
+}
+
 macro_rules! exports {
     ($env:expr, $exports:expr, $( $name:literal => $body:ident ),* $(,)?) => {{
         $(
@@ -236,6 +256,7 @@ fn init(env: napi_env, exports: napi_value) -> Result<napi_value> {
         "mappedBytes" => bytes_impl,
         "sigbusFaults" => faults_impl,
         "sigbusInstalled" => installed_impl,
+        "raiseFileLimit" => raise_file_limit_impl,
     );
     napi::set(env, exports, "crcImpl", napi::string(env, crc::implementation())?)?;
     Ok(exports)

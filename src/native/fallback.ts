@@ -213,4 +213,12 @@ export const fallback: Native = {
   crc32cPortable: crc32cTable,
   liveMappings: () => live,
   mappedBytes: () => bytes,
+  // Node has no setrlimit: report the soft limit as it is.
+  raiseFileLimit: () => softFileLimit(),
 };
+
+/** The soft descriptor limit from /proc/self/limits (`Max open files  SOFT  HARD  files`). */
+function softFileLimit(): number {
+  const line = /^Max open files\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+  return line === null || line[1] === 'unlimited' ? Infinity : Number(line[1]);
+}

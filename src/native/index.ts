@@ -51,6 +51,8 @@ export interface Native {
   crc32cPortable(data: Uint8Array, seed?: number): number; // the table fallback, for the benchmark
   liveMappings(): number; // debug counter: mappings currently mapped in the process
   mappedBytes(): number;
+  /** Raise the soft RLIMIT_NOFILE to the hard limit where possible; returns the soft limit in force. */
+  raiseFileLimit(): number;
 }
 
 // ---------------- the addon's raw (private) exports ----------------
@@ -79,6 +81,7 @@ interface RawAddon {
   crc32cPortable(data: Uint8Array, seed?: number): number;
   liveMappings(): number;
   mappedBytes(): number;
+  raiseFileLimit(): number;
   /** SIGBUS faults repaired so far in this process (diagnostics). */
   sigbusFaults(): number;
   sigbusInstalled(): boolean;
@@ -224,6 +227,7 @@ function addonNative(r: RawAddon): Native {
     crc32cPortable: (data, seed) => r.crc32cPortable(data, seed),
     liveMappings: () => r.liveMappings(),
     mappedBytes: () => r.mappedBytes(),
+    raiseFileLimit: () => r.raiseFileLimit(),
   };
 }
 

@@ -26,6 +26,10 @@ export class Metrics {
   readonly cacheRewarms: Counter;
   readonly integrityFailures: Counter;
   readonly poolTaskSeconds: Histogram;
+  readonly connectionsRefused: Counter<'reason'>;
+  readonly connectionsReclaimed: Counter;
+  /** Read at scrape time; the server sets it when it starts. */
+  openConnections: () => number = () => 0;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -59,6 +63,10 @@ export class Metrics {
     this.cacheEvictions = counter({ name: 'segd_cache_evictions_total', help: 'Objects evicted to stay within the cache size' });
     this.cacheRewarms = counter({ name: 'segd_cache_rewarms_total', help: 'Cached objects whose pages the kernel had dropped, read back in the pool before sending' });
     this.integrityFailures = counter({ name: 'segd_integrity_failures_total', help: 'Files refused because their bytes did not match the manifest' });
+    this.connectionsRefused = counter({ name: 'segd_connections_refused_total', help: 'Connections closed at accept: over the per-address limit, or every slot busy', labelNames: ['reason'] });
+    this.connectionsReclaimed = counter({ name: 'segd_connections_reclaimed_total', help: 'Idle connections closed to make room when every slot was taken' });
+    const openConnections = (): number => this.openConnections();
+    new Gauge({ name: 'segd_connections', help: 'Client connections open', registers, collect() { this.set(openConnections()); } });
     this.poolTaskSeconds = new Histogram({
       name: 'segd_pool_task_seconds',
       help: 'Worker pool task time, queueing included',

@@ -1,44 +1,74 @@
 /**
- * Connection bookkeeping for the server: responses in flight per socket, a sweep that closes
- * sockets whose reader stopped reading, and draining on shutdown.
+ * Connection bookkeeping for the server: fair use of the connection slots, responses in flight
+ * per socket, a sweep that closes sockets whose reader stopped reading, and draining on shutdown.
+ *
+ * Fairness: one address (an IPv6 /64) may hold at most `perAddress` connections; beyond that its
+ * new connections are closed at accept. When all `max` slots are taken, idle connections (no
+ * response in flight, including sockets that never finished a request) are reclaimed, those of
+ * the address holding the most connections first, then the longest idle, as nginx reuses idle
+ * keep-alive connections when it runs out. So one address flooding with idle sockets cannot keep
+ * a player on another address from getting its playlist.
  *
  * Why not Node's own tools: socket.setTimeout() re-arms a timer on every read and write, which
  * measured here cost a quarter of the playlist request rate; a sweep every few seconds that
- * compares bytesWritten costs nothing per request. And http.Server.close() cannot drain: it
- * calls closeIdleConnections(), which counts a response as done once res.end() was called, so it
- * destroys sockets whose large zero-copy bodies are still being written.
+ * compares bytesWritten costs nothing per request. http.Server.close() cannot drain: it calls
+ * closeIdleConnections(), which counts a response as done once res.end() was called, so it
+ * destroys sockets whose large zero-copy bodies are still being written. And server.maxConnections
+ * only refuses newcomers, which is exactly what lets one client starve the others.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { addressKey } from './address.js';
 
 interface Connection {
+  readonly address: string;
   busy: number;
+  idleSince: number;
   lastBytes: number;
   progressAt: number;
 }
 
+export interface ConnectionLimits {
+  /** Connections open at once. */
+  readonly max: number;
+  /** Connections one address (IPv6: one /64) may hold; 0 for no limit. */
+  readonly perAddress: number;
+  /** A socket with a response pending that has sent nothing for this long is closed, ms. */
+  readonly stallMs: number;
+}
+
+export interface ConnectionEvents {
+  refused(reason: 'per-address' | 'full'): void;
+  reclaimed(n: number): void;
+}
+
+/** The share of the slots freed at once when full, so a flood costs one sort per batch, not per accept. */
+const RECLAIM_SHARE = 0.05;
+
 export class Connections {
   private readonly open = new Map<Socket, Connection>();
+  private readonly perAddress = new Map<string, number>();
   private draining = false;
   private readonly sweeper: NodeJS.Timeout;
 
-  /** `stallMs`: a socket with a response pending that has sent nothing for this long is closed. */
-  constructor(server: Server, private readonly stallMs: number) {
-    server.on('connection', (socket: Socket) => {
-      this.open.set(socket, { busy: 0, lastBytes: 0, progressAt: Date.now() });
-      socket.once('close', () => this.open.delete(socket));
-    });
+  constructor(
+    server: Server,
+    private readonly limits: ConnectionLimits,
+    private readonly events: Partial<ConnectionEvents> = {},
+  ) {
+    server.on('connection', (socket: Socket) => this.admit(socket));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const socket = req.socket;
       const c = this.open.get(socket);
       if (c === undefined) return;
       c.busy++;
       res.once('close', () => {
-        c.busy--;
-        if (this.draining && c.busy === 0) socket.destroySoon(); // after the last byte is flushed
+        if (--c.busy > 0) return;
+        c.idleSince = Date.now();
+        if (this.draining) socket.destroySoon(); // after the last byte is flushed
       });
     });
-    this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(5000, stallMs / 4))).unref();
+    this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(5000, limits.stallMs / 4))).unref();
   }
 
   get size(): number {
@@ -55,6 +85,51 @@ export class Connections {
     clearInterval(this.sweeper);
   }
 
+  private admit(socket: Socket): void {
+    const address = addressKey(socket.remoteAddress);
+    const held = this.perAddress.get(address) ?? 0;
+    if (this.limits.perAddress > 0 && held >= this.limits.perAddress) {
+      this.events.refused?.('per-address');
+      socket.destroy();
+      return;
+    }
+    if (this.open.size >= this.limits.max && !this.reclaim()) {
+      this.events.refused?.('full');
+      socket.destroy();
+      return;
+    }
+    const now = Date.now();
+    this.open.set(socket, { address, busy: 0, idleSince: now, lastBytes: 0, progressAt: now });
+    this.perAddress.set(address, held + 1);
+    socket.once('close', () => this.forget(socket));
+  }
+
+  private forget(socket: Socket): void {
+    const c = this.open.get(socket);
+    if (c === undefined) return;
+    this.open.delete(socket);
+    const held = (this.perAddress.get(c.address) ?? 1) - 1;
+    if (held > 0) this.perAddress.set(c.address, held);
+    else this.perAddress.delete(c.address);
+  }
+
+  /** Frees a batch of idle slots; false when every connection has a response in flight. */
+  private reclaim(): boolean {
+    const idle: [Socket, Connection][] = [];
+    for (const entry of this.open) if (entry[1].busy === 0 && entry[0].writableLength === 0) idle.push(entry);
+    if (idle.length === 0) return false;
+    const held = (c: Connection): number => this.perAddress.get(c.address) ?? 0;
+    idle.sort(([, a], [, b]) => held(b) - held(a) || a.idleSince - b.idleSince);
+    const n = Math.min(idle.length, Math.max(1, Math.ceil(this.limits.max * RECLAIM_SHARE)));
+    for (let i = 0; i < n; i++) {
+      const socket = idle[i]![0];
+      this.forget(socket); // now, not at 'close': the slot is needed by the caller
+      socket.destroy();
+    }
+    this.events.reclaimed?.(n);
+    return true;
+  }
+
   private sweep(): void {
     const now = Date.now();
     for (const [socket, c] of this.open) {
@@ -62,7 +137,7 @@ export class Connections {
       if (!pending || socket.bytesWritten !== c.lastBytes) {
         c.lastBytes = socket.bytesWritten;
         c.progressAt = now;
-      } else if (now - c.progressAt >= this.stallMs) {
+      } else if (now - c.progressAt >= this.limits.stallMs) {
         socket.destroy();
       }
     }

@@ -4,15 +4,22 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
-import { Connections } from './connections.js';
 import type { AddressInfo } from 'node:net';
-import { createSegd, type Segd, type SegdOptions } from '../segd.js';
+import { Connections } from './connections.js';
+import { createSegd, SegdError, type Segd, type SegdOptions } from '../segd.js';
+import { native } from '../native/index.js';
+import type { Diagnostics } from '../observe/log.js';
 
 export interface ServerOptions extends SegdOptions {
   readonly host?: string;
   readonly port?: number;
-  /** Concurrent connections beyond this are refused. Default 10000. */
+  /**
+   * Connections open at once. Default 10000, lowered with a warning when the descriptor limit
+   * cannot hold it; a value given explicitly that does not fit is an error.
+   */
   readonly maxConnections?: number;
+  /** Connections one address (an IPv6 /64) may hold; 0 for no limit. Default: a tenth of maxConnections. */
+  readonly maxConnectionsPerAddress?: number;
   /** Time allowed for a client to send its request headers, ms. Default 10 s. */
   readonly headersTimeoutMs?: number;
   /** A connection whose response has made no progress for this long is closed, ms. Default 60 s. */
@@ -27,8 +34,36 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** Descriptors kept for everything but client sockets: listeners, pool threads, logs, the cache. */
+const RESERVED_FDS = 128;
+
+/**
+ * The connection cap that fits the descriptor limit, after raising the soft limit to the hard
+ * one. Without this the process runs out of descriptors at 1024 with the default cap of 10000,
+ * and clients see resets with nothing in the log.
+ */
+function fittingCap(requested: number | undefined, diag: Diagnostics): number {
+  const limit = native.raiseFileLimit();
+  const fits = Math.max(1, limit - RESERVED_FDS);
+  const wanted = requested ?? DEFAULT_MAX_CONNECTIONS;
+  if (wanted <= fits) return wanted;
+  if (requested !== undefined) {
+    throw new SegdError(`--max-connections ${requested} does not fit the open-file limit of ${limit} (at most ${fits}); raise the limit (ulimit -n) or lower --max-connections`, 'ESEGDOPTION');
+  }
+  diag.warn('connection cap lowered to fit the open-file limit', { reason: `the hard limit on open files (ulimit -Hn) is ${limit}`, maxConnections: fits, wanted });
+  return fits;
+}
+
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const segd = await createSegd(options);
+  let max: number;
+  try {
+    max = fittingCap(options.maxConnections, segd.diagnostics);
+  } catch (err) {
+    await segd.close();
+    throw err;
+  }
   const server = createServer(
     {
       headersTimeout: options.headersTimeoutMs ?? 10_000,
@@ -40,8 +75,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     segd.handler,
   );
-  server.maxConnections = options.maxConnections ?? 10_000;
-  const connections = new Connections(server, options.idleTimeoutMs ?? 60_000);
+  const metrics = segd.metrics;
+  const connections = new Connections(
+    server,
+    { max, perAddress: options.maxConnectionsPerAddress ?? Math.max(16, Math.floor(max / 10)), stallMs: options.idleTimeoutMs ?? 60_000 },
+    { refused: (reason) => metrics.connectionsRefused.inc({ reason }), reclaimed: (n) => metrics.connectionsReclaimed.inc(n) },
+  );
+  metrics.openConnections = () => connections.size;
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -56,6 +96,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await segd.close();
     throw err;
   }
+  // Past listen(), an 'error' is an accept() that failed. libuv absorbs EMFILE and ENFILE itself
+  // (it drops the pending connection; process_open_fds against process_max_fds in /metrics shows
+  // that coming); anything else must not end the process as an unhandled 'error' would.
+  server.on('error', (err: NodeJS.ErrnoException) => segd.diagnostics.limited('error', `accept:${err.code}`, 'cannot accept a connection', { code: err.code, reason: err.message }));
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
 

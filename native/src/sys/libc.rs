@@ -29,6 +29,15 @@ pub const BUS_ADRERR: c_int = 2;
 
 pub const EINTR: c_int = 4;
 
+pub const RLIMIT_NOFILE: c_int = 7;
+
+/// `struct rlimit` (two `rlim_t`, 64-bit on LP64).
+#[repr(C)]
+pub struct rlimit {
+    pub rlim_cur: u64,
+    pub rlim_max: u64,
+}
+
 /// glibc `sigset_t`: 1024 bits.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -70,4 +79,6 @@ extern "C" {
     pub fn sigemptyset(set: *mut sigset_t) -> c_int;
     pub fn __errno_location() -> *mut c_int;
     pub fn raise(sig: c_int) -> c_int;
+    pub fn getrlimit(resource: c_int, rlim: *mut rlimit) -> c_int;
+    pub fn setrlimit(resource: c_int, rlim: *const rlimit) -> c_int;
 }

@@ -1,0 +1,68 @@
+/** Runs segd's CLI from source in a child process, as a user would run `segd ...`. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface CliRun {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  /** Resolves with the output so far once `until` matches it, or when the process exits. */
+  readonly ready: Promise<string>;
+  output(): string;
+  stdout(): string;
+  stderr(): string;
+}
+
+export interface CliOptions {
+  readonly until?: RegExp;
+  readonly timeoutMs?: number;
+  /** Run as this user and group (the test runs as root; permissions bind only other users). */
+  readonly uid?: number;
+  readonly gid?: number;
+  /** A shell line run first in the same shell, e.g. `ulimit -n 1024`. */
+  readonly shellPrefix?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export function cli(args: readonly string[], opts: CliOptions = {}): CliRun {
+  const argv = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...args];
+  const [cmd, ...rest] = opts.shellPrefix === undefined ? argv : ['/bin/sh', '-c', `${opts.shellPrefix} && exec "$@"`, 'sh', ...argv];
+  const child = spawn(cmd!, rest, {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: opts.env ?? process.env,
+    ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}),
+  });
+  let out = '';
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => ((out += d.toString()), (stdout += d.toString())));
+  child.stderr!.on('data', (d: Buffer) => ((out += d.toString()), (stderr += d.toString())));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const ready = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`CLI did not print ${opts.until} in time; output: ${out}`)), opts.timeoutMs ?? 20_000);
+    const check = (): void => {
+      if (opts.until && opts.until.test(out)) {
+        clearTimeout(timer);
+        resolve(out);
+      }
+    };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    void exited.then(() => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+  return { child, exited, ready, output: () => out, stdout: () => stdout, stderr: () => stderr };
+}
+
+/** Starts `segd serve ...` and resolves with its base URL once it says it is serving. */
+export async function serveCli(args: readonly string[], opts: Omit<CliOptions, 'until'> = {}): Promise<CliRun & { base: string }> {
+  const run = cli(['serve', ...args], { ...opts, until: /serving .* at (http:\/\/\S+)/ });
+  const out = await run.ready;
+  const m = /serving .* at (http:\/\/[^\s"]+)/.exec(out);
+  if (m === null) throw new Error(`segd did not start: ${out}`);
+  return Object.assign(run, { base: m[1]! });
+}
