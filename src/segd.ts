@@ -4,22 +4,22 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { realpath, stat } from 'node:fs/promises';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { CorsPolicy } from './http/cors.js';
 import { DEFAULT_CACHE_POLICY, type CachePolicy } from './http/cache-control.js';
 import { DEFAULT_MAX_RANGES } from './http/range.js';
 import { DEFAULT_MAX_URL_LENGTH } from './http/url-path.js';
+import { crcHex } from './http/etag.js';
 import { Metrics } from './observe/metrics.js';
+import { accessLogger, diagnostics as stderrDiagnostics, type Diagnostics } from './observe/log.js';
 import { nativeDescription } from './native/index.js';
 import { LoadPool, defaultThreads } from './pool/load-pool.js';
 import { FileStore } from './store/folder.js';
-import { createHandler, type ContentMount, type InternalEndpoint } from './serve/handler.js';
+import { createHandler, type ContentMount } from './serve/handler.js';
 import { describe, type Representation } from './serve/representation.js';
-import { listStreams } from './serve/streams.js';
+import { internalEndpoints, playerMounts, type PrefixMount } from './serve/endpoints.js';
 import { ServedManifest } from './catalogue/served.js';
-import { WEB_DIR, hlsJsDir } from './config/paths.js';
 import { parseSize } from './config/size.js';
-import { crcHex } from './http/etag.js';
 
 export interface SegdOptions {
   /** The directory of HLS content to serve. */
@@ -40,6 +40,8 @@ export interface SegdOptions {
   readonly player?: boolean;
   /** A JSON access log line per request (pino) to stdout, or your own pino logger. Default off. */
   readonly log?: boolean | Logger;
+  /** Where diagnostics go: JSON lines on stderr by default (see src/observe/log.ts). */
+  readonly diagnostics?: Diagnostics;
   /**
    * With a manifest (`segd index`): check each file's CRC32C against it as the file enters the
    * cache and refuse a mismatch with 503 (true, the default), or take the manifest's checksums on
@@ -57,6 +59,8 @@ export interface Segd {
   readonly ready: boolean;
   /** Which byte path is active: the native addon or the TypeScript fallback. */
   readonly byteEngine: string;
+  /** Where this instance writes its diagnostics (the server and CLI write theirs there too). */
+  readonly diagnostics: Diagnostics;
   close(): Promise<void>;
 }
 
@@ -81,14 +85,10 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
   const origins = options.corsOrigin === undefined ? ['*'] : typeof options.corsOrigin === 'string' ? options.corsOrigin.split(',').map((s) => s.trim()) : [...options.corsOrigin];
   const cors = new CorsPolicy(origins);
   const cachePolicy: CachePolicy = { ...DEFAULT_CACHE_POLICY, liveFraction: options.liveMaxAgeFraction ?? DEFAULT_CACHE_POLICY.liveFraction };
-  const logger = options.log === true ? pino() : options.log === false || options.log === undefined ? undefined : options.log;
+  const access = options.log === true ? accessLogger() : options.log === false || options.log === undefined ? undefined : options.log;
+  const diag = options.diagnostics ?? stderrDiagnostics();
 
-  // Diagnostics go to the pino logger when there is one, else one line each on stderr.
-  const warn = (msg: string): void => void (logger ? logger.warn(msg) : process.stderr.write(`segd: ${msg}\n`));
-  const error = (msg: string, detail: Record<string, unknown>): void =>
-    void (logger ? logger.error(detail, msg) : process.stderr.write(`segd: ${msg} ${JSON.stringify(detail)}\n`));
-
-  const manifest = await ServedManifest.open(realRoot, warn);
+  const manifest = await ServedManifest.open(realRoot, (msg, fields) => diag.warn(msg, fields));
   const pool = new LoadPool(threads);
   // The sources are read at scrape time, after `store` below exists.
   const metrics = new Metrics({
@@ -122,40 +122,25 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
       rewarm: () => metrics.cacheRewarms.inc(),
       corrupt: (file, expected, actual) => {
         metrics.integrityFailures.inc();
-        error('integrity check failed, file refused until it changes', { file, crc32c: crcHex(actual), manifest: crcHex(expected) });
+        diag.limited('error', `corrupt:${file}`, 'integrity check failed, file refused until it changes', {
+          file,
+          reason: 'checksum differs from the manifest',
+          crc32c: crcHex(actual),
+          manifest: crcHex(expected),
+        });
       },
+      unreadable: (file, err) => diag.limited('error', `unreadable:${file}`, 'cannot read file', { file, code: err.code, reason: err.message }),
+      malformedPlaylist: (file, problem) => diag.limited('warn', `playlist:${file}`, 'malformed playlist, served as it is', { file, reason: problem }),
     },
   });
+  manifest.onChange = () => store.redescribe();
 
   const content: ContentMount = { root: realRoot, realRoot, followSymlinks: options.followSymlinks ?? false };
-  const mounts: { prefix: string; mount: ContentMount; index?: string }[] = [];
-  const endpoints = new Map<string, InternalEndpoint>();
   let ready = true;
+  const endpoints = internalEndpoints({ metrics, manifest, ready: () => ready });
+  const mounts: PrefixMount[] = options.player ?? true ? await playerMounts(realRoot, manifest, endpoints) : [];
+  for (const m of mounts) playerRoots.push(m.mount.root);
 
-  endpoints.set('metrics', async () => ({ status: 200, contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }));
-  endpoints.set('healthz', () => ({ status: 200, contentType: 'text/plain; charset=utf-8', body: 'ok\n' }));
-  endpoints.set('readyz', () => (ready ? { status: 200, contentType: 'text/plain; charset=utf-8', body: 'ready\n' } : { status: 503, contentType: 'text/plain; charset=utf-8', body: 'draining\n' }));
-
-  if (options.player ?? true) {
-    const web = await realpath(WEB_DIR).catch(() => undefined);
-    const vendor = await realpath(hlsJsDir()).catch(() => undefined);
-    if (vendor) mounts.push({ prefix: 'player/vendor', mount: { root: vendor, realRoot: vendor, followSymlinks: false } });
-    if (web) mounts.push({ prefix: 'player', mount: { root: web, realRoot: web, followSymlinks: false }, index: 'index.html' });
-    for (const m of mounts) playerRoots.push(m.mount.root);
-    let streams: { at: number; body: Promise<string> } | undefined;
-    endpoints.set('api/streams', async () => {
-      if (streams === undefined || Date.now() - streams.at > 5000) {
-        streams = { at: Date.now(), body: listStreams(realRoot, manifest.catalogue()?.assets).then((s) => JSON.stringify({ streams: s })) };
-      }
-      return { status: 200, contentType: 'application/json', body: await streams.body };
-    });
-  }
-  endpoints.set('api/catalogue', () => {
-    const c = manifest.catalogue();
-    return c === undefined
-      ? { status: 404, contentType: 'application/json', body: JSON.stringify({ error: 'no manifest: run segd index DIR' }) }
-      : { status: 200, contentType: 'application/json', body: JSON.stringify(c) };
-  });
   const handler = createHandler({
     store,
     metrics,
@@ -166,14 +151,14 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
     content,
     mounts,
     endpoints,
-    log: (msg, err) => error(msg, { err: String((err as Error | undefined)?.message ?? err) }),
+    log: (msg, err) => diag.error(msg, { reason: String((err as Error | undefined)?.message ?? err) }),
     home: mounts.some((m) => m.index !== undefined) ? '/player/' : undefined,
   });
 
-  const logged = logger === undefined ? handler : withAccessLog(handler, logger);
   return {
-    handler: logged,
+    handler: access === undefined ? handler : withAccessLog(handler, access),
     metrics,
+    diagnostics: diag,
     get ready() {
       return ready;
     },

@@ -7,8 +7,12 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { indexTree } from '../src/catalogue/index.js';
+import { native } from '../src/native/index.js';
+import { crcHex } from '../src/http/etag.js';
 import { startServer, type RunningServer } from '../src/server/listen.js';
 import { get } from './helpers/http.js';
+import { capturedDiagnostics } from './helpers/diagnostics.js';
+import { eventually } from './helpers/wait.js';
 import { random, tempTree, vodPlaylist, type TempTree } from './helpers/content.js';
 
 let tree: TempTree | undefined;
@@ -64,13 +68,38 @@ describe('serving with a manifest', () => {
   ])('refuses %s whose bytes rotted with 503, counts and logs it', async (_what, rel, at) => {
     await library();
     rot(join(tree!.dir, rel), at);
-    srv = await startServer({ root: tree!.dir, host: '127.0.0.1', port: 0, threads: 1, player: false });
+    const { diag, lines } = capturedDiagnostics();
+    srv = await startServer({ root: tree!.dir, host: '127.0.0.1', port: 0, threads: 1, player: false, diagnostics: diag });
     const r = await get(srv.url, `/${rel}`);
     expect(r.status).toBe(503);
     expect((await get(srv.url, `/${rel}`, { range: 'bytes=0-9' })).status).toBe(503);
     const m = (await get(srv.url, '/metrics')).body.toString();
     expect(Number(/^segd_integrity_failures_total (\d+)/m.exec(m)?.[1])).toBeGreaterThanOrEqual(1);
     expect(m).toMatch(/^segd_requests_total\{status="503",kind="segment"\} 2/m);
+    expect(lines).toEqual([expect.objectContaining({ level: 50, msg: 'integrity check failed, file refused until it changes', file: join(tree!.dir, rel) })]);
+  });
+
+  it('applies a manifest written after objects were cached: Repr-Digest appears, a contradicted object is reloaded', async () => {
+    tree = tempTree();
+    const seg = tree.write('v/seg0.ts', random(200_000));
+    tree.write('v/seg1.ts', random(3000)); // small: cached as a copy, so the cache holds the old bytes
+    for (const f of ['v/seg0.ts', 'v/seg1.ts']) utimesSync(join(tree.dir, f), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    srv = await startServer({ root: tree.dir, host: '127.0.0.1', port: 0, threads: 1, player: false, validityMs: 600_000 });
+    const before = await get(srv.url, '/v/seg0.ts');
+    expect(before.headers['repr-digest']).toBeUndefined();
+    expect((await get(srv.url, '/v/seg1.ts')).status).toBe(200);
+    // Changed in place behind the cache's back (same size and mtime), then indexed: the cached
+    // bytes contradict the manifest, which describes the bytes on disk.
+    rot(join(tree.dir, 'v/seg1.ts'), 100);
+    expect((await get(srv.url, '/v/seg1.ts')).body.equals(readFileSync(join(tree.dir, 'v/seg1.ts')))).toBe(false);
+    expect((await indexTree(tree.dir, { threads: 1, progress: false })).ok).toBe(true);
+    const digest = `sha-256=:${createHash('sha256').update(seg).digest('base64')}:`;
+    await eventually(async () => (await get(srv!.url, '/v/seg0.ts')).headers['repr-digest'] === digest, { what: 'Repr-Digest on the cached object' });
+    const now = readFileSync(join(tree.dir, 'v/seg1.ts'));
+    const r = await get(srv.url, '/v/seg1.ts');
+    expect(r.body.equals(now)).toBe(true);
+    expect(r.headers.etag).toBe(`"${crcHex(native.crc32c(now))}-${now.length.toString(16)}"`);
+    expect(r.headers['repr-digest']).toBe(`sha-256=:${createHash('sha256').update(now).digest('base64')}:`);
   });
 
   it('serves a file again once it changes (a new mtime is no longer the manifest\'s promise)', async () => {
@@ -85,6 +114,16 @@ describe('serving with a manifest', () => {
     expect(r.status).toBe(200);
     expect(r.body.equals(seg)).toBe(true);
     expect(r.headers['repr-digest']).toBeUndefined(); // the manifest no longer describes this file
+  });
+
+  it('a refusal ends when a new manifest describes the bytes on disk', async () => {
+    await library();
+    rot(join(tree!.dir, 'v/seg0.ts'), 5);
+    srv = await startServer({ root: tree!.dir, host: '127.0.0.1', port: 0, threads: 1, player: false, validityMs: 600_000 });
+    expect((await get(srv.url, '/v/seg0.ts')).status).toBe(503);
+    // the operator accepts the bytes on disk as they are now: a fresh index (no reuse of hashes)
+    expect((await indexTree(tree!.dir, { threads: 1, progress: false, racyWindowMs: Infinity })).ok).toBe(true);
+    await eventually(async () => (await get(srv!.url, '/v/seg0.ts')).status === 200, { what: 'the refusal lifted' });
   });
 
   it('with verification off, trusts the manifest and hashes nothing', async () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { resolveRequestPath, type PathResult } from '../src/http/url-path.js';
 
-const ok = (path: string): PathResult => ({ kind: 'ok', path });
+const ok = (path: string, trailingSlash = false): PathResult => ({ kind: 'ok', path, trailingSlash });
 
-const table: [string, PathResult['kind'], string?][] = [
+const table: [string, PathResult['kind'], string?, boolean?][] = [
   ['/ts/master.m3u8', 'ok', 'ts/master.m3u8'],
   ['/ts/master.m3u8?token=1&x=../../', 'ok', 'ts/master.m3u8'],
   ['/a%20b/c.ts', 'ok', 'a b/c.ts'],
@@ -12,6 +12,9 @@ const table: [string, PathResult['kind'], string?][] = [
   ['/a..b.ts', 'ok', 'a..b.ts'],
   ['/%252e%252e/x', 'ok', '%2e%2e/x'], // decoded once: a literal name, not a parent
   ['/', 'ok', ''],
+  ['/ts/master.m3u8/', 'ok', 'ts/master.m3u8', true], // a directory name: the handler answers 404
+  ['/a%20b/', 'ok', 'a b', true],
+  ['//ts//', 'ok', 'ts', true],
   ['/../etc/passwd', 'bad-request'],
   ['/ts/../../etc/passwd', 'bad-request'],
   ['/%2e%2e/etc/passwd', 'bad-request'],
@@ -42,9 +45,9 @@ const table: [string, PathResult['kind'], string?][] = [
 ];
 
 describe('resolveRequestPath', () => {
-  it.each(table)('%s → %s', (url, kind, path) => {
+  it.each(table)('%s → %s', (url, kind, path, trailingSlash) => {
     const result = resolveRequestPath(url);
     expect(result.kind).toBe(kind);
-    if (path !== undefined) expect(result).toEqual(ok(path));
+    if (path !== undefined) expect(result).toEqual(ok(path, trailingSlash));
   });
 });

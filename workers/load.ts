@@ -4,10 +4,12 @@
  * playlists parse (hls-parser) and pre-compress. The main thread only adopts the result.
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { relative } from 'node:path';
 import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
-import * as HLS from 'hls-parser';
 import { native } from '../src/native/index.js';
-import type { Loaded, LoadResult, LoadTask, PlaylistFacts, PoolTask } from '../src/pool/tasks.js';
+import { carry } from '../src/pool/carry.js';
+import { readPlaylistFacts } from '../src/catalogue/playlist.js';
+import type { Loaded, LoadResult, LoadTask, PoolTask } from '../src/pool/tasks.js';
 
 const MISSING = { kind: 'missing' } as const;
 const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EISDIR']);
@@ -16,12 +18,22 @@ function isInside(path: string, root: string): boolean {
   return path === root || path.startsWith(root.endsWith('/') ? root : root + '/');
 }
 
+/**
+ * Hidden means hidden wherever a path resolves: a symlink `visible.txt -> .env` must not expose
+ * the dotfile. Checks the resolved path's segments below the root (for a target outside the root,
+ * the segments that are not `..`), so a root that itself lives under a dot directory still works.
+ */
+function resolvesHidden(real: string, root: string): boolean {
+  return relative(root, real).split('/').some((seg) => seg.startsWith('.') && seg !== '..');
+}
+
 // Synchronous fs calls on purpose: this is a pool thread, and each await on fs/promises would
 // add a round trip through libuv's own thread pool to every cold load.
 export function load(task: LoadTask): LoadResult {
   try {
     const real = realpathSync.native(task.file);
     if (!task.followSymlinks && !isInside(real, task.realRoot)) return MISSING;
+    if (resolvesHidden(real, task.realRoot)) return MISSING;
     const st = statSync(real);
     if (!st.isFile()) return MISSING;
     const exp = task.expected;
@@ -57,6 +69,7 @@ function copy(path: string, mtimeMs: number, ino: number, trustedCrc: number | u
   const crc32c = trustedCrc ?? native.crc32c(bytes);
   const base = { kind: 'copied' as const, bytes, size: bytes.length, mtimeMs, ino, crc32c };
   if (!path.toLowerCase().endsWith('.m3u8')) return base;
+  const { facts, problem } = readPlaylistFacts(bytes.toString('utf8'));
   const gzip = gzipSync(bytes, { level: 9 });
   const br = brotliCompressSync(bytes, {
     params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length },
@@ -64,22 +77,11 @@ function copy(path: string, mtimeMs: number, ino: number, trustedCrc: number | u
   // A tiny playlist can grow when compressed; then only identity is offered.
   return {
     ...base,
-    playlist: playlistFacts(bytes.toString('utf8')),
+    playlist: facts,
+    playlistProblem: problem,
     gzip: gzip.length < bytes.length ? gzip : undefined,
     br: br.length < bytes.length ? br : undefined,
   };
-}
-
-/** What the cache policy needs from a playlist; undefined when it does not parse. */
-export function playlistFacts(text: string): PlaylistFacts | undefined {
-  try {
-    const pl = HLS.parse(text);
-    if (pl.isMasterPlaylist) return { master: true, endList: false };
-    const media = pl as HLS.types.MediaPlaylist;
-    return { master: false, endList: media.endlist, targetDuration: media.targetDuration };
-  } catch {
-    return undefined;
-  }
 }
 
 /** Bring a mapped file's pages back into the page cache after the kernel dropped them. */
@@ -95,8 +97,7 @@ function warm(task: { readonly file: string }): boolean {
 
 /**
  * One default export that dispatches on `op`: piscina loads a default export through require()
- * when it can, which is also what lets the .ts sources run in workers under tsx.
+ * when it can, which is also what lets the .ts sources run in workers under tsx. Exceptions come
+ * back as values with their errno code (see src/pool/carry.ts).
  */
-export default function run(task: PoolTask): LoadResult | boolean {
-  return task.op === 'load' ? load(task) : warm(task);
-}
+export default carry((task: PoolTask): LoadResult | boolean => (task.op === 'load' ? load(task) : warm(task)));

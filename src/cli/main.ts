@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { startServer } from '../server/listen.js';
+import { DEFAULT_MAX_CONNECTIONS, startServer } from '../server/listen.js';
 import { SegdError } from '../segd.js';
 import { parseSize } from '../config/size.js';
 import { DEMO_DIR, PACKAGE_ROOT } from '../config/paths.js';
@@ -55,7 +55,8 @@ program
     if (!(n >= 0 && n <= 10)) throw new InvalidArgumentError('expected a number from 0 to 10');
     return n;
   }, 0.5)
-  .option('--max-connections <n>', 'concurrent connection cap', wholeNumber(1, 1_000_000), 10_000)
+  .option('--max-connections <n>', `concurrent connection cap (default ${DEFAULT_MAX_CONNECTIONS}, lowered to fit the open-file limit)`, wholeNumber(1, 1_000_000))
+  .option('--max-connections-per-address <n>', 'connections one client address (IPv6: one /64) may hold; 0: no limit (default: a tenth of the cap)', wholeNumber(0, 1_000_000))
   .option('--follow-symlinks', 'serve symlinks that lead outside the root', false)
   .option('--no-player', 'do not serve the test page at /player/')
   .option('--log', 'JSON access log (pino) on stdout', false)
@@ -78,7 +79,8 @@ program
         corsOrigin: o.corsOrigin as string,
         validityMs: o.validity as number,
         liveMaxAgeFraction: o.liveMaxAge as number,
-        maxConnections: o.maxConnections as number,
+        maxConnections: o.maxConnections as number | undefined,
+        maxConnectionsPerAddress: o.maxConnectionsPerAddress as number | undefined,
         followSymlinks: o.followSymlinks as boolean,
         player: o.player as boolean,
         log: o.log as boolean,
@@ -93,13 +95,13 @@ program
       throw err;
     }
     const url = running.url;
-    process.stderr.write(`segd ${version} serving ${dir} at ${url} (${running.segd.byteEngine})\n`);
-    if (o.player) process.stderr.write(`player: ${url}player/\n`);
+    const diag = running.segd.diagnostics;
+    diag.info(`segd ${version} serving ${dir} at ${url} (${running.segd.byteEngine})`, { root: dir, url, player: o.player ? `${url}player/` : undefined });
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      process.stderr.write(`segd: ${signal}, finishing in-flight responses\n`);
+      diag.info(`${signal}: finishing in-flight responses`, { signal, graceMs: o.grace });
       running.close(o.grace as number).then(
         () => process.exit(0),
         (err: unknown) => fail(`shutdown failed: ${String(err)}`),

@@ -7,7 +7,9 @@
  */
 
 export type PathResult =
-  | { readonly kind: 'ok'; readonly path: string } // e.g. 'ts/master.m3u8' (no leading slash)
+  // path: e.g. 'ts/master.m3u8' (no leading or trailing slash, empty segments merged as nginx
+  // does); trailingSlash: the target ended in '/', so it names a directory, not a file.
+  | { readonly kind: 'ok'; readonly path: string; readonly trailingSlash: boolean }
   | { readonly kind: 'bad-request'; readonly reason: string }
   | { readonly kind: 'too-long' }
   | { readonly kind: 'hidden' };
@@ -33,7 +35,8 @@ export function resolveRequestPath(url: string, maxLength = DEFAULT_MAX_URL_LENG
   }
 
   // Fast path: nothing to decode and no dot segment or dotfile anywhere.
-  if (PLAIN.test(raw) && !raw.includes('/.')) return { kind: 'ok', path: collapse(raw) };
+  const trailingSlash = raw.length > 1 && raw.endsWith('/');
+  if (PLAIN.test(raw) && !raw.includes('/.')) return { kind: 'ok', path: collapse(raw), trailingSlash };
 
   const segments: string[] = [];
   for (const seg of raw.split('/')) {
@@ -52,7 +55,7 @@ export function resolveRequestPath(url: string, maxLength = DEFAULT_MAX_URL_LENG
     if (decoded.startsWith('.')) return { kind: 'hidden' };
     segments.push(decoded);
   }
-  return { kind: 'ok', path: segments.join('/') };
+  return { kind: 'ok', path: segments.join('/'), trailingSlash };
 }
 
 function collapse(raw: string): string {

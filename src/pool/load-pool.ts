@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { LoadResult, LoadTask, PoolTask } from './tasks.js';
+import { unwrap, type Carried } from './carry.js';
 
 export function defaultThreads(): number {
   return Math.max(1, availableParallelism() - 1);
@@ -35,11 +36,11 @@ export class LoadPool {
   }
 
   async load(task: LoadTask): Promise<LoadResult> {
-    return this.timed(this.piscina.run({ op: 'load', ...task } satisfies PoolTask) as Promise<LoadResult>);
+    return unwrap(await this.timed(this.piscina.run({ op: 'load', ...task } satisfies PoolTask) as Promise<Carried<LoadResult>>));
   }
 
   async warm(file: string): Promise<void> {
-    await this.timed(this.piscina.run({ op: 'warm', file } satisfies PoolTask));
+    unwrap(await this.timed(this.piscina.run({ op: 'warm', file } satisfies PoolTask) as Promise<Carried<boolean>>));
   }
 
   get stats(): PoolStats {

@@ -41,6 +41,8 @@ export type Loaded =
       readonly kind: 'copied';
       readonly bytes: Uint8Array;
       readonly playlist?: PlaylistFacts | undefined;
+      /** The first problem hls-parser found in a playlist, for the log. */
+      readonly playlistProblem?: string | undefined;
       readonly gzip?: Uint8Array | undefined;
       readonly br?: Uint8Array | undefined;
     });

@@ -12,6 +12,14 @@ import type { Representation } from './representation.js';
 import { respond, type RespondContext } from './respond.js';
 import { sendError, type ErrorName } from './errors.js';
 
+/** The answer to each way the store can refuse a file. */
+const REFUSALS: Record<Exclude<Outcome<Representation>['kind'], 'found'>, ErrorName> = {
+  missing: 'notFound',
+  corrupt: 'integrity',
+  forbidden: 'forbidden',
+  failed: 'internal',
+};
+
 export interface ContentMount extends Mount {
   readonly root: string;
 }
@@ -48,9 +56,7 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
 
   const answer = (req: IncomingMessage, res: ServerResponse, outcome: Outcome<Representation>, file: string): void | Promise<void> => {
     if (outcome.kind === 'found') return respond(req, res, outcome.entry, ctx);
-    const kind = contentKindFor(file);
-    const status = sendError(res, outcome.kind === 'missing' ? 'notFound' : 'integrity', corsOf(req));
-    ctx.metrics.request(status, kind);
+    ctx.metrics.request(sendError(res, REFUSALS[outcome.kind], corsOf(req)), contentKindFor(file));
   };
 
   const serveFile = (req: IncomingMessage, res: ServerResponse, mount: ContentMount, rel: string): void | Promise<void> => {
@@ -60,9 +66,8 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
     if (hot !== undefined) return respond(req, res, hot, ctx);
     return ctx.store.fetch(file, mount).then(
       (outcome) => answer(req, res, outcome, file),
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EACCES' || err.code === 'EPERM') return fail(req, res, 'forbidden');
-        ctx.log?.(`load failed for ${file}`, err);
+      (err: unknown) => {
+        ctx.log?.(`serving ${file} failed`, err);
         fail(req, res, 'internal');
       },
     );
@@ -85,6 +90,9 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
         return fail(req, res, 'notFound');
     }
     const path = target.path;
+    // segd serves files, never directories: `/ts/master.m3u8/` names nothing (as in nginx).
+    // Only a mount's index answers a trailing slash.
+    const dirPath = target.trailingSlash && path !== '';
     const endpoint = ctx.endpoints.get(path);
     if (endpoint !== undefined) {
       void Promise.resolve()
@@ -107,13 +115,15 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
       if (path === m.prefix || path.startsWith(m.prefix + '/')) {
         const rest = path.slice(m.prefix.length + 1);
         if (rest === '' && m.index !== undefined) {
-          if (!url.startsWith(`/${m.prefix}/`)) return redirect(res, `/${m.prefix}/`);
+          if (!dirPath) return redirect(res, `/${m.prefix}/`);
           return void serveFile(req, res, m.mount, m.index);
         }
+        if (dirPath) return fail(req, res, 'notFound');
         return void serveFile(req, res, m.mount, rest);
       }
     }
     if (path === '') return ctx.home === undefined ? fail(req, res, 'notFound') : redirect(res, ctx.home);
+    if (dirPath) return fail(req, res, 'notFound');
     void serveFile(req, res, ctx.content, path);
   };
 

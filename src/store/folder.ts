@@ -13,7 +13,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { LRUCache } from 'lru-cache';
 import { native, type Mapping } from '../native/index.js';
 import type { LoadPool } from '../pool/load-pool.js';
-import type { Expectation, Loaded, LoadTask, PlaylistFacts } from '../pool/tasks.js';
+import type { Expectation, Loaded, LoadResult, LoadTask, PlaylistFacts } from '../pool/tasks.js';
 
 /** The largest object exposed as one Buffer; bigger files are sliced from the mapping per request. */
 const MAX_VIEW = Math.min(bufferConstants.MAX_LENGTH, 2 ** 31);
@@ -35,17 +35,22 @@ export interface StoredFile {
 
 export interface Entry<R> {
   readonly file: StoredFile;
-  readonly rep: R;
+  /** Rebuilt in place when what describes the file changes (a new manifest). */
+  rep: R;
   readonly mapping: Mapping | undefined;
   checkedAt: number;
   revalidating: Promise<Entry<R> | undefined> | undefined;
   warming: Promise<void> | undefined;
 }
 
-export type Outcome<R> =
-  | { readonly kind: 'found'; readonly entry: Entry<R> }
+/** Why a file is not served; remembered for the validity window like a 404, so a flood costs nothing. */
+export type Refusal =
   | { readonly kind: 'missing' }
-  | { readonly kind: 'corrupt' };
+  | { readonly kind: 'corrupt' }
+  | { readonly kind: 'forbidden' }
+  | { readonly kind: 'failed'; readonly code: string };
+
+export type Outcome<R> = { readonly kind: 'found'; readonly entry: Entry<R> } | Refusal;
 
 export interface Mount {
   readonly realRoot: string;
@@ -59,6 +64,10 @@ export interface StoreEvents {
   /** A cached object's pages had been dropped by the kernel and were read back in the pool. */
   rewarm(): void;
   corrupt(file: string, expected: number, actual: number): void;
+  /** The file exists but could not be read (EACCES, EIO, ...): `err.code` says why. */
+  unreadable(file: string, err: NodeJS.ErrnoException): void;
+  /** A playlist that hls-parser could not read cleanly; served as it is. */
+  malformedPlaylist(file: string, problem: string): void;
 }
 
 export interface StoreOptions<R> {
@@ -75,11 +84,12 @@ export interface StoreOptions<R> {
 
 const MISSING = { kind: 'missing' } as const;
 const CORRUPT = { kind: 'corrupt' } as const;
+const FORBIDDEN = { kind: 'forbidden' } as const;
 
 export class FileStore<R> {
   private readonly lru: LRUCache<string, Entry<R>>;
   /** Recent misses and refused files, so a flood of 404s costs one stat per file per validity window. */
-  private readonly negative: LRUCache<string, 'missing' | 'corrupt'>;
+  private readonly negative: LRUCache<string, Refusal>;
   private readonly pending = new Map<string, Promise<Outcome<R>>>();
   private readonly events: Partial<StoreEvents>;
 
@@ -119,7 +129,7 @@ export class FileStore<R> {
       }
     }
     const refused = this.negative.get(file);
-    if (refused !== undefined) return refused === 'missing' ? MISSING : CORRUPT;
+    if (refused !== undefined) return refused;
 
     let p = this.pending.get(file);
     if (p === undefined) {
@@ -139,7 +149,12 @@ export class FileStore<R> {
     if (e.mapping === undefined || length === 0 || e.mapping.resident(start, length)) return undefined;
     if (e.warming === undefined) {
       this.events.rewarm?.();
-      e.warming = this.opts.pool.warm(e.file.file).finally(() => (e.warming = undefined));
+      // A failed re-read only costs speed: the mapping still holds the bytes, and the socket
+      // write faults them in itself.
+      e.warming = this.opts.pool
+        .warm(e.file.file)
+        .catch((err: NodeJS.ErrnoException) => this.events.unreadable?.(e.file.file, err))
+        .finally(() => (e.warming = undefined));
     }
     return e.warming;
   }
@@ -154,6 +169,23 @@ export class FileStore<R> {
 
   clear(): void {
     this.lru.clear();
+    this.negative.clear();
+  }
+
+  /**
+   * What describes files changed (a new manifest): rebuild every cached object's response data,
+   * drop those whose bytes the new manifest contradicts (the next request reloads and refuses
+   * them), and forget refusals, which the new manifest may no longer justify.
+   */
+  redescribe(): void {
+    for (const [file, e] of this.lru.entries()) {
+      const exp = this.opts.verify ? this.opts.expected?.(file) : undefined;
+      if (exp !== undefined && exp.size === e.file.size && exp.mtimeMs === e.file.mtimeMs && exp.crc32c !== e.file.crc32c) {
+        this.lru.delete(file);
+      } else {
+        e.rep = this.opts.describe(e.file);
+      }
+    }
     this.negative.clear();
   }
 
@@ -187,16 +219,28 @@ export class FileStore<R> {
       expected: this.opts.expected?.(file),
       verify: this.opts.verify,
     };
-    const result = await this.opts.pool.load(task);
+    let result: LoadResult;
+    try {
+      result = await this.opts.pool.load(task);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const code = e.code ?? 'EUNKNOWN';
+      const refusal: Refusal = code === 'EACCES' || code === 'EPERM' ? FORBIDDEN : { kind: 'failed', code };
+      // A file that changed under the loader is worth another try at once; the rest is not.
+      if (!code.startsWith('ESEGD')) this.negative.set(file, refusal);
+      this.events.unreadable?.(file, e);
+      return refusal;
+    }
     if (result.kind === 'missing') {
-      this.negative.set(file, 'missing');
+      this.negative.set(file, MISSING);
       return MISSING;
     }
     if (result.kind === 'corrupt') {
-      this.negative.set(file, 'corrupt');
+      this.negative.set(file, CORRUPT);
       this.events.corrupt?.(file, result.expected, result.actual);
       return CORRUPT;
     }
+    if (result.kind === 'copied' && result.playlistProblem !== undefined) this.events.malformedPlaylist?.(file, result.playlistProblem);
     const { stored, mapping } = adopt(file, result);
     const entry: Entry<R> = {
       file: stored,
