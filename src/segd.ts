@@ -143,6 +143,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
 
   const handler = createHandler({
     store,
+    memory: store.memory,
     metrics,
     cors,
     corsFor: cors.perRequest ? (req) => { const o = cors.allowOrigin(req.headers.origin); return o === undefined ? [] : ['Access-Control-Allow-Origin', o]; } : undefined,

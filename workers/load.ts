@@ -12,6 +12,10 @@ import { readPlaylistFacts } from '../src/catalogue/playlist.js';
 import type { Loaded, LoadResult, LoadTask, PoolTask } from '../src/pool/tasks.js';
 
 const MISSING = { kind: 'missing' } as const;
+/** Playlists larger than this are served as opaque bytes (a 64 MiB playlist is not a playlist). */
+const PLAYLIST_LIMIT = 64 * 1024 * 1024;
+
+const isPlaylist = (path: string): boolean => path.toLowerCase().endsWith('.m3u8');
 const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EISDIR']);
 
 function isInside(path: string, root: string): boolean {
@@ -39,7 +43,10 @@ export function load(task: LoadTask): LoadResult {
     const exp = task.expected;
     const listed = exp !== undefined && exp.size === st.size && exp.mtimeMs === st.mtimeMs;
     const trusted = listed && !task.verify ? exp.crc32c : undefined;
-    const result: Loaded = st.size <= task.copyLimit ? copy(real, st.mtimeMs, st.ino, trusted) : mapped(real, st.mtimeMs, st.ino, st.size, trusted);
+    // Playlists are always copied: they are parsed and compressed, and a big VOD playlist needs
+    // its facts (ENDLIST) as much as a small one.
+    const small = st.size <= task.copyLimit || (isPlaylist(real) && st.size <= PLAYLIST_LIMIT);
+    const result: Loaded = small ? copy(real, st.mtimeMs, st.ino, trusted) : mapped(real, st.mtimeMs, st.ino, st.size, trusted);
     if (listed && exp.crc32c !== result.crc32c) {
       if (result.kind === 'mapped') native.adopt(result.token).close();
       return { kind: 'corrupt', size: result.size, mtimeMs: result.mtimeMs, expected: exp.crc32c, actual: result.crc32c };
@@ -68,7 +75,7 @@ function copy(path: string, mtimeMs: number, ino: number, trustedCrc: number | u
   const bytes = readFileSync(path);
   const crc32c = trustedCrc ?? native.crc32c(bytes);
   const base = { kind: 'copied' as const, bytes, size: bytes.length, mtimeMs, ino, crc32c };
-  if (!path.toLowerCase().endsWith('.m3u8')) return base;
+  if (!isPlaylist(path)) return base;
   const { facts, problem } = readPlaylistFacts(bytes.toString('utf8'));
   const gzip = gzipSync(bytes, { level: 9 });
   const br = brotliCompressSync(bytes, {

@@ -8,7 +8,7 @@ import { cacheControlFor, type CachePolicy } from '../http/cache-control.js';
 import { contentKindFor, contentTypeFor, type ContentKind } from '../http/content-type.js';
 import type { Encoding } from '../http/encoding.js';
 import type { Validators } from '../http/conditional.js';
-import type { StoredFile } from '../store/folder.js';
+import type { StoredFile } from '../store/objects.js';
 
 export interface Variant {
   readonly encoding: Encoding;

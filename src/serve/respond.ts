@@ -8,12 +8,18 @@ import { evaluatePreconditions, ifRangeAllows } from '../http/conditional.js';
 import { negotiateEncoding } from '../http/encoding.js';
 import { contentRange, parseRange, unsatisfiedRange, type ByteRange } from '../http/range.js';
 import { multipartByteranges } from '../http/multipart.js';
-import type { Entry, FileStore } from '../store/folder.js';
+import type { Resident } from '../store/objects.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Representation, Variant } from './representation.js';
 
+/** A cached object ready to answer from: its bytes and its precomputed response data. */
+export interface Servable extends Resident {
+  readonly rep: Representation;
+}
+
 export interface RespondContext {
-  readonly store: FileStore<Representation>;
+  /** Where the byte path checks that pages are resident before a send. */
+  readonly memory: { ensureResident(e: Resident, start: number, length: number): Promise<void> | undefined };
   readonly metrics: Metrics;
   readonly maxRanges: number;
   /** Per-request CORS headers (allow-list policy only), else undefined. */
@@ -23,7 +29,7 @@ export interface RespondContext {
 /** Writes past this size go out in windows with backpressure instead of one res.end(). */
 const WINDOW = 256 * 1024 * 1024;
 
-export function respond(req: IncomingMessage, res: ServerResponse, e: Entry<Representation>, ctx: RespondContext): void | Promise<void> {
+export function respond(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext): void | Promise<void> {
   const rep = e.rep;
   const h = req.headers;
   const range = h.range;
@@ -63,7 +69,7 @@ export function respond(req: IncomingMessage, res: ServerResponse, e: Entry<Repr
   return sendView(req, res, e, ctx, 200, withCors(req, ctx, v.full), 0, rep.size);
 }
 
-function single(req: IncomingMessage, res: ServerResponse, e: Entry<Representation>, ctx: RespondContext, v: Variant, r: ByteRange): void | Promise<void> {
+function single(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, v: Variant, r: ByteRange): void | Promise<void> {
   const length = r.end - r.start + 1;
   const headers = [
     ...withCors(req, ctx, v.partial),
@@ -74,7 +80,7 @@ function single(req: IncomingMessage, res: ServerResponse, e: Entry<Representati
   return sendView(req, res, e, ctx, 206, headers, r.start, length);
 }
 
-function multiple(req: IncomingMessage, res: ServerResponse, e: Entry<Representation>, ctx: RespondContext, v: Variant, ranges: readonly ByteRange[]): void | Promise<void> {
+function multiple(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, v: Variant, ranges: readonly ByteRange[]): void | Promise<void> {
   const body = multipartByteranges(ranges, e.rep.size, e.rep.contentType, (s, l) => e.file.view(s, l));
   const headers = [...withCors(req, ctx, v.partial), 'Content-Type', body.contentType, 'Content-Length', String(body.length)];
   const write = (): void => {
@@ -86,18 +92,18 @@ function multiple(req: IncomingMessage, res: ServerResponse, e: Entry<Representa
     res.end();
     res.uncork();
   };
-  const waits = ranges.map((r) => ctx.store.ensureResident(e, r.start, r.end - r.start + 1)).filter((w) => w !== undefined);
+  const waits = ranges.map((r) => ctx.memory.ensureResident(e, r.start, r.end - r.start + 1)).filter((w) => w !== undefined);
   if (waits.length === 0) return write();
   return Promise.all(waits).then(write);
 }
 
-function sendView(req: IncomingMessage, res: ServerResponse, e: Entry<Representation>, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): void | Promise<void> {
+function sendView(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): void | Promise<void> {
   if (req.method === 'HEAD') return finish(req, res, ctx, e.rep, status, headers);
   const go = (): void | Promise<void> =>
     length <= WINDOW
       ? send(req, res, ctx, e.rep, status, headers, e.file.view(start, length))
       : sendWindows(res, e, ctx, status, headers, start, length);
-  const wait = ctx.store.ensureResident(e, start, length);
+  const wait = ctx.memory.ensureResident(e, start, length);
   return wait === undefined ? go() : wait.then(go);
 }
 
@@ -109,7 +115,7 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: RespondContext, re
 }
 
 /** A body bigger than one Buffer window, written window by window as the socket drains. */
-async function sendWindows(res: ServerResponse, e: Entry<Representation>, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
+async function sendWindows(res: ServerResponse, e: Servable, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
   countAndHead(res, ctx, e.rep, status, headers);
   for (let off = 0; off < length && !res.destroyed; off += WINDOW) {
     const n = Math.min(WINDOW, length - off);

@@ -9,38 +9,20 @@
  * concurrent requests for a file.
  */
 import { stat } from 'node:fs/promises';
-import { constants as bufferConstants } from 'node:buffer';
 import { LRUCache } from 'lru-cache';
-import { native, type Mapping } from '../native/index.js';
+import type { Mapping } from '../native/index.js';
 import type { LoadPool } from '../pool/load-pool.js';
-import type { Expectation, Loaded, LoadResult, LoadTask, PlaylistFacts } from '../pool/tasks.js';
+import type { Expectation, LoadResult, LoadTask } from '../pool/tasks.js';
+import { MemoryTier } from './memory.js';
+import { adopt, COPY_LIMIT, type Resident, type StoredFile } from './objects.js';
 
-/** The largest object exposed as one Buffer; bigger files are sliced from the mapping per request. */
-const MAX_VIEW = Math.min(bufferConstants.MAX_LENGTH, 2 ** 31);
-/** Files up to this size are copied, not mapped. */
-const COPY_LIMIT = 64 * 1024;
-
-export interface StoredFile {
-  readonly file: string;
-  readonly size: number;
-  readonly mtimeMs: number;
-  readonly ino: number;
-  readonly crc32c: number;
-  readonly playlist: PlaylistFacts | undefined;
-  readonly gzip: Buffer | undefined;
-  readonly br: Buffer | undefined;
-  /** Zero-copy view of [start, start+length): a subarray of one whole-file Buffer when there is one. */
-  view(start: number, length: number): Buffer;
-}
-
-export interface Entry<R> {
+export interface Entry<R> extends Resident {
   readonly file: StoredFile;
   /** Rebuilt in place when what describes the file changes (a new manifest). */
   rep: R;
   readonly mapping: Mapping | undefined;
   checkedAt: number;
   revalidating: Promise<Entry<R> | undefined> | undefined;
-  warming: Promise<void> | undefined;
 }
 
 /** Why a file is not served; remembered for the validity window like a 404, so a flood costs nothing. */
@@ -87,39 +69,35 @@ const CORRUPT = { kind: 'corrupt' } as const;
 const FORBIDDEN = { kind: 'forbidden' } as const;
 
 export class FileStore<R> {
-  private readonly lru: LRUCache<string, Entry<R>>;
+  readonly memory: MemoryTier<Entry<R>>;
   /** Recent misses and refused files, so a flood of 404s costs one stat per file per validity window. */
   private readonly negative: LRUCache<string, Refusal>;
   private readonly pending = new Map<string, Promise<Outcome<R>>>();
   private readonly events: Partial<StoreEvents>;
 
   constructor(private readonly opts: StoreOptions<R>) {
-    this.events = opts.events ?? {};
-    this.lru = new LRUCache<string, Entry<R>>({
-      maxSize: Math.max(1, opts.maxBytes),
-      sizeCalculation: (e) => Math.max(1, e.file.size + (e.file.gzip?.length ?? 0) + (e.file.br?.length ?? 0)),
-      dispose: (e, _key, reason) => {
-        // Buffers already handed to sockets hold their own references; only the handle goes.
-        e.mapping?.close();
-        if (reason === 'evict') this.events.evict?.();
-      },
+    const events = (this.events = opts.events ?? {});
+    this.memory = new MemoryTier<Entry<R>>(opts.maxBytes, (file) => opts.pool.warm(file), {
+      evict: () => events.evict?.(),
+      rewarm: () => events.rewarm?.(),
+      rewarmFailed: (file, err) => events.unreadable?.(file, err),
     });
     this.negative = new LRUCache({ max: 10_000, ttl: Math.max(1, opts.validityMs) });
   }
 
   /** The fast path: a ready object whose stat is still within the validity window. */
   hot(file: string): Entry<R> | undefined {
-    const e = this.lru.get(file);
+    const e = this.memory.get(file);
     if (e === undefined || Date.now() - e.checkedAt > this.opts.validityMs || e.mapping?.poisoned) return undefined;
     this.events.hit?.();
     return e;
   }
 
   async fetch(file: string, mount: Mount): Promise<Outcome<R>> {
-    const cached = this.lru.get(file);
+    const cached = this.memory.get(file);
     if (cached !== undefined) {
       if (cached.mapping?.poisoned) {
-        this.lru.delete(file);
+        this.memory.delete(file);
       } else {
         const fresh = await this.revalidate(cached);
         if (fresh !== undefined) {
@@ -140,35 +118,16 @@ export class FileStore<R> {
     return p;
   }
 
-  /**
-   * Resolves when [start, start+length) of a mapped object is in RAM. Pages the kernel dropped
-   * would otherwise be read from disk inside the socket write, on the event loop; a mincore()
-   * is about a microsecond, and the re-read happens in the pool. Returns undefined when resident.
-   */
-  ensureResident(e: Entry<R>, start: number, length: number): Promise<void> | undefined {
-    if (e.mapping === undefined || length === 0 || e.mapping.resident(start, length)) return undefined;
-    if (e.warming === undefined) {
-      this.events.rewarm?.();
-      // A failed re-read only costs speed: the mapping still holds the bytes, and the socket
-      // write faults them in itself.
-      e.warming = this.opts.pool
-        .warm(e.file.file)
-        .catch((err: NodeJS.ErrnoException) => this.events.unreadable?.(e.file.file, err))
-        .finally(() => (e.warming = undefined));
-    }
-    return e.warming;
-  }
-
   get bytes(): number {
-    return this.lru.calculatedSize;
+    return this.memory.bytes;
   }
 
   get entries(): number {
-    return this.lru.size;
+    return this.memory.size;
   }
 
   clear(): void {
-    this.lru.clear();
+    this.memory.clear();
     this.negative.clear();
   }
 
@@ -178,10 +137,10 @@ export class FileStore<R> {
    * them), and forget refusals, which the new manifest may no longer justify.
    */
   redescribe(): void {
-    for (const [file, e] of this.lru.entries()) {
+    for (const [file, e] of this.memory.entries()) {
       const exp = this.opts.verify ? this.opts.expected?.(file) : undefined;
       if (exp !== undefined && exp.size === e.file.size && exp.mtimeMs === e.file.mtimeMs && exp.crc32c !== e.file.crc32c) {
-        this.lru.delete(file);
+        this.memory.delete(file);
       } else {
         e.rep = this.opts.describe(e.file);
       }
@@ -195,14 +154,14 @@ export class FileStore<R> {
         (st) => {
           const same = st.size === e.file.size && st.mtimeMs === e.file.mtimeMs && st.ino === e.file.ino;
           if (!same) {
-            if (this.lru.peek(e.file.file) === e) this.lru.delete(e.file.file);
+            this.memory.deleteIf(e.file.file, e);
             return undefined;
           }
           e.checkedAt = Date.now();
           return e;
         },
         () => {
-          if (this.lru.peek(e.file.file) === e) this.lru.delete(e.file.file);
+          this.memory.deleteIf(e.file.file, e);
           return undefined;
         },
       )
@@ -250,46 +209,8 @@ export class FileStore<R> {
       revalidating: undefined,
       warming: undefined,
     };
-    // An object bigger than the whole cache is served to the requests that waited for it and then
-    // released by GC (the handle's finalizer drops its mapping reference).
-    if (stored.size + (stored.gzip?.length ?? 0) + (stored.br?.length ?? 0) <= this.opts.maxBytes) {
-      this.lru.set(file, entry);
-    }
+    this.memory.set(file, entry);
     return { kind: 'found', entry };
   }
 }
 
-function adopt(file: string, r: Loaded): { stored: StoredFile; mapping: Mapping | undefined } {
-  const facts = { file, size: r.size, mtimeMs: r.mtimeMs, ino: r.ino, crc32c: r.crc32c };
-  if (r.kind === 'copied') {
-    const whole = toBuffer(r.bytes);
-    return {
-      stored: {
-        ...facts,
-        playlist: r.playlist,
-        gzip: r.gzip && toBuffer(r.gzip),
-        br: r.br && toBuffer(r.br),
-        view: (start, length) => whole.subarray(start, start + length),
-      },
-      mapping: undefined,
-    };
-  }
-  const mapping = native.adopt(r.token);
-  // Zero-copy: `whole` points into the mapping; subarray() makes views, never copies.
-  const whole = r.size <= MAX_VIEW ? mapping.slice(0, r.size) : undefined;
-  return {
-    stored: {
-      ...facts,
-      playlist: undefined,
-      gzip: undefined,
-      br: undefined,
-      view: whole ? (start, length) => whole.subarray(start, start + length) : (start, length) => mapping.slice(start, length),
-    },
-    mapping,
-  };
-}
-
-/** Structured clone turns Buffers into plain Uint8Arrays; wrap without copying. */
-function toBuffer(u: Uint8Array): Buffer {
-  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-}

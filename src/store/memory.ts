@@ -1,0 +1,94 @@
+/**
+ * The memory tier: a byte-bounded LRU of ready objects in front of every other tier, and the
+ * check that keeps a send from faulting dropped pages in on the event loop.
+ */
+import { LRUCache } from 'lru-cache';
+import { bytesOf, type Resident } from './objects.js';
+
+export interface MemoryEvents {
+  evict(): void;
+  /** A cached object's pages had been dropped by the kernel and were read back in the pool. */
+  rewarm(): void;
+  /** The re-read failed; the send goes ahead and faults the pages in itself. */
+  rewarmFailed(file: string, err: NodeJS.ErrnoException): void;
+}
+
+export class MemoryTier<E extends Resident> {
+  private readonly lru: LRUCache<string, E>;
+
+  constructor(
+    readonly maxBytes: number,
+    private readonly warm: (file: string) => Promise<void>,
+    private readonly events: Partial<MemoryEvents> = {},
+  ) {
+    this.lru = new LRUCache<string, E>({
+      maxSize: Math.max(1, maxBytes),
+      sizeCalculation: (e) => Math.max(1, bytesOf(e.file)),
+      dispose: (e, _key, reason) => {
+        // Buffers already handed to sockets hold their own references; only the handle goes.
+        e.mapping?.close();
+        if (reason === 'evict') this.events.evict?.();
+      },
+    });
+  }
+
+  get(key: string): E | undefined {
+    return this.lru.get(key);
+  }
+
+  /** Without counting as a use (no change of recency). */
+  peek(key: string): E | undefined {
+    return this.lru.peek(key);
+  }
+
+  /**
+   * Keeps `e` if it fits at all. An object bigger than the whole tier is served to the requests
+   * that waited for it and then released by GC (the handle's finalizer drops its mapping).
+   */
+  set(key: string, e: E): void {
+    if (bytesOf(e.file) <= this.maxBytes) this.lru.set(key, e);
+  }
+
+  delete(key: string): void {
+    this.lru.delete(key);
+  }
+
+  /** Deletes `key` only while it still holds `e` (a newer object may have replaced it). */
+  deleteIf(key: string, e: E): void {
+    if (this.lru.peek(key) === e) this.lru.delete(key);
+  }
+
+  entries(): IterableIterator<[string, E]> {
+    return this.lru.entries();
+  }
+
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  clear(): void {
+    this.lru.clear();
+  }
+
+  /**
+   * Resolves when [start, start+length) of a mapped object is in RAM. Pages the kernel dropped
+   * would otherwise be read from disk inside the socket write, on the event loop; a mincore()
+   * is about a microsecond, and the re-read happens in the pool. Returns undefined when resident.
+   */
+  ensureResident(e: Resident, start: number, length: number): Promise<void> | undefined {
+    if (e.mapping === undefined || length === 0 || e.mapping.resident(start, length)) return undefined;
+    if (e.warming === undefined) {
+      this.events.rewarm?.();
+      // A failed re-read only costs speed: the mapping still holds the bytes, and the socket
+      // write faults them in itself.
+      e.warming = this.warm(e.file.file)
+        .catch((err: NodeJS.ErrnoException) => this.events.rewarmFailed?.(e.file.file, err))
+        .finally(() => (e.warming = undefined));
+    }
+    return e.warming;
+  }
+}
