@@ -1,21 +1,18 @@
 /**
- * The cold path, run in the piscina pool so the event loop never waits on disk:
- * resolve and confine the path, stat, map or read, fault the pages in, checksum, and for
- * playlists parse (hls-parser) and pre-compress. The main thread only adopts the result.
+ * The cold path, run in the piscina pool so the event loop never waits on disk: for a file of a
+ * served folder, resolve and confine the path, stat, map or read, fault the pages in, checksum,
+ * and for playlists parse (hls-parser) and pre-compress; for an object of the disk cache, the
+ * same from its cache file (workers/cached.ts). The main thread only adopts the result.
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { relative } from 'node:path';
-import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 import { native } from '../src/native/index.js';
 import { carry } from '../src/pool/carry.js';
-import { readPlaylistFacts } from '../src/catalogue/playlist.js';
-import type { Loaded, LoadResult, LoadTask, PoolTask } from '../src/pool/tasks.js';
+import type { CachedLoadResult, Loaded, LoadResult, LoadTask, PoolTask } from '../src/pool/tasks.js';
+import { copied, isPlaylist, mapped, PLAYLIST_LIMIT } from './bytes.js';
+import { loadCached } from './cached.js';
 
 const MISSING = { kind: 'missing' } as const;
-/** Playlists larger than this are served as opaque bytes (a 64 MiB playlist is not a playlist). */
-const PLAYLIST_LIMIT = 64 * 1024 * 1024;
-
-const isPlaylist = (path: string): boolean => path.toLowerCase().endsWith('.m3u8');
 const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EISDIR']);
 
 function isInside(path: string, root: string): boolean {
@@ -46,7 +43,7 @@ export function load(task: LoadTask): LoadResult {
     // Playlists are always copied: they are parsed and compressed, and a big VOD playlist needs
     // its facts (ENDLIST) as much as a small one.
     const small = st.size <= task.copyLimit || (isPlaylist(real) && st.size <= PLAYLIST_LIMIT);
-    const result: Loaded = small ? copy(real, st.mtimeMs, st.ino, trusted) : mapped(real, st.mtimeMs, st.ino, st.size, trusted);
+    const result: Loaded = small ? copied(readFileSync(real), isPlaylist(real), st.mtimeMs, st.ino, trusted) : mapped(real, st.size, st.size, st.mtimeMs, st.ino, trusted);
     if (listed && exp.crc32c !== result.crc32c) {
       if (result.kind === 'mapped') native.adopt(result.token).close();
       return { kind: 'corrupt', size: result.size, mtimeMs: result.mtimeMs, expected: exp.crc32c, actual: result.crc32c };
@@ -56,39 +53,6 @@ export function load(task: LoadTask): LoadResult {
     if (NOT_FOUND_CODES.has((err as NodeJS.ErrnoException).code ?? '')) return MISSING;
     throw err;
   }
-}
-
-/** `trustedCrc`: the manifest's checksum, used instead of hashing when verification is off. */
-function mapped(path: string, mtimeMs: number, ino: number, statSize: number, trustedCrc: number | undefined): Loaded {
-  const mapping = native.map(path);
-  try {
-    if (mapping.size !== statSize) throw Object.assign(new Error(`file changed while loading: ${path}`), { code: 'ESEGDCHANGED' });
-    mapping.warm();
-    const crc32c = trustedCrc ?? mapping.crc32c();
-    return { kind: 'mapped', token: mapping.transfer(), size: mapping.size, mtimeMs, ino, crc32c };
-  } finally {
-    mapping.close();
-  }
-}
-
-function copy(path: string, mtimeMs: number, ino: number, trustedCrc: number | undefined): Loaded {
-  const bytes = readFileSync(path);
-  const crc32c = trustedCrc ?? native.crc32c(bytes);
-  const base = { kind: 'copied' as const, bytes, size: bytes.length, mtimeMs, ino, crc32c };
-  if (!isPlaylist(path)) return base;
-  const { facts, problem } = readPlaylistFacts(bytes.toString('utf8'));
-  const gzip = gzipSync(bytes, { level: 9 });
-  const br = brotliCompressSync(bytes, {
-    params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length },
-  });
-  // A tiny playlist can grow when compressed; then only identity is offered.
-  return {
-    ...base,
-    playlist: facts,
-    playlistProblem: problem,
-    gzip: gzip.length < bytes.length ? gzip : undefined,
-    br: br.length < bytes.length ? br : undefined,
-  };
 }
 
 /** Bring a mapped file's pages back into the page cache after the kernel dropped them. */
@@ -107,4 +71,13 @@ function warm(task: { readonly file: string }): boolean {
  * when it can, which is also what lets the .ts sources run in workers under tsx. Exceptions come
  * back as values with their errno code (see src/pool/carry.ts).
  */
-export default carry((task: PoolTask): LoadResult | boolean => (task.op === 'load' ? load(task) : warm(task)));
+export default carry((task: PoolTask): LoadResult | CachedLoadResult | boolean => {
+  switch (task.op) {
+    case 'load':
+      return load(task);
+    case 'cached':
+      return loadCached(task);
+    case 'warm':
+      return warm(task);
+  }
+});

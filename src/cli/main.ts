@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_MAX_CONNECTIONS, startServer } from '../server/listen.js';
 import { SegdError } from '../segd.js';
 import { parseSize } from '../config/size.js';
+import { parseDuration } from '../config/duration.js';
 import { DEMO_DIR, PACKAGE_ROOT } from '../config/paths.js';
 import { catalogueCommand } from './catalogue.js';
 import { EXIT_FAILURE } from '../catalogue/report.js';
@@ -25,13 +26,18 @@ function wholeNumber(min: number, max: number) {
   };
 }
 
-function size(value: string): number {
-  try {
-    return parseSize(value);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
+/** A parser of ours as a commander argument parser: its RangeError becomes commander's one-line error. */
+function arg<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
 }
+const size = arg(parseSize);
+const duration = arg(parseDuration);
 
 const program = new Command()
   .name('segd')
@@ -42,8 +48,8 @@ const program = new Command()
 
 program
   .command('serve')
-  .description('serve a directory of HLS content (without DIR: the bundled demo streams)')
-  .argument('[dir]', 'content root', DEMO_DIR)
+  .description('serve a directory of HLS content (without DIR: the bundled demo streams), or be an edge cache of an origin (--origin)')
+  .argument('[dir]', 'content root (not with --origin)')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'port to listen on (0: any free port)', wholeNumber(0, 65535), 8080)
   .option('--cache-size <size>', 'hot cache size, e.g. 512MiB or 2GiB', size, 512 * 1024 ** 2)
@@ -63,8 +69,23 @@ program
   .option('--index', 'run `segd index` on DIR before serving (incremental)', false)
   .option('--no-verify', "take the manifest's checksums on trust instead of checking files as they enter the cache")
   .addOption(new Option('--grace <ms>', 'how long in-flight responses may take on shutdown').argParser(wholeNumber(0, 600_000)).default(10_000))
-  .action(async (dir: string, o: Record<string, unknown>) => {
-    if (o.index) {
+  .option('--origin <url>', 'be an edge cache of this origin: http(s)://host[:port]/prefix or s3://bucket/prefix')
+  .option('--cache-dir <dir>', "the edge's disk cache (created if missing)")
+  .option('--cache-disk-size <size>', 'disk cache quota, e.g. 50GiB', size, 50 * 1024 ** 3)
+  .option('--max-object-size <size>', 'objects larger than this are passed through, not stored (default: an eighth of the quota)', size)
+  .option('--s3-endpoint <url>', 'S3-compatible store endpoint (MinIO, Ceph RGW, R2): path-style addressing unless --no-s3-path-style')
+  .option('--s3-region <region>', 'S3 region (default: AWS_REGION, else us-east-1)')
+  .option('--s3-path-style', 'address buckets by path (https://endpoint/bucket/key)')
+  .option('--no-s3-path-style', 'address buckets by host name (https://bucket.endpoint/key)')
+  .option('--stale-if-error <duration>', 'serve cached objects this long past their freshness while the origin fails, unless it says otherwise', duration, 86_400_000)
+  .option('--negative-ttl <duration>', 'how long a 404/410 from the origin is remembered (0: not at all)', duration, 10_000)
+  .option('--strip-query <names>', 'query parameters kept out of the cache key and the origin request besides CMCD, comma-separated (default: common token names)')
+  .option('--origin-connections <n>', 'connections to the origin at most', wholeNumber(1, 100_000), 64)
+  .option('--origin-timeout <duration>', 'time allowed for the origin to send headers, and between two body chunks', duration, 10_000)
+  .action(async (dirArg: string | undefined, o: Record<string, unknown>) => {
+    if (dirArg !== undefined && o.origin !== undefined) fail('serve either DIR or --origin URL, not both', 2);
+    const dir = o.origin === undefined ? (dirArg ?? DEMO_DIR) : undefined;
+    if (o.index && dir !== undefined) {
       const code = await catalogueCommand('index', dir, { out: () => undefined });
       if (code === EXIT_FAILURE) process.exit(code);
     }
@@ -72,6 +93,17 @@ program
     try {
       running = await startServer({
         root: dir,
+        origin: o.origin as string | undefined,
+        cacheDir: o.cacheDir as string | undefined,
+        cacheDiskSize: o.cacheDiskSize as number,
+        maxObjectSize: o.maxObjectSize as number | undefined,
+        s3Endpoint: o.s3Endpoint as string | undefined,
+        s3Region: o.s3Region as string | undefined,
+        s3PathStyle: o.s3PathStyle as boolean | undefined,
+        staleIfError: (o.staleIfError as number) / 1000,
+        negativeTtlMs: o.negativeTtl as number,
+        stripQuery: typeof o.stripQuery === 'string' ? o.stripQuery.split(',').map((p) => p.trim()).filter((p) => p !== '') : undefined,
+        originOptions: { connections: o.originConnections as number, headersTimeoutMs: o.originTimeout as number, bodyTimeoutMs: o.originTimeout as number },
         host: o.host as string,
         port: o.port as number,
         cacheSize: o.cacheSize as number,
@@ -96,7 +128,8 @@ program
     }
     const url = running.url;
     const diag = running.segd.diagnostics;
-    diag.info(`segd ${version} serving ${dir} at ${url} (${running.segd.byteEngine})`, { root: dir, url, player: o.player ? `${url}player/` : undefined });
+    const what = dir ?? `origin ${String(o.origin)}`;
+    diag.info(`segd ${version} serving ${what} at ${url} (${running.segd.byteEngine})`, { root: dir, origin: o.origin, url, player: o.player ? `${url}player/` : undefined });
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;

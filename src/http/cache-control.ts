@@ -42,3 +42,8 @@ export function cacheControlFor(kind: ContentKind, playlist: PlaylistFacts | und
   }
   return `public, max-age=${p.otherMaxAge}`;
 }
+
+/** The max-age that cacheControlFor expresses, in seconds (0 for `no-cache`). */
+export function lifetimeFor(kind: ContentKind, playlist: PlaylistFacts | undefined, p: CachePolicy): number {
+  return Number(/max-age=(\d+)/.exec(cacheControlFor(kind, playlist, p))?.[1] ?? 0);
+}

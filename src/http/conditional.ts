@@ -5,10 +5,10 @@
  */
 
 export interface Validators {
-  /** A strong entity tag, quotes included: `"e3069283-9"`. */
-  readonly etag: string;
-  /** Last modification time in whole seconds since the epoch (HTTP dates have no finer grain). */
-  readonly lastModifiedSec: number;
+  /** A strong entity tag, quotes included: `"e3069283-9"`; undefined while an edge fill's checksum is unknown. */
+  readonly etag: string | undefined;
+  /** Last modification time in whole seconds since the epoch (HTTP dates have no finer grain); undefined when unknown. */
+  readonly lastModifiedSec: number | undefined;
 }
 
 export interface ConditionalHeaders {
@@ -36,7 +36,11 @@ function parseTags(header: string): EntityTag[] | null {
   return tags;
 }
 
-function opaqueOf(etag: string): EntityTag {
+/** A representation without an entity tag matches no tag (only `*`, handled by the callers). */
+const NO_TAG: EntityTag = { weak: true, opaque: '' };
+
+function opaqueOf(etag: string | undefined): EntityTag {
+  if (etag === undefined) return NO_TAG;
   const weak = etag.startsWith('W/');
   return { weak, opaque: weak ? etag.slice(2) : etag };
 }
@@ -48,7 +52,7 @@ function strongMatch(list: EntityTag[], current: EntityTag): boolean {
 
 /** Weak comparison: opaque tags identical, weakness ignored. */
 function weakMatch(list: EntityTag[], current: EntityTag): boolean {
-  return list.some((t) => t.opaque === current.opaque);
+  return current !== NO_TAG && list.some((t) => t.opaque === current.opaque);
 }
 
 /** An HTTP-date in whole seconds, or undefined when it does not parse (the header is then ignored). */
@@ -71,7 +75,8 @@ export function evaluatePreconditions(h: ConditionalHeaders, v: Validators): Pre
     if (tags !== null && !strongMatch(tags, current)) return 'precondition-failed';
   } else {
     const since = parseHttpDate(h.ifUnmodifiedSince);
-    if (since !== undefined && v.lastModifiedSec > since) return 'precondition-failed';
+    // Without a modification time the condition cannot be evaluated: ignored (§13.1.4).
+    if (since !== undefined && v.lastModifiedSec !== undefined && v.lastModifiedSec > since) return 'precondition-failed';
   }
 
   // Step 3 / 4: If-None-Match, or If-Modified-Since when If-None-Match is absent.
@@ -81,7 +86,7 @@ export function evaluatePreconditions(h: ConditionalHeaders, v: Validators): Pre
     if (tags === null || weakMatch(tags, current)) return 'not-modified';
   } else {
     const since = parseHttpDate(h.ifModifiedSince);
-    if (since !== undefined && v.lastModifiedSec <= since) return 'not-modified';
+    if (since !== undefined && v.lastModifiedSec !== undefined && v.lastModifiedSec <= since) return 'not-modified';
   }
   return 'proceed';
 }
@@ -98,5 +103,5 @@ export function ifRangeAllows(ifRange: string | undefined, v: Validators): boole
     return tags !== null && tags.length === 1 && strongMatch(tags, opaqueOf(v.etag));
   }
   const date = parseHttpDate(value);
-  return date !== undefined && date === v.lastModifiedSec;
+  return date !== undefined && v.lastModifiedSec !== undefined && date === v.lastModifiedSec;
 }

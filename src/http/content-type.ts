@@ -48,3 +48,15 @@ export function contentKindFor(path: string): ContentKind {
   if (ext === '.m3u8') return 'playlist';
   return SEGMENT_EXTENSIONS.has(ext) ? 'segment' : 'other';
 }
+
+/**
+ * The kind of an object an origin sent: a segment's name with a type that is not media (an HTML
+ * error page served with 200 for a .ts) is cached as 'other', briefly, not for a year: segd does
+ * not try to detect such pages, but must not make them stick.
+ */
+export function edgeKindFor(path: string, contentType: string | undefined): ContentKind {
+  const kind = contentKindFor(path);
+  if (kind !== 'segment' || contentType === undefined) return kind;
+  const t = contentType.toLowerCase();
+  return /^(text\/(?!vtt)|application\/(json|xml|xhtml))/.test(t) || t.includes('html') ? 'other' : kind;
+}

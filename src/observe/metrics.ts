@@ -16,11 +16,35 @@ export interface MetricSources {
   poolQueueDepth(): number;
 }
 
+/** What an edge (--origin) reports besides: read at scrape time. */
+export interface EdgeSources {
+  diskBytes(): number;
+  diskObjects(): number;
+  fillsInFlight(): number;
+  /** 0 closed, 1 half-open, 2 open. */
+  breakerState(): number;
+}
+
+export interface EdgeMetrics {
+  readonly originRequests: Counter<'status'>;
+  readonly originBytes: Counter;
+  readonly originFirstByte: Histogram;
+  readonly originRetries: Counter;
+  readonly originShortCircuits: Counter;
+  readonly originResumes: Counter;
+  readonly collapsed: Counter;
+  readonly staleServed: Counter<'reason'>;
+  readonly diskEvictions: Counter;
+  readonly diskErrors: Counter<'op'>;
+  readonly diskCorrupt: Counter;
+  readonly fillsDiscarded: Counter<'reason'>;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly requestTally = new Map<number, { status: string; kind: RequestKind; n: number }>();
   private readonly bytesTally: Record<RequestKind, number> = { playlist: 0, segment: 0, other: 0, internal: 0 };
-  readonly cacheHits: Counter;
+  readonly cacheHits: Counter<'tier'>;
   readonly cacheMisses: Counter;
   readonly cacheEvictions: Counter;
   readonly cacheRewarms: Counter;
@@ -58,7 +82,7 @@ export class Metrics {
         }
       },
     });
-    this.cacheHits = counter({ name: 'segd_cache_hits_total', help: 'Requests answered from the hot cache' });
+    this.cacheHits = counter({ name: 'segd_cache_hits_total', help: 'Requests answered from a cache tier (memory, or disk for an edge)', labelNames: ['tier'] });
     this.cacheMisses = counter({ name: 'segd_cache_misses_total', help: 'Objects loaded through the worker pool' });
     this.cacheEvictions = counter({ name: 'segd_cache_evictions_total', help: 'Objects evicted to stay within the cache size' });
     this.cacheRewarms = counter({ name: 'segd_cache_rewarms_total', help: 'Cached objects whose pages the kernel had dropped, read back in the pool before sending' });
@@ -78,6 +102,35 @@ export class Metrics {
     new Gauge({ name: 'segd_pool_queue_depth', help: 'Tasks waiting for a pool thread', registers, collect() { this.set(sources.poolQueueDepth()); } });
     // Includes nodejs_eventloop_lag_* (event-loop delay), heap, RSS and handles.
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The edge's metrics (origin, disk tier, fills), registered when segd runs with an origin. */
+  edge(sources: EdgeSources): EdgeMetrics {
+    const registers = [this.registry];
+    const counter = <L extends string>(c: CounterConfiguration<L>): Counter<L> => new Counter({ ...c, registers });
+    new Gauge({ name: 'segd_disk_bytes', help: 'Bytes the disk tier holds (whole 4 KiB blocks)', registers, collect() { this.set(sources.diskBytes()); } });
+    new Gauge({ name: 'segd_disk_objects', help: 'Objects the disk tier holds', registers, collect() { this.set(sources.diskObjects()); } });
+    new Gauge({ name: 'segd_fills_in_flight', help: 'Origin fetches in progress', registers, collect() { this.set(sources.fillsInFlight()); } });
+    new Gauge({ name: 'segd_origin_breaker_state', help: 'Origin circuit breaker: 0 closed, 1 half-open, 2 open', registers, collect() { this.set(sources.breakerState()); } });
+    return {
+      originRequests: counter({ name: 'segd_origin_requests_total', help: 'Origin requests by status (or network error code)', labelNames: ['status'] }),
+      originBytes: counter({ name: 'segd_origin_bytes_total', help: 'Body bytes received from the origin' }),
+      originFirstByte: new Histogram({
+        name: 'segd_origin_first_byte_seconds',
+        help: 'Time from an origin request to its response headers',
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        registers,
+      }),
+      originRetries: counter({ name: 'segd_origin_retries_total', help: 'Origin requests retried after a network error or a 5xx' }),
+      originShortCircuits: counter({ name: 'segd_origin_short_circuits_total', help: 'Requests the open circuit breaker failed at once' }),
+      originResumes: counter({ name: 'segd_origin_resumes_total', help: 'Bodies that broke midway and were resumed with a range request' }),
+      collapsed: counter({ name: 'segd_collapsed_requests_total', help: 'Requests that waited on another request\'s origin fetch instead of making their own' }),
+      staleServed: counter({ name: 'segd_stale_served_total', help: 'Stale objects served: while revalidating, or because the origin failed', labelNames: ['reason'] }),
+      diskEvictions: counter({ name: 'segd_disk_evictions_total', help: 'Objects evicted from the disk tier to stay within its quota' }),
+      diskErrors: counter({ name: 'segd_disk_errors_total', help: 'Disk tier operations that failed (the object was served without the disk)', labelNames: ['op'] }),
+      diskCorrupt: counter({ name: 'segd_disk_corrupt_total', help: 'Disk objects whose bytes or trailer were wrong: dropped and fetched again' }),
+      fillsDiscarded: counter({ name: 'segd_fills_discarded_total', help: 'Origin fetches that ended without a complete, checked object', labelNames: ['reason'] }),
+    };
   }
 
   request(status: number, kind: RequestKind): void {

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { LoadResult, LoadTask, PoolTask } from './tasks.js';
+import type { CachedLoadResult, CachedLoadTask, LoadResult, LoadTask, PoolTask } from './tasks.js';
 import { unwrap, type Carried } from './carry.js';
 
 export function defaultThreads(): number {
@@ -37,6 +37,10 @@ export class LoadPool {
 
   async load(task: LoadTask): Promise<LoadResult> {
     return unwrap(await this.timed(this.piscina.run({ op: 'load', ...task } satisfies PoolTask) as Promise<Carried<LoadResult>>));
+  }
+
+  async loadCached(task: CachedLoadTask): Promise<CachedLoadResult> {
+    return unwrap(await this.timed(this.piscina.run({ op: 'cached', ...task } satisfies PoolTask) as Promise<Carried<CachedLoadResult>>));
   }
 
   async warm(file: string): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import type { MappingToken } from '../native/index.js';
 import type { PlaylistFacts } from '../http/cache-control.js';
+import type { CachedMeta } from '../store/disk/format.js';
 
 export type { PlaylistFacts };
 
@@ -52,4 +53,22 @@ export type LoadResult =
   | { readonly kind: 'missing' }
   | { readonly kind: 'corrupt'; readonly size: number; readonly mtimeMs: number; readonly expected: number; readonly actual: number };
 
-export type PoolTask = ({ readonly op: 'load' } & LoadTask) | { readonly op: 'warm'; readonly file: string };
+/** Load an object of the disk cache from its file (src/store/disk/format.ts). */
+export interface CachedLoadTask {
+  readonly file: string;
+  /** The cache key the file must be for (its name is a hash of it). */
+  readonly key: string;
+  readonly copyLimit: number;
+  /** Parse and pre-compress it as a playlist. */
+  readonly playlist: boolean;
+}
+
+export type CachedLoadResult =
+  | (Loaded & { readonly meta: CachedMeta })
+  | { readonly kind: 'missing' }
+  /** Not a cache file for this key (a torn or foreign file): drop it. */
+  | { readonly kind: 'invalid'; readonly reason: string }
+  /** The body's CRC32C differs from the trailer's: bit rot. */
+  | { readonly kind: 'corrupt'; readonly expected: number; readonly actual: number };
+
+export type PoolTask = ({ readonly op: 'load' } & LoadTask) | ({ readonly op: 'cached' } & CachedLoadTask) | { readonly op: 'warm'; readonly file: string };

@@ -19,13 +19,13 @@ const TEXT = 'text/plain; charset=utf-8';
 /** The stream list walks the tree (or reads the manifest): recomputed at most this often. */
 const STREAMS_TTL_MS = 5000;
 
-export function internalEndpoints(o: { metrics: Metrics; manifest: ServedManifest; ready: () => boolean }): Map<string, InternalEndpoint> {
+export function internalEndpoints(o: { metrics: Metrics; manifest: ServedManifest | undefined; ready: () => boolean }): Map<string, InternalEndpoint> {
   const endpoints = new Map<string, InternalEndpoint>();
   endpoints.set('metrics', async () => ({ status: 200, contentType: o.metrics.registry.contentType, body: await o.metrics.registry.metrics() }));
   endpoints.set('healthz', () => ({ status: 200, contentType: TEXT, body: 'ok\n' }));
   endpoints.set('readyz', () => (o.ready() ? { status: 200, contentType: TEXT, body: 'ready\n' } : { status: 503, contentType: TEXT, body: 'draining\n' }));
   endpoints.set('api/catalogue', () => {
-    const c = o.manifest.catalogue();
+    const c = o.manifest?.catalogue();
     return c === undefined
       ? { status: 404, contentType: 'application/json', body: JSON.stringify({ error: 'no manifest: run segd index DIR' }) }
       : { status: 200, contentType: 'application/json', body: JSON.stringify(c) };
@@ -33,8 +33,11 @@ export function internalEndpoints(o: { metrics: Metrics; manifest: ServedManifes
   return endpoints;
 }
 
-/** The player page's mounts, and /api/streams added to `endpoints`. */
-export async function playerMounts(root: string, manifest: ServedManifest, endpoints: Map<string, InternalEndpoint>): Promise<PrefixMount[]> {
+/**
+ * The player page's mounts, and /api/streams added to `endpoints` (the streams of the content
+ * root; an edge has none to list: its player takes ?src=).
+ */
+export async function playerMounts(root: string | undefined, manifest: ServedManifest | undefined, endpoints: Map<string, InternalEndpoint>): Promise<PrefixMount[]> {
   const mounts: PrefixMount[] = [];
   const web = await realpath(WEB_DIR).catch(() => undefined);
   const vendor = await realpath(hlsJsDir()).catch(() => undefined);
@@ -43,7 +46,8 @@ export async function playerMounts(root: string, manifest: ServedManifest, endpo
   let streams: { at: number; body: Promise<string> } | undefined;
   endpoints.set('api/streams', async () => {
     if (streams === undefined || Date.now() - streams.at > STREAMS_TTL_MS) {
-      streams = { at: Date.now(), body: listStreams(root, manifest.catalogue()?.assets).then((s) => JSON.stringify({ streams: s })) };
+      const list = root === undefined ? Promise.resolve([]) : listStreams(root, manifest?.catalogue()?.assets);
+      streams = { at: Date.now(), body: list.then((s) => JSON.stringify({ streams: s })) };
     }
     return { status: 200, contentType: 'application/json', body: await streams.body };
   });

@@ -5,11 +5,13 @@ export const ERRORS = {
   badRequest: { status: 400, message: 'Bad Request' },
   forbidden: { status: 403, message: 'Forbidden' },
   notFound: { status: 404, message: 'Not Found' },
+  gone: { status: 410, message: 'Gone' },
   methodNotAllowed: { status: 405, message: 'Method Not Allowed' },
   uriTooLong: { status: 414, message: 'URI Too Long' },
   internal: { status: 500, message: 'Internal Server Error' },
+  badGateway: { status: 502, message: 'Bad Gateway: the origin did not answer' },
   integrity: { status: 503, message: 'Service Unavailable: content failed its integrity check' },
-  shuttingDown: { status: 503, message: 'Service Unavailable: shutting down' },
+  gatewayTimeout: { status: 504, message: 'Gateway Timeout: the origin did not answer in time' },
 } as const;
 
 export type ErrorName = keyof typeof ERRORS;

@@ -38,13 +38,16 @@ export interface HandlerContext extends RespondContext {
   readonly metrics: Metrics;
   readonly cors: CorsPolicy;
   readonly maxUrlLength: number;
-  readonly content: ContentMount;
+  /** The content folder; undefined for an edge (`edge` below). */
+  readonly content: ContentMount | undefined;
   /** Prefix mounts such as the player page: first match wins, checked before content. */
   readonly mounts: readonly { readonly prefix: string; readonly mount: ContentMount; readonly index?: string }[];
   readonly endpoints: ReadonlyMap<string, InternalEndpoint>;
   readonly log: ((msg: string, err?: unknown) => void) | undefined;
   /** Where `/` redirects (the player page), if anywhere. */
   readonly home: string | undefined;
+  /** Content from an origin (an edge): replaces the folder `content` when set. */
+  readonly edge?: ((req: IncomingMessage, res: ServerResponse, path: string, query: string) => Promise<void>) | undefined;
 }
 
 export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -124,6 +127,15 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
     }
     if (path === '') return ctx.home === undefined ? fail(req, res, 'notFound') : redirect(res, ctx.home);
     if (dirPath) return fail(req, res, 'notFound');
+    if (ctx.edge !== undefined) {
+      const q = url.indexOf('?');
+      ctx.edge(req, res, path, q < 0 ? '' : url.slice(q + 1)).catch((err: unknown) => {
+        ctx.log?.(`serving ${path} failed`, err);
+        fail(req, res, 'internal');
+      });
+      return;
+    }
+    if (ctx.content === undefined) return fail(req, res, 'notFound');
     void serveFile(req, res, ctx.content, path);
   };
 

@@ -7,7 +7,7 @@ import { contentEtag } from '../http/etag.js';
 import { cacheControlFor, type CachePolicy } from '../http/cache-control.js';
 import { contentKindFor, contentTypeFor, type ContentKind } from '../http/content-type.js';
 import type { Encoding } from '../http/encoding.js';
-import type { Validators } from '../http/conditional.js';
+import { parseHttpDate, type Validators } from '../http/conditional.js';
 import type { StoredFile } from '../store/objects.js';
 
 export interface Variant {
@@ -42,19 +42,28 @@ export interface DescribeOptions {
   readonly cacheControl?: string | undefined;
   /** `sha-256=:…:` from the manifest, when it describes exactly these bytes. */
   readonly reprDigest?: string | undefined;
+  /** The name that decides the kind and default type (an edge object's file is named by a hash). */
+  readonly path?: string | undefined;
+  /** Overrides the type by extension (an origin's Content-Type). */
+  readonly contentType?: string | undefined;
+  /** Overrides the file's mtime: an origin's Last-Modified, or null for none. */
+  readonly lastModified?: string | null | undefined;
+  /** More headers of the object (an origin's Expires, Content-Disposition...), flat [name, value]. */
+  readonly extra?: readonly string[] | undefined;
 }
 
 export function describe(file: StoredFile, o: DescribeOptions): Representation {
-  const kind = contentKindFor(file.file);
-  const contentType = contentTypeFor(file.file);
-  const lastModifiedSec = Math.floor(file.mtimeMs / 1000);
-  const lastModified = new Date(lastModifiedSec * 1000).toUTCString();
+  const name = o.path ?? file.file;
+  const kind = contentKindFor(name);
+  const contentType = o.contentType ?? contentTypeFor(name);
+  const lastModified = o.lastModified === undefined ? new Date(Math.floor(file.mtimeMs / 1000) * 1000).toUTCString() : o.lastModified;
+  const lastModifiedSec = lastModified === null ? undefined : parseHttpDate(lastModified);
   const cacheControl = o.cacheControl ?? cacheControlFor(kind, file.playlist, o.cachePolicy);
   const compressible = file.br !== undefined || file.gzip !== undefined;
 
   const variant = (encoding: Encoding, body: Buffer | undefined, length: number, suffix: string): Variant => {
     const etag = contentEtag(file.crc32c, file.size, suffix);
-    const common = ['ETag', etag, 'Last-Modified', lastModified, 'Cache-Control', cacheControl, ...o.corsHeaders];
+    const common = ['ETag', etag, ...(lastModified === null ? [] : ['Last-Modified', lastModified]), 'Cache-Control', cacheControl, ...(o.extra ?? []), ...o.corsHeaders];
     if (compressible) common.push('Vary', 'Accept-Encoding');
     const entity = ['Accept-Ranges', 'bytes', ...common];
     if (encoding !== 'identity') entity.push('Content-Encoding', encoding);

@@ -11,6 +11,7 @@ import { multipartByteranges } from '../http/multipart.js';
 import type { Resident } from '../store/objects.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Representation, Variant } from './representation.js';
+import { drained } from './drained.js';
 
 /** A cached object ready to answer from: its bytes and its precomputed response data. */
 export interface Servable extends Resident {
@@ -29,8 +30,10 @@ export interface RespondContext {
 /** Writes past this size go out in windows with backpressure instead of one res.end(). */
 const WINDOW = 256 * 1024 * 1024;
 
-export function respond(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext): void | Promise<void> {
+/** `extra`: per-request headers to add to every answer (an edge's Cache-Status and Age). */
+export function respond(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, extra?: readonly string[]): void | Promise<void> {
   const rep = e.rep;
+  const withCors = extra === undefined ? perRequest : (q: IncomingMessage, c: RespondContext, h: readonly string[]): readonly string[] => [...perRequest(q, c, h), ...extra];
   const h = req.headers;
   const range = h.range;
 
@@ -49,16 +52,16 @@ export function respond(req: IncomingMessage, res: ServerResponse, e: Servable, 
         v.validators,
       )
     : 'proceed';
-  if (pre === 'precondition-failed') return finish(req, res, ctx, rep, 412, withCors(req, ctx, v.notModified));
-  if (pre === 'not-modified') return finish(req, res, ctx, rep, 304, withCors(req, ctx, v.notModified));
+  if (pre === 'precondition-failed') return finish(res, ctx, rep, 412, withCors(req, ctx, v.notModified));
+  if (pre === 'not-modified') return finish(res, ctx, rep, 304, withCors(req, ctx, v.notModified));
 
   if (range !== undefined && ifRangeAllows(first(h['if-range']), v.validators)) {
     const parsed = parseRange(rep.size, range, ctx.maxRanges);
     if (parsed.kind === 'unsatisfiable') {
-      return finish(req, res, ctx, rep, 416, [...withCors(req, ctx, v.partial), 'Content-Range', unsatisfiedRange(rep.size), 'Content-Length', '0']);
+      return finish(res, ctx, rep, 416, [...withCors(req, ctx, v.partial), 'Content-Range', unsatisfiedRange(rep.size), 'Content-Length', '0']);
     }
     if (parsed.kind === 'ranges') {
-      return parsed.ranges.length === 1 ? single(req, res, e, ctx, v, parsed.ranges[0]!) : multiple(req, res, e, ctx, v, parsed.ranges);
+      return parsed.ranges.length === 1 ? single(req, res, e, ctx, withCors(req, ctx, v.partial), parsed.ranges[0]!) : multiple(req, res, e, ctx, withCors(req, ctx, v.partial), parsed.ranges);
     }
     // 'ignore': an invalid or too costly Range is served as a plain 200.
   }
@@ -69,10 +72,10 @@ export function respond(req: IncomingMessage, res: ServerResponse, e: Servable, 
   return sendView(req, res, e, ctx, 200, withCors(req, ctx, v.full), 0, rep.size);
 }
 
-function single(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, v: Variant, r: ByteRange): void | Promise<void> {
+function single(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, partial: readonly string[], r: ByteRange): void | Promise<void> {
   const length = r.end - r.start + 1;
   const headers = [
-    ...withCors(req, ctx, v.partial),
+    ...partial,
     'Content-Type', e.rep.contentType,
     'Content-Range', contentRange(r, e.rep.size),
     'Content-Length', String(length),
@@ -80,9 +83,9 @@ function single(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: Res
   return sendView(req, res, e, ctx, 206, headers, r.start, length);
 }
 
-function multiple(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, v: Variant, ranges: readonly ByteRange[]): void | Promise<void> {
+function multiple(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, partial: readonly string[], ranges: readonly ByteRange[]): void | Promise<void> {
   const body = multipartByteranges(ranges, e.rep.size, e.rep.contentType, (s, l) => e.file.view(s, l));
-  const headers = [...withCors(req, ctx, v.partial), 'Content-Type', body.contentType, 'Content-Length', String(body.length)];
+  const headers = [...partial, 'Content-Type', body.contentType, 'Content-Length', String(body.length)];
   const write = (): void => {
     countAndHead(res, ctx, e.rep, 206, headers);
     if (req.method === 'HEAD') return void res.end();
@@ -98,7 +101,7 @@ function multiple(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: R
 }
 
 function sendView(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): void | Promise<void> {
-  if (req.method === 'HEAD') return finish(req, res, ctx, e.rep, status, headers);
+  if (req.method === 'HEAD') return finish(res, ctx, e.rep, status, headers);
   const go = (): void | Promise<void> =>
     length <= WINDOW
       ? send(req, res, ctx, e.rep, status, headers, e.file.view(start, length))
@@ -120,22 +123,12 @@ async function sendWindows(res: ServerResponse, e: Servable, ctx: RespondContext
   for (let off = 0; off < length && !res.destroyed; off += WINDOW) {
     const n = Math.min(WINDOW, length - off);
     ctx.metrics.body(e.rep.kind, n);
-    if (!res.write(e.file.view(start + off, n))) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      });
-    }
+    if (!res.write(e.file.view(start + off, n))) await drained(res);
   }
   res.end();
 }
 
-function finish(_req: IncomingMessage, res: ServerResponse, ctx: RespondContext, rep: Representation, status: number, headers: readonly string[]): void {
+function finish(res: ServerResponse, ctx: RespondContext, rep: Representation, status: number, headers: readonly string[]): void {
   countAndHead(res, ctx, rep, status, headers);
   res.end();
 }
@@ -150,6 +143,6 @@ function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function withCors(req: IncomingMessage, ctx: RespondContext, headers: readonly string[]): readonly string[] {
+function perRequest(req: IncomingMessage, ctx: RespondContext, headers: readonly string[]): readonly string[] {
   return ctx.corsFor === undefined ? headers : [...headers, ...ctx.corsFor(req)];
 }

@@ -13,6 +13,7 @@ import { escapeUriPath } from '@smithy/core/protocols';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { Target } from './client.js';
 
 export interface S3Location {
   readonly bucket: string;
@@ -170,4 +171,15 @@ function objectUrl(location: S3Location, key: string): URL {
   return location.pathStyle
     ? new URL(`${endpoint.origin}/${bucket}/${path}`)
     : new URL(`${endpoint.protocol}//${bucket}.${endpoint.host}/${path}`);
+}
+
+/** The bucket as an origin: every request signed, redirects not followed (a signature is for one URL). */
+export function s3Target(location: S3Location, credentials?: AwsCredentialIdentityProvider): Target {
+  const s3 = new S3Origin(location, credentials);
+  return {
+    name: `s3://${location.bucket}/${location.prefix}`,
+    followRedirects: false,
+    // S3 objects are named by their key alone: content-selecting query parameters do not apply.
+    resolve: (path, _query, headers) => s3.sign(path, headers),
+  };
 }

@@ -1,0 +1,74 @@
+/**
+ * The request path for content when segd is an edge (--origin): the cache key, the edge store's
+ * answer, and the response: a cached object through respond.ts, a fill through fill-respond.ts,
+ * a refusal through the error table. Every answer says how it was served (Cache-Status).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { cacheKey } from '../http/cache-key.js';
+import { cacheStatus } from '../http/cache-status.js';
+import { ageHeader } from '../http/freshness.js';
+import { cacheControlFor, type CachePolicy } from '../http/cache-control.js';
+import { contentKindFor, contentTypeFor, edgeKindFor } from '../http/content-type.js';
+import { COPY_LIMIT } from '../store/objects.js';
+import type { EdgeAnswer, EdgeStore } from '../store/edge/edge.js';
+import type { Representation } from './representation.js';
+import { respond, type RespondContext } from './respond.js';
+import { respondFromFill } from './fill-respond.js';
+import { sendError, type ErrorName } from './errors.js';
+
+export interface EdgeServeContext extends RespondContext {
+  readonly edge: EdgeStore<Representation>;
+  readonly cachePolicy: CachePolicy;
+  /** Query parameters kept out of the cache key besides CMCD (lower case). */
+  readonly stripParams: ReadonlySet<string>;
+  /** CORS headers for this request (static and per-request). */
+  corsOf(req: IncomingMessage): readonly string[];
+}
+
+const REFUSALS: Record<number, ErrorName> = { 404: 'notFound', 410: 'gone', 502: 'badGateway', 504: 'gatewayTimeout' };
+
+export function edgeContent(ctx: EdgeServeContext): (req: IncomingMessage, res: ServerResponse, path: string, query: string) => Promise<void> {
+  return async (req, res, path, query) => {
+    const k = cacheKey(path, query, ctx.stripParams);
+    const a = await ctx.edge.lookup(k.key, path, k.originQuery);
+    return answer(req, res, a, path, k.key, k.originQuery);
+  };
+
+  async function answer(req: IncomingMessage, res: ServerResponse, a: EdgeAnswer<Representation>, path: string, key: string, originQuery: string): Promise<void> {
+    switch (a.kind) {
+      case 'entry':
+        return respond(req, res, a.entry, ctx, ['Cache-Status', cacheStatus(a.status), 'Age', ageHeader(a.entry.fresh, Date.now())]);
+      case 'refused': {
+        const status = sendError(res, REFUSALS[a.status] ?? 'badGateway', ctx.corsOf(req), ['Cache-Status', cacheStatus(a.cacheStatus)]);
+        ctx.metrics.request(status, contentKindFor(path));
+        return;
+      }
+      case 'fill': {
+        const { fill, head } = a;
+        const kind = contentKindFor(path);
+        // Playlists and small objects are answered whole, once checked and stored: they take one
+        // round trip to arrive, and a playlist's caching policy and compression need all of it.
+        const small = head.status === 200 && (kind === 'playlist' || (head.length !== undefined && head.length <= COPY_LIMIT));
+        if (small && (await fill.done).kind === 'committed') {
+          const stored = await ctx.edge.lookup(key, path, originQuery);
+          if (stored.kind === 'entry') return respond(req, res, stored.entry, ctx, ['Cache-Status', cacheStatus(a.status), 'Age', ageHeader(stored.entry.fresh, Date.now())]);
+        }
+        const fresh = ctx.edge.headFreshness(head, path);
+        return respondFromFill(
+          req,
+          res,
+          {
+            fill,
+            head,
+            kind,
+            contentType: contentTypeFor(path),
+            // An error page passed through must not be cached downstream by segd's say-so.
+            cacheControl: head.status === 200 ? cacheControlFor(edgeKindFor(path, head.headers['content-type']), undefined, ctx.cachePolicy) : 'no-store',
+            extra: [...ctx.corsOf(req), 'Cache-Status', cacheStatus(a.status), 'Age', ageHeader(fresh, Date.now())],
+          },
+          ctx.metrics,
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Answers a GET or HEAD from an edge fill in progress (store/edge/fill.ts): the headers as soon as
+ * the origin's arrive, then body bytes as they arrive, with the same order of checks as respond.ts
+ * (412, 304, If-Range, 416 or 206, HEAD, body).
+ *
+ * What differs from a cached object: the checksum is not known until the end, so there is no
+ * ETag unless the origin declared the CRC32C up front (then it is the content-derived one every
+ * later answer carries too); a range is sent as its bytes arrive; several ranges are answered
+ * with the whole body (RFC 9110 allows ignoring Range); and a fill that fails cuts every answer
+ * still short of its last byte (the client sees a broken transfer, never a padded or short 200).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { evaluatePreconditions, ifRangeAllows, parseHttpDate, type Validators } from '../http/conditional.js';
+import { contentRange, parseRange, unsatisfiedRange } from '../http/range.js';
+import { contentEtag } from '../http/etag.js';
+import type { ContentKind } from '../http/content-type.js';
+import type { Fill, FillHead } from '../store/edge/fill.js';
+import { FORWARDED_HEADERS } from '../store/edge/headers.js';
+import type { Metrics } from '../observe/metrics.js';
+import { drained } from './drained.js';
+
+/** Bytes read back from the fill's file per step by a waiter that fell behind. */
+const BEHIND_READ = 1024 * 1024;
+
+export interface FillAnswer {
+  readonly fill: Fill;
+  readonly head: FillHead;
+  readonly kind: ContentKind;
+  /** Content-Type and Cache-Control when the origin sent none (segd's policy by content). */
+  readonly contentType: string;
+  readonly cacheControl: string;
+  /** Per-request headers: CORS, Cache-Status, Age. */
+  readonly extra: readonly string[];
+}
+
+/** The validators a fill's answers carry: the content-derived ETag only when the CRC32C is declared. */
+export function fillValidators(head: FillHead): Validators {
+  const lm = head.headers['last-modified'];
+  return {
+    etag: head.declared.crc32c !== undefined && head.length !== undefined ? contentEtag(head.declared.crc32c, head.length) : undefined,
+    lastModifiedSec: parseHttpDate(lm),
+  };
+}
+
+export async function respondFromFill(req: IncomingMessage, res: ServerResponse, a: FillAnswer, metrics: Metrics): Promise<void> {
+  const { head } = a;
+  const headers: string[] = [];
+  for (const name of FORWARDED_HEADERS) {
+    const v = head.headers[name];
+    if (v !== undefined && name !== 'content-type' && name !== 'cache-control') headers.push(name, v);
+  }
+  headers.push('Content-Type', head.headers['content-type'] ?? a.contentType, 'Cache-Control', head.headers['cache-control'] ?? a.cacheControl);
+  const v = fillValidators(head);
+  if (v.etag !== undefined) headers.push('ETag', v.etag);
+  if (a.kind === 'playlist') headers.push('Vary', 'Accept-Encoding');
+  headers.push(...a.extra);
+  const status = head.status;
+  const length = head.length;
+  const h = req.headers;
+
+  if (status === 200) {
+    const pre = evaluatePreconditions({ ifMatch: h['if-match'], ifNoneMatch: h['if-none-match'], ifModifiedSince: h['if-modified-since'], ifUnmodifiedSince: h['if-unmodified-since'] }, v);
+    if (pre !== 'proceed') return void writeHead(res, metrics, a.kind, pre === 'not-modified' ? 304 : 412, headers, true);
+    if (length !== undefined) {
+      headers.push('Accept-Ranges', 'bytes');
+      const ifRange = Array.isArray(h['if-range']) ? h['if-range'][0] : h['if-range'];
+      if (h.range !== undefined && ifRangeAllows(ifRange, v)) {
+        const parsed = parseRange(length, h.range);
+        if (parsed.kind === 'unsatisfiable') return void writeHead(res, metrics, a.kind, 416, [...headers, 'Content-Range', unsatisfiedRange(length), 'Content-Length', '0'], true);
+        if (parsed.kind === 'ranges' && parsed.ranges.length === 1) {
+          const r = parsed.ranges[0]!;
+          writeHead(res, metrics, a.kind, 206, [...headers, 'Content-Range', contentRange(r, length), 'Content-Length', String(r.end - r.start + 1)], req.method === 'HEAD');
+          if (req.method !== 'HEAD') await stream(res, a.fill, r.start, r.end, metrics, a.kind);
+          return;
+        }
+      }
+    }
+  }
+  if (length !== undefined) headers.push('Content-Length', String(length));
+  writeHead(res, metrics, a.kind, status, headers, req.method === 'HEAD');
+  if (req.method !== 'HEAD') await stream(res, a.fill, 0, length === undefined ? undefined : length - 1, metrics, a.kind);
+}
+
+function writeHead(res: ServerResponse, metrics: Metrics, kind: ContentKind, status: number, headers: readonly string[], end: boolean): void {
+  metrics.request(status, kind);
+  res.writeHead(status, headers as string[]);
+  if (end) res.end();
+}
+
+/**
+ * Sends [start, end] (end undefined: to the end of a body of unknown length) as it arrives.
+ * Waits for the socket to drain, so a slow client never holds more than one chunk in memory;
+ * the fill itself goes on at the origin's pace.
+ */
+async function stream(res: ServerResponse, fill: Fill, start: number, end: number | undefined, metrics: Metrics, kind: ContentKind): Promise<void> {
+  const detach = fill.attach();
+  try {
+    let pos = start;
+    while (end === undefined || pos <= end) {
+      if (res.destroyed) return;
+      let chunk = fill.available(pos);
+      if (chunk === undefined && fill.isBehind(pos)) chunk = await fill.readBehind(pos, BEHIND_READ);
+      if (chunk === undefined) {
+        const o = fill.outcome;
+        if (o === undefined) {
+          await fill.changed();
+          continue;
+        }
+        // Ended: complete when every byte was sent, else cut short (failed, or bytes lost).
+        if (o.kind !== 'failed' && end === undefined && pos >= fill.received) break;
+        res.destroy();
+        return;
+      }
+      if (end !== undefined && chunk.length > end - pos + 1) chunk = chunk.subarray(0, end - pos + 1);
+      pos += chunk.length;
+      metrics.body(kind, chunk.length);
+      if (!res.write(chunk)) await drained(res);
+    }
+    res.end();
+  } finally {
+    detach();
+  }
+}

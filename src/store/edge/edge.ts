@@ -1,0 +1,308 @@
+/**
+ * The edge store: one object store with three tiers, memory → disk → origin, and the HTTP caching
+ * rules between them (RFC 9111 with RFC 5861). Each request for a cache key gets one answer:
+ *
+ *   a ready object (memory, or loaded from disk into memory)   fresh, or stale within
+ *                                                               stale-while-revalidate (revalidated
+ *                                                               in the background), or stale and
+ *                                                               revalidated first
+ *   a fill in progress (fill.ts)                               a miss, or a revalidation that got
+ *                                                               new bytes; every concurrent request
+ *                                                               for the key shares it
+ *   a refusal                                                  a remembered 404/410, or the origin
+ *                                                               failing with nothing stale to offer
+ *
+ * When the origin fails (an error, a timeout, a 5xx, or its breaker open), a stale object is
+ * served instead while stale-if-error allows: the origin's, else the operator's default.
+ */
+import { LRUCache } from 'lru-cache';
+import type { LoadPool } from '../../pool/load-pool.js';
+import type { CacheStatus } from '../../http/cache-status.js';
+import { freshnessOf, parseCacheControl, ttl, usability, usableOnError, type Freshness } from '../../http/freshness.js';
+import type { Mapping } from '../../native/index.js';
+import type { CachedMeta } from '../disk/format.js';
+import { keyHash } from '../disk/format.js';
+import type { DiskCache } from '../disk/cache.js';
+import type { MemoryTier } from '../memory.js';
+import { adopt, COPY_LIMIT, type Resident, type StoredFile } from '../objects.js';
+import type { Origin } from '../origin/client.js';
+import { Fill, type FillEvents, type FillHead } from './fill.js';
+
+/** An object in the memory tier; `R` is its response data (serve/representation.ts). */
+export interface EdgeEntry<R> extends Resident {
+  readonly key: string;
+  readonly hash: string;
+  readonly path: string;
+  readonly file: StoredFile;
+  readonly mapping: Mapping | undefined;
+  /** Replaced when a revalidation (304) brings new headers. */
+  meta: CachedMeta;
+  fresh: Freshness;
+  /** Response data (headers), rebuilt with `meta`. */
+  rep: R;
+}
+
+export type EdgeAnswer<R> =
+  | { readonly kind: 'entry'; readonly entry: EdgeEntry<R>; readonly status: CacheStatus }
+  | { readonly kind: 'fill'; readonly fill: Fill; readonly head: FillHead; readonly status: CacheStatus }
+  | { readonly kind: 'refused'; readonly status: number; readonly cacheStatus: CacheStatus };
+
+export interface EdgeEvents {
+  hit(tier: 'memory' | 'disk'): void;
+  miss(): void;
+  /** A request that waited on another request's origin fetch. */
+  collapsed(): void;
+  stale(why: 'while-revalidate' | 'error'): void;
+  /** A fill that ended without a complete, checked object. */
+  discarded(reason: string, key: string, detail: string): void;
+  /** A disk object whose bytes or trailer were wrong: dropped and fetched again. */
+  corrupt(key: string, reason: string): void;
+  /** The origin could not answer for `key`. */
+  originFailed(key: string, err: NodeJS.ErrnoException): void;
+}
+
+export interface EdgeOptions<R> {
+  readonly origin: Origin;
+  readonly disk: DiskCache | undefined;
+  readonly memory: MemoryTier<EdgeEntry<R>>;
+  readonly pool: LoadPool;
+  /** Response data for an object (serve/representation.ts through segd.ts). */
+  describe(file: StoredFile, meta: CachedMeta, path: string): R;
+  /** Freshness lifetime in seconds when the origin gives none (segd's policy by content). */
+  fallbackLifetime(path: string, file: StoredFile | undefined, contentType: string | undefined): number;
+  /** stale-if-error in seconds when the origin gives none. */
+  readonly staleIfError: number;
+  /** How long a 404/410 is remembered, ms (0: not at all). */
+  readonly negativeTtlMs: number;
+  readonly maxObjectBytes: number;
+  readonly events?: Partial<EdgeEvents>;
+  readonly fillEvents?: Partial<FillEvents>;
+}
+
+/** Origin failures answered when nothing stale can stand in: timeouts 504, anything else 502. */
+function failureStatus(err: NodeJS.ErrnoException): number {
+  return err.code === 'UND_ERR_CONNECT_TIMEOUT' || err.code === 'UND_ERR_HEADERS_TIMEOUT' ? 504 : 502;
+}
+
+export class EdgeStore<R> {
+  private readonly fills = new Map<string, Fill>();
+  private readonly loads = new Map<string, Promise<EdgeEntry<R> | undefined>>();
+  private readonly revalidations = new Map<string, Promise<EdgeAnswer<R>>>();
+  private readonly negative: LRUCache<string, { status: number }>;
+  private readonly events: Partial<EdgeEvents>;
+
+  constructor(private readonly o: EdgeOptions<R>) {
+    this.events = o.events ?? {};
+    this.negative = new LRUCache({ max: 100_000, ttl: Math.max(1, o.negativeTtlMs) });
+  }
+
+  /** Every request for the object `key` (origin path `path` + `query`) asks here. */
+  async lookup(key: string, path: string, query: string): Promise<EdgeAnswer<R>> {
+    const hash = keyHash(key);
+    const mem = this.o.memory.get(key);
+    if (mem !== undefined) return this.fromStore(mem, 'memory');
+
+    const neg = this.negative.get(key);
+    if (neg !== undefined) return { kind: 'refused', status: neg.status, cacheStatus: { hit: true } };
+
+    const inflight = this.fills.get(key);
+    if (inflight !== undefined) return this.join(inflight, { fwd: 'miss', collapsed: true });
+
+    if (this.o.disk?.has(hash)) {
+      const loaded = await this.loadFromDisk(key, hash, path);
+      if (loaded !== undefined) return this.fromStore(loaded, 'disk');
+    }
+    // Another request may have started the fill while this one looked at the disk.
+    const started = this.fills.get(key);
+    if (started !== undefined) return this.join(started, { fwd: 'miss', collapsed: true });
+    this.events.miss?.();
+    return this.join(this.startFill(key, hash, path, query, {}), { fwd: 'miss' }, true);
+  }
+
+  get inflight(): number {
+    return this.fills.size;
+  }
+
+  private fromStore(e: EdgeEntry<R>, tier: 'memory' | 'disk'): EdgeAnswer<R> | Promise<EdgeAnswer<R>> {
+    const now = Date.now();
+    switch (usability(e.fresh, now)) {
+      case 'fresh':
+        this.events.hit?.(tier);
+        this.o.disk?.touch(e.hash);
+        return { kind: 'entry', entry: e, status: { hit: true } };
+      case 'stale-while-revalidate':
+        this.events.hit?.(tier);
+        this.events.stale?.('while-revalidate');
+        void this.revalidate(e);
+        return { kind: 'entry', entry: e, status: { hit: true, ttl: ttl(e.fresh, now), detail: 'stale-while-revalidate' } };
+      case 'stale':
+        return this.revalidate(e);
+    }
+  }
+
+  /** One conditional request per key at a time; everyone asking meanwhile shares its answer. */
+  private revalidate(e: EdgeEntry<R>): Promise<EdgeAnswer<R>> {
+    let p = this.revalidations.get(e.key);
+    if (p === undefined) {
+      p = this.conditionalFetch(e).finally(() => this.revalidations.delete(e.key));
+      this.revalidations.set(e.key, p);
+    }
+    return p;
+  }
+
+  private async conditionalFetch(e: EdgeEntry<R>): Promise<EdgeAnswer<R>> {
+    const conditions: Record<string, string> = {};
+    if (e.meta.headers.etag !== undefined) conditions['if-none-match'] = e.meta.headers.etag;
+    if (e.meta.headers['last-modified'] !== undefined) conditions['if-modified-since'] = e.meta.headers['last-modified'];
+    const query = e.key.includes('?') ? e.key.slice(e.key.indexOf('?')) : '';
+    const fill = this.startFill(e.key, e.hash, e.path, query, conditions);
+    let head: FillHead;
+    try {
+      head = await fill.head;
+    } catch (err) {
+      return this.staleOrFail(e, err as NodeJS.ErrnoException);
+    }
+    if (head.status === 304) {
+      this.refresh(e, head);
+      return { kind: 'entry', entry: e, status: { fwd: 'stale', fwdStatus: 304 } };
+    }
+    if (head.status >= 500) {
+      const stale = this.staleOnError(e, { fwd: 'stale', fwdStatus: head.status });
+      if (stale !== undefined) return stale;
+    }
+    if (head.status === 404 || head.status === 410) this.forget(e);
+    return this.answerFill(fill, head, { fwd: 'stale' });
+  }
+
+  /** A 304's headers update the stored ones and restart the freshness clock (RFC 9111 §4.3.4). */
+  private refresh(e: EdgeEntry<R>, head: FillHead): void {
+    const headers = { ...e.meta.headers };
+    for (const [name, value] of Object.entries(head.headers)) if (name !== 'content-length' && name !== 'content-encoding') headers[name] = value;
+    e.meta = { ...e.meta, headers, requestTime: head.requestTime, responseTime: head.responseTime };
+    e.fresh = this.freshness(e.meta, e.path, e.file);
+    e.rep = this.o.describe(e.file, e.meta, e.path);
+  }
+
+  /** The object is gone at the origin: drop every copy. */
+  private forget(e: EdgeEntry<R>): void {
+    this.o.memory.deleteIf(e.key, e);
+    void this.o.disk?.drop(e.hash);
+  }
+
+  private staleOrFail(e: EdgeEntry<R>, err: NodeJS.ErrnoException): EdgeAnswer<R> {
+    this.events.originFailed?.(e.key, err);
+    const detail = err.code === 'ESEGDORIGINDOWN' ? 'origin-down' : 'origin-unreachable';
+    return this.staleOnError(e, { fwd: 'stale', detail }) ?? { kind: 'refused', status: failureStatus(err), cacheStatus: { fwd: 'stale', detail } };
+  }
+
+  private staleOnError(e: EdgeEntry<R>, status: CacheStatus): EdgeAnswer<R> | undefined {
+    const now = Date.now();
+    if (!usableOnError(e.fresh, now, this.o.staleIfError)) return undefined;
+    this.events.stale?.('error');
+    return { kind: 'entry', entry: e, status: { ...status, ttl: ttl(e.fresh, now) } };
+  }
+
+  private startFill(key: string, hash: string, path: string, query: string, conditions: Record<string, string>): Fill {
+    const fill = new Fill(key, hash, path, query, { 'accept-encoding': 'identity', 'x-amz-checksum-mode': 'ENABLED', ...conditions }, {
+      origin: this.o.origin,
+      disk: this.o.disk,
+      maxObjectBytes: this.o.maxObjectBytes,
+      events: this.o.fillEvents ?? {},
+    });
+    this.fills.set(key, fill);
+    void fill.done.then((outcome) => {
+      if (this.fills.get(key) === fill) this.fills.delete(key);
+      if (outcome.kind === 'failed') this.events.discarded?.(outcome.reason, key, outcome.detail);
+      // A new version is on disk (or the old one is stale and gone): the memory tier must not
+      // keep answering with the old bytes.
+      if (outcome.kind === 'committed') {
+        const old = this.o.memory.peek(key);
+        if (old !== undefined) this.o.memory.deleteIf(key, old);
+      }
+    });
+    return fill;
+  }
+
+  private async join(fill: Fill, status: CacheStatus, leader = false): Promise<EdgeAnswer<R>> {
+    if (!leader) this.events.collapsed?.();
+    let head: FillHead;
+    try {
+      head = await fill.head;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (leader) this.events.originFailed?.(fill.key, e);
+      const detail = e.code === 'ESEGDORIGINDOWN' ? 'origin-down' : 'origin-unreachable';
+      return { kind: 'refused', status: failureStatus(e), cacheStatus: { ...status, detail } };
+    }
+    // A revalidation's 304 has no body for a newcomer: answer from the refreshed object.
+    if (head.status === 304) {
+      const e = this.o.memory.get(fill.key) ?? (await this.loadFromDisk(fill.key, fill.hash, fill.path));
+      if (e !== undefined) return { kind: 'entry', entry: e, status: { fwd: 'stale', fwdStatus: 304, collapsed: true } };
+      return { kind: 'refused', status: 502, cacheStatus: { ...status, fwdStatus: 304, detail: 'object-lost' } };
+    }
+    return this.answerFill(fill, head, status);
+  }
+
+  private answerFill(fill: Fill, head: FillHead, status: CacheStatus): EdgeAnswer<R> {
+    const s: CacheStatus = { ...status, fwdStatus: head.status, stored: head.storing || undefined };
+    if ((head.status === 404 || head.status === 410) && head.storability === 'negative') {
+      if (this.o.negativeTtlMs > 0) this.negative.set(fill.key, { status: head.status });
+      return { kind: 'refused', status: head.status, cacheStatus: s };
+    }
+    return { kind: 'fill', fill, head, status: s };
+  }
+
+  /** The disk copy of `key` into memory, checked; undefined when it is missing or bad (dropped). */
+  private loadFromDisk(key: string, hash: string, path: string): Promise<EdgeEntry<R> | undefined> {
+    let p = this.loads.get(key);
+    if (p === undefined) {
+      p = this.load(key, hash, path).finally(() => this.loads.delete(key));
+      this.loads.set(key, p);
+    }
+    return p;
+  }
+
+  private async load(key: string, hash: string, path: string): Promise<EdgeEntry<R> | undefined> {
+    const disk = this.o.disk!;
+    const r = await this.o.pool.loadCached({ file: disk.pathOf(hash), key, copyLimit: COPY_LIMIT, playlist: path.toLowerCase().endsWith('.m3u8') });
+    if (r.kind === 'missing' || r.kind === 'invalid' || r.kind === 'corrupt') {
+      if (r.kind !== 'missing') this.events.corrupt?.(key, r.kind === 'invalid' ? r.reason : `CRC32C ${r.actual.toString(16)}, trailer says ${r.expected.toString(16)}`);
+      await disk.drop(hash);
+      return undefined;
+    }
+    const { stored, mapping } = adopt(disk.pathOf(hash), r);
+    const meta = r.meta;
+    const entry: EdgeEntry<R> = {
+      key,
+      hash,
+      path,
+      file: stored,
+      mapping,
+      warming: undefined,
+      meta,
+      fresh: this.freshness(meta, path, stored),
+      rep: this.o.describe(stored, meta, path),
+    };
+    this.o.memory.set(key, entry);
+    return entry;
+  }
+
+  freshness(meta: CachedMeta, path: string, file: StoredFile | undefined): Freshness {
+    const h = meta.headers;
+    return freshnessOf(
+      { cacheControl: parseCacheControl(h['cache-control']), date: h.date, expires: h.expires, age: h.age, lastModified: h['last-modified'] },
+      { requestTime: meta.requestTime, responseTime: meta.responseTime },
+      this.o.fallbackLifetime(path, file, h['content-type']),
+    );
+  }
+
+  /** The freshness of a response not (yet) stored: for the Age and Cache-Control of a fill's answers. */
+  headFreshness(head: FillHead, path: string): Freshness {
+    return this.freshness({ v: 1, key: '', length: 0, crc32c: 0, requestTime: head.requestTime, responseTime: head.responseTime, headers: head.headers }, path, undefined);
+  }
+
+  clear(): void {
+    this.negative.clear();
+  }
+}
+

@@ -1,0 +1,421 @@
+/**
+ * A fill: one origin request whose body streams, at once, to every request waiting for the object
+ * (read-while-writer) and to a temporary file that becomes the cached object when it is complete
+ * and checked. Any number of concurrent misses for a key share one fill (edge.ts keeps one per
+ * key), and each waiter gets bytes as they arrive, not when the object is complete.
+ *
+ * States, in the order they happen (after Varnish's fetch: fetch → streaming → done | failed):
+ *   fetching   the origin request is out; `head` resolves when its headers arrive
+ *   streaming  body chunks are appended; waiters are woken on each one
+ *   done       complete: length and declared checksums match; committed to disk when stored
+ *   failed     the origin or the checks failed: the temporary file is discarded, waiters still
+ *              short of their last byte are cut off (never padded, never a silently short 200)
+ *
+ * Memory: chunks stay in memory for waiters that keep up. An object up to WHOLE_IN_MEMORY is held
+ * whole until the fill ends; past that, chunks older than WINDOW that are already on disk are let
+ * go, and a waiter that falls behind reads them back from the temporary file (its descriptor stays
+ * valid through the rename, and through an unlink if the disk fails).
+ *
+ * A body that breaks midway is resumed with a range request from where it broke (If-Range pins the
+ * version), so a reset costs the waiters a pause, not a failed download.
+ */
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { native } from '../../native/index.js';
+import { parseCacheControl, storability, type Storability } from '../../http/freshness.js';
+import { declaredDigests, type DeclaredDigests } from '../../http/declared-digest.js';
+import { encodeTrailer, type CachedMeta } from '../disk/format.js';
+import type { DiskCache, Reservation } from '../disk/cache.js';
+import type { Origin, OriginResponse } from '../origin/client.js';
+import { contentLength, keptHeaders } from './headers.js';
+
+/** Objects up to this size stay whole in memory while they fill. */
+const WHOLE_IN_MEMORY = 64 * 1024 * 1024;
+/** Past WHOLE_IN_MEMORY, the most recent bytes kept in memory for waiters that keep up. */
+const WINDOW = 16 * 1024 * 1024;
+/** Unwritten bytes at which the origin body is paused until the disk catches up. */
+const WRITE_BACKLOG = 8 * 1024 * 1024;
+/** Reserved on top of the body for the trailer; reservations for unknown lengths grow by GROW. */
+const TRAILER_ROOM = 4096;
+const GROW = 1024 * 1024;
+
+export interface FillHead {
+  readonly status: number;
+  /** The origin's headers worth keeping (headers.ts). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Body length, when the origin said. */
+  readonly length: number | undefined;
+  readonly storability: Storability;
+  /** This fill writes the object to the disk cache. */
+  readonly storing: boolean;
+  readonly declared: DeclaredDigests;
+  readonly requestTime: number;
+  readonly responseTime: number;
+}
+
+export type FailReason = 'origin' | 'short' | 'long' | 'checksum' | 'resume' | 'aborted';
+
+export type FillOutcome =
+  | { readonly kind: 'committed'; readonly length: number; readonly crc32c: number }
+  /** Complete and checked, but not on disk (not storable, too big, or the disk failed). */
+  | { readonly kind: 'complete'; readonly length: number; readonly crc32c: number }
+  | { readonly kind: 'failed'; readonly reason: FailReason; readonly detail: string };
+
+export interface FillEvents {
+  bytes(n: number): void;
+  /** The fill could not write to the disk and goes on without it. */
+  diskError(op: 'write' | 'commit', err: NodeJS.ErrnoException): void;
+  resumed(): void;
+}
+
+export interface FillDeps {
+  readonly origin: Origin;
+  readonly disk: DiskCache | undefined;
+  readonly maxObjectBytes: number;
+  readonly events: Partial<FillEvents>;
+}
+
+interface Chunk {
+  readonly offset: number;
+  readonly buf: Buffer;
+}
+
+export class Fill {
+  readonly head: Promise<FillHead>;
+  readonly done: Promise<FillOutcome>;
+  /** Bytes received so far. */
+  received = 0;
+  outcome: FillOutcome | undefined;
+
+  private chunks: Chunk[] = [];
+  private wake: (() => void)[] = [];
+  private crc = 0;
+  private hashes: { kind: 'md5' | 'sha256' | 'sha512'; h: Hash; want: string }[] = [];
+  // disk
+  private reservation: Reservation | undefined;
+  private temp: string | undefined;
+  private writer: FileHandle | undefined;
+  private reader: FileHandle | undefined;
+  private readers = 0;
+  private written = 0;
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private flushing: Promise<void> | undefined;
+  private storing = false;
+  private headValue: FillHead | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly hash: string,
+    readonly path: string,
+    readonly query: string,
+    private readonly requestHeaders: Record<string, string>,
+    private readonly deps: FillDeps,
+  ) {
+    let resolveHead!: (h: FillHead) => void;
+    let rejectHead!: (e: unknown) => void;
+    this.head = new Promise((res, rej) => ((resolveHead = res), (rejectHead = rej)));
+    this.head.catch(() => undefined); // observed through `done` when nobody waits on the head
+    this.done = this.run(resolveHead, rejectHead).then((o) => {
+      this.outcome = o;
+      this.notify();
+      void this.releaseReader();
+      return o;
+    });
+  }
+
+  get storingToDisk(): boolean {
+    return this.storing;
+  }
+
+  /** Bytes from `offset` that are in memory now (a zero-copy view of one chunk), or undefined. */
+  available(offset: number): Buffer | undefined {
+    const c = this.chunkAt(offset);
+    return c === undefined ? undefined : c.buf.subarray(offset - c.offset);
+  }
+
+  /** True when bytes at `offset` arrived but left memory: read them with readBehind(). */
+  isBehind(offset: number): boolean {
+    return offset < this.received && this.chunkAt(offset) === undefined;
+  }
+
+  /** Up to `max` bytes from `offset` out of the temporary file, for a waiter that fell behind. */
+  async readBehind(offset: number, max: number): Promise<Buffer | undefined> {
+    if (this.reader === undefined || offset >= this.written) return undefined;
+    const n = Math.min(max, this.written - offset);
+    const buf = Buffer.allocUnsafe(n);
+    const { bytesRead } = await this.reader.read(buf, 0, n, offset);
+    return bytesRead === 0 ? undefined : buf.subarray(0, bytesRead);
+  }
+
+  /** Resolves at the next chunk or at the end. */
+  changed(): Promise<void> {
+    if (this.outcome !== undefined) return Promise.resolve();
+    return new Promise((r) => this.wake.push(r));
+  }
+
+  /** A waiter that may read behind: the temporary file's descriptor stays open until it leaves. */
+  attach(): () => void {
+    this.readers++;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.readers--;
+      void this.releaseReader();
+    };
+  }
+
+  private chunkAt(offset: number): Chunk | undefined {
+    const cs = this.chunks;
+    let lo = 0;
+    let hi = cs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const c = cs[mid]!;
+      if (offset < c.offset) hi = mid - 1;
+      else if (offset >= c.offset + c.buf.length) lo = mid + 1;
+      else return c;
+    }
+    return undefined;
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = [];
+    for (const f of w) f();
+  }
+
+  private async run(resolveHead: (h: FillHead) => void, rejectHead: (e: unknown) => void): Promise<FillOutcome> {
+    let res: OriginResponse;
+    try {
+      res = await this.deps.origin.get(this.path, this.query, this.requestHeaders);
+    } catch (err) {
+      rejectHead(err);
+      return { kind: 'failed', reason: 'origin', detail: String((err as Error).message) };
+    }
+    const headers = keptHeaders(res.headers);
+    const length = contentLength(res.headers);
+    const verdict = storability(res.status, parseCacheControl(headers['cache-control']), headerString(res.headers.vary));
+    // segd asks for identity bytes; an origin that encodes anyway is passed through, not stored.
+    const encoded = headers['content-encoding'] !== undefined && headers['content-encoding'].toLowerCase() !== 'identity';
+    const declared = declaredDigests({ crc32c: headers['x-amz-checksum-crc32c'], contentMd5: headers['content-md5'], reprDigest: headers['repr-digest'] });
+    const head: FillHead = {
+      status: res.status,
+      headers,
+      length,
+      storability: verdict,
+      storing: false,
+      declared,
+      requestTime: res.requestTime,
+      responseTime: res.responseTime,
+    };
+    if (res.status === 200 && verdict === 'store' && !encoded) await this.openDisk(length);
+    this.headValue = { ...head, storing: this.storing };
+    resolveHead(this.headValue);
+    if (res.status !== 200) {
+      // Not an object: the body streams to the waiters (a pass-through error page), nothing is kept.
+      return this.consume(res, length, undefined);
+    }
+    if (declared.md5) this.hashes.push({ kind: 'md5', h: createHash('md5'), want: declared.md5 });
+    if (declared.sha256) this.hashes.push({ kind: 'sha256', h: createHash('sha256'), want: declared.sha256 });
+    if (declared.sha512) this.hashes.push({ kind: 'sha512', h: createHash('sha512'), want: declared.sha512 });
+    return this.consume(res, length, validatorFor(headers));
+  }
+
+  /** Reads the body to its end, resuming after a break when the object's version can be pinned. */
+  private async consume(res: OriginResponse, length: number | undefined, pin: string | undefined): Promise<FillOutcome> {
+    let body = res.body;
+    for (let resumes = 0; ; resumes++) {
+      try {
+        for await (const chunk of body as AsyncIterable<Buffer>) await this.append(chunk);
+        break;
+      } catch (err) {
+        const broken = String((err as Error).message);
+        const canResume = pin !== undefined && length !== undefined && this.received < length && resumes < 2;
+        if (!canResume) return this.fail('origin', `body broke after ${this.received} bytes: ${broken}`);
+        const next = await this.resume(pin, length).catch((e: Error) => e);
+        if (next instanceof Error) return this.fail('resume', `body broke after ${this.received} bytes (${broken}); resuming failed: ${next.message}`);
+        body = next;
+      }
+    }
+    if (length !== undefined && this.received !== length) return this.fail(this.received < length ? 'short' : 'long', `body of ${this.received} bytes, Content-Length ${length}`);
+    const crc = this.crc >>> 0;
+    const declared = this.headValue!.declared;
+    if (declared.crc32c !== undefined && declared.crc32c !== crc) return this.fail('checksum', `CRC32C ${crc.toString(16)} differs from the declared ${declared.crc32c.toString(16)}`);
+    for (const { kind, h, want } of this.hashes) {
+      const got = h.digest('base64');
+      if (got !== want) return this.fail('checksum', `${kind} ${got} differs from the declared ${want}`);
+    }
+    if (this.storing) return this.commit(crc);
+    return { kind: 'complete', length: this.received, crc32c: crc };
+  }
+
+  /** The rest of the body from where it broke, pinned to the same version. */
+  private async resume(pin: string, length: number): Promise<OriginResponse['body']> {
+    this.deps.events.resumed?.();
+    const r = await this.deps.origin.get(this.path, this.query, { ...this.requestHeaders, range: `bytes=${this.received}-`, 'if-range': pin });
+    const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(headerString(r.headers['content-range']) ?? '');
+    if (r.status !== 206 || range === null || Number(range[1]) !== this.received || Number(range[3]) !== length) {
+      r.body.destroy();
+      throw new Error(r.status === 206 ? 'the origin resumed at another offset' : `the origin answered ${r.status}, not the rest of the same version`);
+    }
+    return r.body;
+  }
+
+  private async append(chunk: Buffer): Promise<void> {
+    const offset = this.received;
+    this.crc = native.crc32c(chunk, this.crc);
+    for (const { h } of this.hashes) h.update(chunk);
+    this.chunks.push({ offset, buf: chunk });
+    this.received += chunk.length;
+    this.deps.events.bytes?.(chunk.length);
+    this.notify();
+    if (this.storing) {
+      if (this.headValue!.length === undefined && !(await this.ensureRoom(this.received))) await this.stopStoring();
+      else this.queue(chunk);
+    }
+    this.trim();
+    if (this.queuedBytes > WRITE_BACKLOG) await this.flushing;
+  }
+
+  /** Lets go of chunks that are on disk and older than the window (large objects only). */
+  private trim(): void {
+    const total = this.headValue?.length ?? this.received;
+    if (total <= WHOLE_IN_MEMORY) return;
+    const keepFrom = Math.min(this.written, this.received - WINDOW);
+    let drop = 0;
+    while (drop < this.chunks.length && this.chunks[drop]!.offset + this.chunks[drop]!.buf.length <= keepFrom) drop++;
+    if (drop > 0) this.chunks = this.chunks.slice(drop);
+  }
+
+  // ---- the disk side ----
+
+  private async openDisk(length: number | undefined): Promise<void> {
+    const disk = this.deps.disk;
+    if (disk === undefined || (length !== undefined && length > this.deps.maxObjectBytes)) return;
+    const r = await disk.reserve((length ?? GROW) + TRAILER_ROOM);
+    if (r === undefined) return;
+    this.reservation = r;
+    this.temp = disk.tempPath();
+    try {
+      this.writer = await open(this.temp, 'wx');
+      this.reader = await open(this.temp, 'r');
+      this.storing = true;
+    } catch (err) {
+      this.deps.events.diskError?.('write', err as NodeJS.ErrnoException);
+      await this.stopStoring();
+    }
+  }
+
+  private async ensureRoom(bytes: number): Promise<boolean> {
+    if (bytes > this.deps.maxObjectBytes) return false;
+    const r = this.reservation!;
+    if (bytes + TRAILER_ROOM <= r.bytes) return true;
+    return r.grow(Math.max(GROW, bytes + TRAILER_ROOM - r.bytes));
+  }
+
+  private queue(chunk: Buffer): void {
+    this.queued.push(chunk);
+    this.queuedBytes += chunk.length;
+    this.flushing ??= this.flush();
+  }
+
+  /** Writes queued chunks in order, a batch per writev, until the queue is empty. */
+  private async flush(): Promise<void> {
+    try {
+      while (this.queued.length > 0 && this.storing) {
+        const batch = this.queued;
+        this.queued = [];
+        const bytes = batch.reduce((n, b) => n + b.length, 0);
+        let done = 0;
+        while (done < bytes) {
+          const { bytesWritten } = await this.writer!.writev(done === 0 ? batch : sliceFrom(batch, done), this.written);
+          done += bytesWritten;
+          this.written += bytesWritten;
+        }
+        this.queuedBytes -= bytes;
+      }
+    } catch (err) {
+      this.deps.events.diskError?.('write', err as NodeJS.ErrnoException);
+      await this.stopStoring();
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  /** Goes on without the disk (full, failing, or the object outgrew what may be stored). */
+  private async stopStoring(): Promise<void> {
+    if (this.temp === undefined) return;
+    this.storing = false;
+    this.queued = [];
+    this.queuedBytes = 0;
+    const temp = this.temp;
+    this.temp = undefined;
+    this.reservation?.release();
+    this.reservation = undefined;
+    await this.writer?.close().catch(() => undefined);
+    this.writer = undefined;
+    await unlink(temp).catch(() => undefined); // the reader's descriptor keeps what was written readable
+  }
+
+  private async commit(crc32c: number): Promise<FillOutcome> {
+    while (this.flushing !== undefined) await this.flushing;
+    if (!this.storing) return { kind: 'complete', length: this.received, crc32c };
+    const h = this.headValue!;
+    const meta: CachedMeta = { v: 1, key: this.key, length: this.received, crc32c, requestTime: h.requestTime, responseTime: h.responseTime, headers: h.headers };
+    const trailer = encodeTrailer(meta);
+    try {
+      if (!(await this.ensureRoom(this.received + trailer.length))) throw Object.assign(new Error('no room for the trailer'), { code: 'ENOSPC' });
+      await this.writer!.write(trailer, 0, trailer.length, this.written);
+      await this.writer!.close();
+      this.writer = undefined;
+      const temp = this.temp!;
+      this.temp = undefined;
+      await this.deps.disk!.commit(this.reservation!, temp, this.hash, this.received + trailer.length);
+      this.reservation = undefined;
+      return { kind: 'committed', length: this.received, crc32c };
+    } catch (err) {
+      this.deps.events.diskError?.('commit', err as NodeJS.ErrnoException);
+      await this.stopStoring();
+      return { kind: 'complete', length: this.received, crc32c };
+    }
+  }
+
+  private async fail(reason: FailReason, detail: string): Promise<FillOutcome> {
+    await this.stopStoring();
+    return { kind: 'failed', reason, detail };
+  }
+
+  private async releaseReader(): Promise<void> {
+    if (this.outcome === undefined || this.readers > 0 || this.reader === undefined) return;
+    const r = this.reader;
+    this.reader = undefined;
+    await r.close().catch(() => undefined);
+  }
+}
+
+function headerString(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** A strong validator for If-Range: a strong ETag, else Last-Modified. */
+function validatorFor(h: Readonly<Record<string, string>>): string | undefined {
+  const etag = h.etag;
+  if (etag !== undefined && etag.startsWith('"')) return etag;
+  return h['last-modified'];
+}
+
+/** The buffers of `batch` from byte `skip` on (after a short writev). */
+function sliceFrom(batch: readonly Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of batch) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
+}
