@@ -27,9 +27,9 @@ export function cacheStatus(s: CacheStatus): string {
   let v = CACHE_NAME;
   if (s.hit) v += '; hit';
   if (s.fwd !== undefined) v += `; fwd=${s.fwd}`;
+  if (s.collapsed) v += '; collapsed';
   if (s.fwdStatus !== undefined) v += `; fwd-status=${s.fwdStatus}`;
   if (s.stored) v += '; stored';
-  if (s.collapsed) v += '; collapsed';
   if (s.ttl !== undefined) v += `; ttl=${s.ttl}`;
   // detail is a token or a string (§2.8); segd's details are tokens.
   if (s.detail !== undefined) v += `; detail=${s.detail}`;

@@ -33,12 +33,16 @@ export interface FillAnswer {
   readonly extra: readonly string[];
 }
 
-/** The validators a fill's answers carry: the content-derived ETag only when the CRC32C is declared. */
-export function fillValidators(head: FillHead): Validators {
-  const lm = head.headers['last-modified'];
+/**
+ * The validators a fill's answers carry: the content-derived ETag once the CRC32C is known
+ * (declared by the origin up front, or the fill is complete and checked), else none.
+ */
+export function fillValidators(fill: Fill, head: FillHead): Validators {
+  const crc = head.declared.crc32c ?? fill.crc32c;
+  const length = head.length ?? (fill.checked ? fill.received : undefined);
   return {
-    etag: head.declared.crc32c !== undefined && head.length !== undefined ? contentEtag(head.declared.crc32c, head.length) : undefined,
-    lastModifiedSec: parseHttpDate(lm),
+    etag: crc !== undefined && length !== undefined ? contentEtag(crc, length) : undefined,
+    lastModifiedSec: parseHttpDate(head.headers['last-modified']),
   };
 }
 
@@ -50,7 +54,7 @@ export async function respondFromFill(req: IncomingMessage, res: ServerResponse,
     if (v !== undefined && name !== 'content-type' && name !== 'cache-control') headers.push(name, v);
   }
   headers.push('Content-Type', head.headers['content-type'] ?? a.contentType, 'Cache-Control', head.headers['cache-control'] ?? a.cacheControl);
-  const v = fillValidators(head);
+  const v = fillValidators(a.fill, head);
   if (v.etag !== undefined) headers.push('ETag', v.etag);
   if (a.kind === 'playlist') headers.push('Vary', 'Accept-Encoding');
   headers.push(...a.extra);
@@ -85,6 +89,7 @@ function writeHead(res: ServerResponse, metrics: Metrics, kind: ContentKind, sta
   metrics.request(status, kind);
   res.writeHead(status, headers as string[]);
   if (end) res.end();
+  else res.flushHeaders(); // the headers go now, not with the first body byte, which may take a while
 }
 
 /**
@@ -98,9 +103,11 @@ async function stream(res: ServerResponse, fill: Fill, start: number, end: numbe
     let pos = start;
     while (end === undefined || pos <= end) {
       if (res.destroyed) return;
-      let chunk = fill.available(pos);
-      if (chunk === undefined && fill.isBehind(pos)) chunk = await fill.readBehind(pos, BEHIND_READ);
-      if (chunk === undefined) {
+      const limit = fill.sendable;
+      let chunk = pos < limit ? fill.available(pos) : undefined;
+      if (chunk === undefined && pos < limit && fill.isBehind(pos)) chunk = await fill.readBehind(pos, BEHIND_READ);
+      if (chunk !== undefined && chunk.length > limit - pos) chunk = chunk.subarray(0, limit - pos);
+      if (chunk === undefined || chunk.length === 0) {
         const o = fill.outcome;
         if (o === undefined) {
           await fill.changed();
@@ -108,6 +115,7 @@ async function stream(res: ServerResponse, fill: Fill, start: number, end: numbe
         }
         // Ended: complete when every byte was sent, else cut short (failed, or bytes lost).
         if (o.kind !== 'failed' && end === undefined && pos >= fill.received) break;
+        if (o.kind !== 'failed' && pos < fill.sendable) continue; // checked meanwhile: the held byte may go
         res.destroy();
         return;
       }

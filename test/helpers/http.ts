@@ -60,3 +60,41 @@ export function parseMultipart(body: Buffer, contentType: string): { range: stri
   }
   return parts;
 }
+
+export interface TimedReply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  /** performance.now() of the first body byte (undefined: none came), and of the end or the error. */
+  readonly firstByteAt: number | undefined;
+  readonly endAt: number;
+  /** Set when the response broke off before its end (a cut-short transfer). */
+  readonly error: string | undefined;
+}
+
+/** Like get(), but never rejects once headers arrived: a broken body is reported, with timings. */
+export function getTimed(base: string, path: string, headers: Record<string, string> = {}): Promise<TimedReply> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      let firstByteAt: number | undefined;
+      let settled = false;
+      const done = (error: string | undefined): void => {
+        if (settled) return;
+        settled = true;
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), firstByteAt, endAt: performance.now(), error });
+      };
+      res.on('data', (c: Buffer) => {
+        firstByteAt ??= performance.now();
+        chunks.push(c);
+      });
+      res.on('end', () => done(res.complete ? undefined : 'incomplete'));
+      res.on('error', (e) => done(e.message));
+      res.on('aborted', () => done('aborted'));
+      res.on('close', () => done(res.complete ? undefined : 'closed before the end'));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

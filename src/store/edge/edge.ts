@@ -105,16 +105,12 @@ export class EdgeStore<R> {
     const neg = this.negative.get(key);
     if (neg !== undefined) return { kind: 'refused', status: neg.status, cacheStatus: { hit: true } };
 
-    const inflight = this.fills.get(key);
-    if (inflight !== undefined) return this.join(inflight, { fwd: 'miss', collapsed: true });
-
     if (this.o.disk?.has(hash)) {
       const loaded = await this.loadFromDisk(key, hash, path);
       if (loaded !== undefined) return this.fromStore(loaded, 'disk');
     }
-    // Another request may have started the fill while this one looked at the disk.
-    const started = this.fills.get(key);
-    if (started !== undefined) return this.join(started, { fwd: 'miss', collapsed: true });
+    const inflight = this.fills.get(key);
+    if (inflight !== undefined) return this.join(inflight, { fwd: 'miss', collapsed: true });
     this.events.miss?.();
     return this.join(this.startFill(key, hash, path, query, {}), { fwd: 'miss' }, true);
   }

@@ -26,7 +26,7 @@ import { parseCacheControl, storability, type Storability } from '../../http/fre
 import { declaredDigests, type DeclaredDigests } from '../../http/declared-digest.js';
 import { encodeTrailer, type CachedMeta } from '../disk/format.js';
 import type { DiskCache, Reservation } from '../disk/cache.js';
-import type { Origin, OriginResponse } from '../origin/client.js';
+import { discard, type Origin, type OriginResponse } from '../origin/client.js';
 import { contentLength, keptHeaders } from './headers.js';
 
 /** Objects up to this size stay whole in memory while they fill. */
@@ -85,6 +85,14 @@ export class Fill {
   readonly done: Promise<FillOutcome>;
   /** Bytes received so far. */
   received = 0;
+  /**
+   * Set once the body is complete and its length and declared checksums match (before it is
+   * committed to disk). Until then the last byte received is held back from every answer, so
+   * no client sees a complete body that then fails its checks.
+   */
+  checked = false;
+  /** CRC32C of the whole body, once checked. */
+  crc32c: number | undefined;
   outcome: FillOutcome | undefined;
 
   private chunks: Chunk[] = [];
@@ -126,6 +134,11 @@ export class Fill {
 
   get storingToDisk(): boolean {
     return this.storing;
+  }
+
+  /** How far an answer may send now: every byte once checked, else all but the last received. */
+  get sendable(): number {
+    return this.checked ? this.received : Math.max(0, this.received - 1);
   }
 
   /** Bytes from `offset` that are in memory now (a zero-copy view of one chunk), or undefined. */
@@ -247,6 +260,9 @@ export class Fill {
       const got = h.digest('base64');
       if (got !== want) return this.fail('checksum', `${kind} ${got} differs from the declared ${want}`);
     }
+    this.crc32c = crc;
+    this.checked = true;
+    this.notify();
     if (this.storing) return this.commit(crc);
     return { kind: 'complete', length: this.received, crc32c: crc };
   }
@@ -257,7 +273,7 @@ export class Fill {
     const r = await this.deps.origin.get(this.path, this.query, { ...this.requestHeaders, range: `bytes=${this.received}-`, 'if-range': pin });
     const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(headerString(r.headers['content-range']) ?? '');
     if (r.status !== 206 || range === null || Number(range[1]) !== this.received || Number(range[3]) !== length) {
-      r.body.destroy();
+      discard(r.body);
       throw new Error(r.status === 206 ? 'the origin resumed at another offset' : `the origin answered ${r.status}, not the rest of the same version`);
     }
     return r.body;

@@ -137,7 +137,7 @@ export class Origin {
       if (res.status >= 500) this.breaker.failure();
       else this.breaker.success();
       if (last || !retryable({ status: res.status })) return res;
-      res.body.destroy();
+      discard(res.body);
       this.events.retry?.();
       await sleep(backoffMs(attempt, this.o.retry));
     }
@@ -155,7 +155,7 @@ export class Origin {
       if (r.statusCode < 300 || r.statusCode >= 400 || r.statusCode === 304 || typeof location !== 'string' || !this.target.followRedirects) {
         return { status: r.statusCode, headers: r.headers, body: r.body, url, requestTime, responseTime: Date.now() };
       }
-      r.body.destroy();
+      discard(r.body);
       if (hops >= MAX_REDIRECTS) throw new OriginError(`more than ${MAX_REDIRECTS} redirects from ${this.target.name}${path}`, 'ESEGDREDIRECTLOOP');
       const next = new URL(location, url);
       if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new OriginError(`redirect to ${next.protocol} refused`, 'ESEGDREDIRECT');
@@ -170,3 +170,8 @@ export class Origin {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Drops a body we will not read; undici keeps the connection when the rest is small. */
+export function discard(body: OriginResponse['body']): void {
+  body.dump().catch(() => undefined);
+}

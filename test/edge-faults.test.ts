@@ -1,0 +1,319 @@
+/**
+ * The edge against a misbehaving origin (test/helpers/fault-origin.ts): collapsed streaming
+ * misses, and a defined outcome for every bad origin the issue names: a short or long body, a
+ * reset midway, a drip-fed body, a redirect loop, an HTML page for a .ts, a 200 to a range
+ * request, an enormous object, 5xx and a dead origin. Nothing wrong may stay in the cache.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, type RunningServer } from '../src/server/listen.js';
+import type { ServerOptions } from '../src/server/listen.js';
+import { native } from '../src/native/index.js';
+import { crc32cHeader } from '../src/http/declared-digest.js';
+import { startFaultOrigin, type FaultOrigin } from './helpers/fault-origin.js';
+import { get, getTimed } from './helpers/http.js';
+import { random } from './helpers/content.js';
+import { capturedDiagnostics } from './helpers/diagnostics.js';
+import { eventually } from './helpers/wait.js';
+
+let origin: FaultOrigin;
+let cacheDir: string;
+let srv: RunningServer | undefined;
+let lines: Record<string, unknown>[];
+
+beforeAll(async () => {
+  origin = await startFaultOrigin();
+});
+afterAll(async () => {
+  await origin?.stop();
+});
+afterEach(async () => {
+  await srv?.close(500);
+  srv = undefined;
+  rmSync(cacheDir, { recursive: true, force: true });
+});
+
+async function edge(extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
+  cacheDir = mkdtempSync(join(tmpdir(), 'segd-edge-'));
+  const captured = capturedDiagnostics();
+  lines = captured.lines;
+  srv = await startServer({ origin: origin.url, cacheDir, port: 0, threads: 1, player: false, diagnostics: captured.diag, ...extra });
+  return srv;
+}
+
+async function metric(base: string, name: string, labels = ''): Promise<number> {
+  const text = (await get(base, '/metrics')).body.toString();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name + labels) && (line[(name + labels).length] === ' ' || (labels === '' && line[name.length] === '{'))) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+/** Object files in the disk cache (complete objects only ever appear there). */
+function stored(): string[] {
+  const out: string[] = [];
+  for (const d of readdirSync(join(cacheDir, 'data'))) for (const f of readdirSync(join(cacheDir, 'data', d))) out.push(f);
+  return out;
+}
+
+let n = 0;
+const unique = (ext = 'ts'): string => `/v${++n}/seg.${ext}`;
+
+describe('collapsed misses', () => {
+  it('500 concurrent misses make one origin request, get identical bytes, and see bytes before the fill completes', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(256 * 1024);
+    // The origin takes about three seconds: 16 chunks 200 ms apart after 50 ms, so every client
+    // has connected and joined long before the last byte leaves the origin.
+    origin.put(path, body, { delayMs: 50, chunk: 16 * 1024, chunkDelayMs: 200 });
+    const replies = await Promise.all(Array.from({ length: 500 }, () => getTimed(s.url, path)));
+    expect(origin.count(path)).toBe(1);
+    const originDone = origin.finishedAt.get(path)![0]!;
+    for (const r of replies) {
+      expect(r.status).toBe(200);
+      expect(r.error).toBeUndefined();
+      expect(r.body.equals(body)).toBe(true);
+      expect(r.firstByteAt!).toBeLessThan(originDone);
+    }
+    const statuses = new Set(replies.map((r) => r.headers['cache-status']));
+    expect(statuses).toEqual(new Set(['segd; fwd=miss; fwd-status=200; stored', 'segd; fwd=miss; collapsed; fwd-status=200; stored']));
+    expect(await metric(s.url, 'segd_collapsed_requests_total')).toBe(499);
+    // and it was stored: the next one is a hit with the content-derived ETag
+    const hit = await get(s.url, path);
+    expect(hit.headers['cache-status']).toBe('segd; hit');
+    expect(hit.headers.etag).toBe(`"${native.crc32c(body).toString(16).padStart(8, '0')}-${body.length.toString(16)}"`);
+  });
+
+  it('a range request on a miss is answered as soon as its bytes arrive', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(1024 * 1024);
+    origin.put(path, body, { chunk: 64 * 1024, chunkDelayMs: 40 });
+    const [first, whole] = await Promise.all([getTimed(s.url, path, { range: 'bytes=0-99' }), getTimed(s.url, path)]);
+    expect(first.status).toBe(206);
+    expect(first.headers['content-range']).toBe(`bytes 0-99/${body.length}`);
+    expect(first.body.equals(body.subarray(0, 100))).toBe(true);
+    expect(first.endAt).toBeLessThan(whole.endAt - 200); // long before the rest arrived
+    expect(origin.count(path)).toBe(1);
+  });
+});
+
+describe('bad origins', () => {
+  it('a body shorter than its Content-Length: clients are cut off, nothing is stored', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(300_000);
+    origin.put(path, body, { lieLength: 400_000, noValidators: true });
+    const r = await getTimed(s.url, path);
+    expect(r.error).toBeDefined();
+    expect(r.body.length).toBeLessThan(400_000);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total')) === 1);
+    expect(stored()).toEqual([]);
+    expect(lines.some((l) => l.msg === 'origin fetch discarded, nothing stored' && String(l.reason).startsWith('origin'))).toBe(true);
+    await get(s.url, path).catch(() => undefined);
+    expect(origin.count(path)).toBe(2); // nothing was kept: asked again
+  });
+
+  it('a body longer than its Content-Length: the declared length is the object (HTTP framing), and it checks', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(100_000);
+    origin.put(path, body, { lieLength: 60_000, noValidators: true });
+    const r = await getTimed(s.url, path);
+    expect(r.status).toBe(200);
+    expect(r.body.equals(body.subarray(0, 60_000))).toBe(true);
+    expect(r.headers['content-length']).toBe('60000');
+  });
+
+  it('a reset midway is resumed with a range request pinned by If-Range: the client gets every byte', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(600_000);
+    origin.put(path, body, { resetAfter: 250_000, resetTimes: 1, chunk: 50_000 });
+    const r = await getTimed(s.url, path);
+    expect(r.error).toBeUndefined();
+    expect(r.body.equals(body)).toBe(true);
+    const resume = origin.log.filter((l) => l.path === path)[1]!;
+    expect(resume.headers.range).toBe('bytes=250000-');
+    expect(resume.headers['if-range']).toMatch(/^"/);
+    expect(await metric(s.url, 'segd_origin_resumes_total')).toBe(1);
+    await eventually(() => stored().length === 1);
+    expect((await get(s.url, path)).headers['cache-status']).toBe('segd; hit');
+  });
+
+  it('a reset midway with nothing to pin a resume to: cut off, nothing stored', async () => {
+    const s = await edge();
+    const path = unique();
+    origin.put(path, random(600_000), { resetAfter: 250_000, noValidators: true, chunk: 50_000 });
+    const r = await getTimed(s.url, path);
+    expect(r.error).toBeDefined();
+    expect(r.body.length).toBeLessThan(600_000);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="origin"}')) === 1);
+    expect(stored()).toEqual([]);
+  });
+
+  it('an origin that answers a resume with 200 (ignoring Range): cut off, nothing stored', async () => {
+    const s = await edge();
+    const path = unique();
+    origin.put(path, random(600_000), { resetAfter: 250_000, resetTimes: 1, ignoreRange: true, chunk: 50_000 });
+    const r = await getTimed(s.url, path);
+    expect(r.error).toBeDefined();
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="resume"}')) === 1);
+    expect(stored()).toEqual([]);
+  });
+
+  it('a drip-fed body is ended by the body-idle timeout', async () => {
+    const s = await edge({ originOptions: { bodyTimeoutMs: 300, headersTimeoutMs: 300 } });
+    const path = unique();
+    origin.put(path, random(100_000), { stall: true, noValidators: true });
+    const t0 = performance.now();
+    const r = await getTimed(s.url, path);
+    expect(r.error).toBeDefined();
+    expect(r.endAt - t0).toBeLessThan(5_000);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total')) === 1);
+    expect(stored()).toEqual([]);
+  });
+
+  it('a redirect loop is a 502 with a log line and a metric, not a hang', async () => {
+    const s = await edge();
+    const path = unique();
+    origin.put(path, random(10), { redirect: path });
+    const r = await get(s.url, path);
+    expect(r.status).toBe(502);
+    expect(origin.count(path)).toBe(6); // the first request and five redirects
+    expect(lines.some((l) => l.msg === 'origin did not answer' && l.code === 'ESEGDREDIRECTLOOP')).toBe(true);
+    expect(await metric(s.url, 'segd_origin_requests_total', '{status="302"}')).toBe(6);
+  });
+
+  it('a redirect is followed and the object stored under the name asked for', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(5000);
+    origin.put('/elsewhere/real.ts', body);
+    origin.put(path, Buffer.alloc(0), { redirect: '/elsewhere/real.ts' });
+    expect((await get(s.url, path)).body.equals(body)).toBe(true);
+    expect((await get(s.url, path)).headers['cache-status']).toBe('segd; hit');
+  });
+
+  it('an HTML error page with 200 for a .ts is passed on as it is, but never cached for a year', async () => {
+    const s = await edge();
+    const path = unique();
+    origin.put(path, Buffer.from('<html>oops</html>'), { headers: { 'content-type': 'text/html' } });
+    const r = await get(s.url, path);
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('text/html');
+    expect(r.headers['cache-control']).not.toMatch(/immutable|31536000/);
+  });
+
+  it('an object larger than --max-object-size is passed through, never stored', async () => {
+    const s = await edge({ maxObjectSize: 100_000 });
+    const path = unique();
+    const body = random(300_000);
+    origin.put(path, body);
+    for (let i = 0; i < 2; i++) {
+      const r = await get(s.url, path);
+      expect(r.body.equals(body)).toBe(true);
+      expect(r.headers['cache-status']).toBe('segd; fwd=miss; fwd-status=200');
+    }
+    expect(origin.count(path)).toBe(2);
+    expect(stored()).toEqual([]);
+  });
+
+  it('a declared CRC32C that does not match: cut off, nothing stored', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(200_000);
+    origin.put(path, body, { headers: { 'x-amz-checksum-crc32c': crc32cHeader(native.crc32c(body) ^ 1) } });
+    const r = await getTimed(s.url, path);
+    expect(r.error).toBeDefined();
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="checksum"}')) === 1);
+    expect(stored()).toEqual([]);
+  });
+
+  it('a declared CRC32C that matches gives the content-derived ETag from the first byte on', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(200_000);
+    origin.put(path, body, { headers: { 'x-amz-checksum-crc32c': crc32cHeader(native.crc32c(body)) }, chunk: 50_000, chunkDelayMs: 20 });
+    const streamed = await get(s.url, path);
+    await eventually(() => stored().length === 1);
+    const cached = await get(s.url, path);
+    expect(streamed.headers.etag).toBeDefined();
+    expect(cached.headers.etag).toBe(streamed.headers.etag);
+  });
+
+  it('without a declared checksum, a streamed answer has no ETag, and later ones the content-derived one', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(200_000);
+    origin.put(path, body);
+    const streamed = await get(s.url, path);
+    expect(streamed.headers.etag).toBeUndefined(); // never an ETag a later answer contradicts
+    const cached = await get(s.url, path);
+    expect(cached.headers.etag).toBe(`"${native.crc32c(body).toString(16).padStart(8, '0')}-${body.length.toString(16)}"`);
+  });
+
+  it('5xx is retried, then passed on; a flapping origin is ridden through', async () => {
+    const s = await edge();
+    const always = unique();
+    origin.put(always, random(100), { status: 503 });
+    const r = await get(s.url, always);
+    expect(r.status).toBe(503);
+    expect(origin.count(always)).toBe(3); // one try and two retries
+    expect(r.headers['cache-status']).toBe('segd; fwd=miss; fwd-status=503');
+    const flapping = unique();
+    const body = random(1000);
+    origin.put(flapping, body, { status: (k) => (k % 2 === 1 ? 503 : undefined) });
+    const f = await get(s.url, flapping);
+    expect(f.status).toBe(200);
+    expect(f.body.equals(body)).toBe(true);
+    expect(await metric(s.url, 'segd_origin_retries_total')).toBe(3);
+  });
+});
+
+describe('a dead origin', () => {
+  it('costs a fast failure once the breaker opens, and serves what it has', async () => {
+    const s = await edge({ originOptions: { retry: { retries: 0, baseMs: 1, capMs: 1 } } });
+    const cached = unique();
+    const body = random(5000);
+    origin.put(cached, body);
+    await get(s.url, cached);
+    await origin.stop();
+    try {
+      for (let i = 0; i < 5; i++) expect((await get(s.url, unique())).status).toBe(502);
+      const t0 = performance.now();
+      const r = await get(s.url, unique());
+      expect(r.status).toBe(502);
+      expect(r.headers['cache-status']).toMatch(/detail=origin-down/);
+      expect(performance.now() - t0).toBeLessThan(200);
+      expect(await metric(s.url, 'segd_origin_short_circuits_total')).toBeGreaterThanOrEqual(1);
+      expect(await metric(s.url, 'segd_origin_breaker_state')).toBe(2);
+      const hit = await get(s.url, cached);
+      expect(hit.status).toBe(200);
+      expect(hit.body.equals(body)).toBe(true);
+    } finally {
+      await origin.start();
+    }
+  });
+});
+
+describe('disk files', () => {
+  it('only complete objects are ever in data/, and nothing is left in tmp/', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(1024 * 1024);
+    origin.put(path, body, { chunk: 128 * 1024, chunkDelayMs: 20 });
+    const reply = getTimed(s.url, path);
+    const seen: number[] = [];
+    while (!(await Promise.race([reply.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5))]))) {
+      for (const f of stored()) seen.push(statSync(join(cacheDir, 'data', f.slice(0, 2), f)).size);
+    }
+    await eventually(() => stored().length === 1);
+    for (const f of stored()) seen.push(statSync(join(cacheDir, 'data', f.slice(0, 2), f)).size);
+    expect(new Set(seen).size).toBe(1); // one size ever seen: the complete file
+    expect(seen[0]).toBeGreaterThan(body.length);
+    expect(readdirSync(join(cacheDir, 'tmp'))).toEqual([]);
+  });
+});

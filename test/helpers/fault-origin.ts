@@ -1,0 +1,170 @@
+/**
+ * A Node origin for fault injection: serves objects from memory (with Range and If-Range, ETags
+ * and Last-Modified like a real origin), and misbehaves on demand per path: delays, a paced or
+ * drip-fed body, a body shorter or longer than its Content-Length, a reset midway, redirect
+ * loops, errors, a 200 to a range request. It logs every request it gets.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash } from 'node:crypto';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface Behaviour {
+  /** Delay before the status line, ms. */
+  readonly delayMs?: number;
+  /** Send the body in chunks of this size, `chunkDelayMs` apart. */
+  readonly chunk?: number;
+  readonly chunkDelayMs?: number;
+  /** Status to answer instead of the object (5xx, 403...); a function gets the request number (1-based). */
+  readonly status?: number | ((n: number) => number | undefined);
+  /** Send this many bytes of the body, then destroy the socket (a reset midway); only for whole-body requests. */
+  readonly resetAfter?: number;
+  /** Resets only the first `resetTimes` whole-body requests (default all). */
+  readonly resetTimes?: number;
+  /** Declare this Content-Length while sending the real body (shorter or longer). */
+  readonly lieLength?: number;
+  /** Send one byte, then nothing (a drip that never finishes). */
+  readonly stall?: boolean;
+  /** Redirect to this path (itself: a loop). */
+  readonly redirect?: string;
+  /** Ignore Range headers (answer 200 with the whole body). */
+  readonly ignoreRange?: boolean;
+  /** Extra response headers. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** No ETag / Last-Modified (nothing to pin a resume to). */
+  readonly noValidators?: boolean;
+}
+
+export interface LoggedRequest {
+  readonly path: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly at: number;
+}
+
+export interface FaultOrigin {
+  readonly url: string;
+  readonly log: LoggedRequest[];
+  put(path: string, body: Buffer, behaviour?: Behaviour): void;
+  behave(path: string, behaviour: Behaviour): void;
+  count(path: string): number;
+  /** When the last body byte for `path` was written, ms (performance.now()), per response. */
+  readonly finishedAt: Map<string, number[]>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+const LAST_MODIFIED = new Date(Date.now() - 3_600_000).toUTCString();
+
+export async function startFaultOrigin(): Promise<FaultOrigin> {
+  const objects = new Map<string, { body: Buffer; b: Behaviour; etag: string }>();
+  const log: LoggedRequest[] = [];
+  const finishedAt = new Map<string, number[]>();
+  const counts = new Map<string, number>();
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let port = 0;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+    log.push({ path, headers: req.headers, at: performance.now() });
+    const n = (counts.get(path) ?? 0) + 1;
+    counts.set(path, n);
+    const o = objects.get(path);
+    if (o === undefined) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    const b = o.b;
+    if (b.delayMs) await sleep(b.delayMs);
+    const status = typeof b.status === 'function' ? b.status(n) : b.status;
+    if (status !== undefined) {
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(`status ${status}\n`);
+      return;
+    }
+    if (b.redirect !== undefined) {
+      res.writeHead(302, { location: b.redirect, 'content-length': '0' }).end();
+      return;
+    }
+    const validators: Record<string, string> = b.noValidators ? {} : { etag: o.etag, 'last-modified': LAST_MODIFIED };
+    if (!b.noValidators && req.headers['if-none-match'] === o.etag) {
+      res.writeHead(304, { ...validators, ...b.headers }).end();
+      return;
+    }
+    let start = 0;
+    let end = o.body.length - 1;
+    let code = 200;
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    const ifRange = req.headers['if-range'];
+    if (range !== null && !b.ignoreRange && (ifRange === undefined || ifRange === o.etag || ifRange === LAST_MODIFIED)) {
+      start = Number(range[1]);
+      end = range[2] === '' ? end : Math.min(end, Number(range[2]));
+      code = 206;
+    }
+    const body = o.body.subarray(start, end + 1);
+    const headers: Record<string, string> = { 'content-type': 'video/mp2t', ...validators, 'content-length': String(b.lieLength ?? body.length), ...b.headers };
+    if (code === 206) headers['content-range'] = `bytes ${start}-${end}/${o.body.length}`;
+    res.writeHead(code, headers);
+    const resets = code === 200 && b.resetAfter !== undefined && n <= (b.resetTimes ?? Infinity);
+    if (b.stall) {
+      res.write(body.subarray(0, 1));
+      return; // never finishes: the client's body timeout must end it
+    }
+    const limit = resets ? b.resetAfter! : body.length;
+    const chunk = b.chunk ?? body.length;
+    for (let off = 0; off < limit; off += chunk) {
+      if (res.destroyed) return;
+      res.write(body.subarray(off, Math.min(limit, off + chunk)));
+      if (b.chunkDelayMs && off + chunk < limit) await sleep(b.chunkDelayMs);
+    }
+    if (resets) {
+      await sleep(20);
+      res.socket?.destroy();
+      return;
+    }
+    if (b.lieLength !== undefined && b.lieLength > body.length) {
+      await sleep(20);
+      res.socket?.destroy(); // promised more than it had
+      return;
+    }
+    res.end();
+    const t = finishedAt.get(path) ?? [];
+    t.push(performance.now());
+    finishedAt.set(path, t);
+  };
+
+  const start = (): Promise<void> =>
+    new Promise((resolve) => {
+      server = createServer((req, res) => void handle(req, res));
+      server.on('connection', (s: Socket) => {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+      });
+      server.listen(port, '127.0.0.1', () => {
+        port = (server!.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  await start();
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    log,
+    finishedAt,
+    put(path, body, behaviour = {}) {
+      objects.set(path, { body, b: behaviour, etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"` });
+    },
+    behave(path, behaviour) {
+      const o = objects.get(path);
+      if (o !== undefined) o.b = behaviour;
+    },
+    count: (path) => counts.get(path) ?? 0,
+    async stop() {
+      const s = server;
+      server = undefined;
+      if (s === undefined) return;
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => s.close(r));
+    },
+    start,
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
