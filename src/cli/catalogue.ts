@@ -13,8 +13,12 @@ import {
   formatVerifyReport,
   indexReportJson,
   verifyReportJson,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_PROBLEMS,
 } from '../catalogue/report.js';
 import { verifyTree } from '../catalogue/verify.js';
+import { verifyCacheDir } from '../store/disk/verify.js';
 
 export interface CatalogueCommandOptions {
   json?: boolean;
@@ -49,4 +53,21 @@ export async function catalogueCommand(cmd: 'index' | 'verify', dir: string, o: 
     else err(`${describeFailure(e)}\n`);
     return exitCodeForFailure(e);
   }
+}
+
+/** `segd verify --cache-dir DIR`: one line per bad object (or JSON), exit 1 when any. */
+export function verifyCacheCommand(dir: string, json: boolean, out: (s: string) => void = (s) => void process.stdout.write(s)): number {
+  let r;
+  try {
+    r = verifyCacheDir(dir);
+  } catch (err) {
+    process.stderr.write(`segd: cannot read the cache directory ${dir}: ${(err as Error).message}\n`);
+    return EXIT_FAILURE;
+  }
+  if (json) out(JSON.stringify(r, null, 2) + '\n');
+  else {
+    for (const p of r.problems) out(`BAD ${p.key ?? '(unknown key)'} ${p.file}: ${p.problem}\n`);
+    out(`${r.objects} objects, ${r.bytes} bytes, ${r.problems.length} bad\n`);
+  }
+  return r.problems.length > 0 ? EXIT_PROBLEMS : EXIT_OK;
 }

@@ -8,7 +8,7 @@ import { SegdError } from '../segd.js';
 import { parseSize } from '../config/size.js';
 import { parseDuration } from '../config/duration.js';
 import { DEMO_DIR, PACKAGE_ROOT } from '../config/paths.js';
-import { catalogueCommand } from './catalogue.js';
+import { catalogueCommand, verifyCacheCommand } from './catalogue.js';
 import { EXIT_FAILURE } from '../catalogue/report.js';
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -156,13 +156,19 @@ program
 
 program
   .command('verify')
-  .description("re-read every file and report each one whose bytes no longer match the manifest")
-  .argument('<dir>', 'content root')
+  .description("re-read every file and report each one whose bytes no longer match the manifest; with --cache-dir, every object of an edge's disk cache")
+  .argument('[dir]', 'content root')
+  .option('--cache-dir <dir>', "check an edge's disk cache instead of a content root")
   .option('--json', 'machine-readable report on stdout', false)
   .option('--sha256', 'check SHA-256 as well as CRC32C', false)
   .option('--threads <n>', 'worker threads (default: all cores)', wholeNumber(1, 1024))
-  .action(async (dir: string, o: { json: boolean; sha256: boolean; threads?: number }) => {
-    process.exitCode = await catalogueCommand('verify', dir, { json: o.json, sha256: o.sha256, threads: o.threads });
+  .action(async (dir: string | undefined, o: { json: boolean; sha256: boolean; threads?: number; cacheDir?: string }) => {
+    if ((dir === undefined) === (o.cacheDir === undefined)) fail('verify either DIR or --cache-dir DIR', 2);
+    if (o.cacheDir !== undefined) {
+      process.exitCode = verifyCacheCommand(o.cacheDir, o.json);
+      return;
+    }
+    process.exitCode = await catalogueCommand('verify', dir!, { json: o.json, sha256: o.sha256, threads: o.threads });
   });
 
 await program.parseAsync(process.argv);

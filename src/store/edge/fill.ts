@@ -86,9 +86,9 @@ export class Fill {
   /** Bytes received so far. */
   received = 0;
   /**
-   * Set once the body is complete and its length and declared checksums match (before it is
-   * committed to disk). Until then the last byte received is held back from every answer, so
-   * no client sees a complete body that then fails its checks.
+   * Set once the body is complete and its length and declared checksums match. Until the fill
+   * has ended the last byte received is held back from every answer (see sendable), so no client
+   * sees a complete body that then fails its checks.
    */
   checked = false;
   /** CRC32C of the whole body, once checked. */
@@ -136,9 +136,13 @@ export class Fill {
     return this.storing;
   }
 
-  /** How far an answer may send now: every byte once checked, else all but the last received. */
+  /**
+   * How far an answer may send now: every byte once the fill has ended well (checked, and
+   * committed when stored, so the next request finds the object in the cache), else all but
+   * the last byte received.
+   */
   get sendable(): number {
-    return this.checked ? this.received : Math.max(0, this.received - 1);
+    return this.outcome !== undefined && this.outcome.kind !== 'failed' ? this.received : Math.max(0, this.received - 1);
   }
 
   /** Bytes from `offset` that are in memory now (a zero-copy view of one chunk), or undefined. */
