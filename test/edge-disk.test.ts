@@ -1,0 +1,179 @@
+/**
+ * The edge's disk tier under stress: the quota holds at every instant of a random workload, a
+ * kill -9 mid-fill leaves nothing partial behind (and the object is fetched again after the
+ * restart), and a full disk degrades to serving without the disk, never to a crash or a wrong byte.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer } from '../src/server/listen.js';
+import { startFaultOrigin, type FaultOrigin } from './helpers/fault-origin.js';
+import { serveCli } from './helpers/cli.js';
+import { get, getTimed } from './helpers/http.js';
+import { random } from './helpers/content.js';
+import { eventually } from './helpers/wait.js';
+import { capturedDiagnostics } from './helpers/diagnostics.js';
+
+let origin: FaultOrigin;
+beforeAll(async () => {
+  origin = await startFaultOrigin();
+});
+afterAll(async () => origin?.stop());
+
+/** Bytes the cache directory's files take: apparent sizes and allocated blocks. */
+function usage(dir: string): { apparent: number; allocated: number; files: string[] } {
+  let apparent = 0;
+  let allocated = 0;
+  const files: string[] = [];
+  const walk = (d: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      return; // removed while we looked
+    }
+    for (const name of names) {
+      const p = join(d, name);
+      try {
+        const st = statSync(p);
+        if (st.isDirectory()) walk(p);
+        else {
+          apparent += st.size;
+          allocated += st.blocks * 512;
+          files.push(p);
+        }
+      } catch {
+        // unlinked meanwhile
+      }
+    }
+  };
+  walk(join(dir, 'data'));
+  walk(join(dir, 'tmp'));
+  return { apparent, allocated, files };
+}
+
+describe('the quota', () => {
+  it('is never exceeded under a random workload of objects of random sizes', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'segd-quota-'));
+    const quota = 3 * 1024 * 1024;
+    const srv = await startServer({ origin: origin.url, cacheDir, cacheDiskSize: quota, cacheSize: '1MiB', port: 0, threads: 1, player: false });
+    const bodies = new Map<string, Buffer>();
+    for (let i = 0; i < 60; i++) {
+      const path = `/quota/o${i}.ts`;
+      const body = random(10_000 + Math.floor(Math.random() * 400_000));
+      bodies.set(path, body);
+      origin.put(path, body, { chunk: 64 * 1024, chunkDelayMs: 2 });
+    }
+    let peak = { apparent: 0, allocated: 0 };
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const u = usage(cacheDir);
+        peak = { apparent: Math.max(peak.apparent, u.apparent), allocated: Math.max(peak.allocated, u.allocated) };
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    try {
+      const paths = [...bodies.keys()];
+      const workers = Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 40; i++) {
+          // Zipf-like: low indexes far more often
+          const path = paths[Math.floor(paths.length * Math.random() ** 2)]!;
+          const r = await get(srv.url, path);
+          expect(r.body.equals(bodies.get(path)!)).toBe(true);
+        }
+      });
+      await Promise.all(workers);
+    } finally {
+      sampling = false;
+      await sampler;
+      await srv.close(500);
+    }
+    const m = usage(cacheDir);
+    expect(peak.apparent).toBeGreaterThan(quota / 2); // the workload did fill it
+    expect(peak.apparent).toBeLessThanOrEqual(quota);
+    expect(peak.allocated).toBeLessThanOrEqual(quota);
+    expect(m.apparent).toBeLessThanOrEqual(quota);
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+});
+
+describe('kill -9 in the middle of a fill', () => {
+  it('leaves no partial object: after the restart the object is fetched again, whole', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'segd-kill-'));
+    const body = random(4 * 1024 * 1024);
+    origin.put('/kill/seg.ts', body, { chunk: 128 * 1024, chunkDelayMs: 60 }); // about two seconds
+    let run = await serveCli(['--origin', origin.url, '--cache-dir', cacheDir, '--port', '0', '--no-player', '--threads', '1']);
+    try {
+      const reply = getTimed(run.base, '/kill/seg.ts');
+      await eventually(() => usage(cacheDir).files.some((f) => f.includes('/tmp/') && statSync(f).size > 512 * 1024), { what: 'a fill well under way' });
+      run.child.kill('SIGKILL');
+      const cut = await reply;
+      expect(cut.error).toBeDefined();
+      expect(cut.body.length).toBeLessThan(body.length);
+      expect(usage(cacheDir).files.filter((f) => f.includes('/data/'))).toEqual([]); // nothing partial was ever in place
+      await run.exited;
+
+      run = await serveCli(['--origin', origin.url, '--cache-dir', cacheDir, '--port', '0', '--no-player', '--threads', '1']);
+      expect(readdirSync(join(cacheDir, 'tmp'))).toEqual([]); // the torn fill was cleared at start
+      const before = origin.count('/kill/seg.ts');
+      const r = await get(run.base, '/kill/seg.ts');
+      expect(r.status).toBe(200);
+      expect(r.body.equals(body)).toBe(true);
+      expect(origin.count('/kill/seg.ts')).toBe(before + 1);
+      expect((await get(run.base, '/kill/seg.ts')).headers['cache-status']).toBe('segd; hit');
+    } finally {
+      run.child.kill('SIGKILL');
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A 2 MiB tmpfs: a real full disk (root only; CI runs as root). */
+function smallDisk(): string | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'segd-full-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir], { stdio: 'ignore' });
+    return dir;
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+const disk = smallDisk();
+if (disk === undefined) console.warn('edge-disk: cannot mount a tmpfs (not root): the full-disk test is skipped');
+
+describe.skipIf(disk === undefined)('a full cache disk', () => {
+  afterAll(() => {
+    execFileSync('umount', ['-l', disk!]); // lazily: mappings of its files may live until the next GC
+    rmSync(disk!, { recursive: true, force: true });
+  });
+
+  it('degrades to serving without the disk: right bytes, a metric, a log line, no crash', async () => {
+    const big = random(3 * 1024 * 1024); // more than the whole filesystem
+    const small = random(100_000);
+    origin.put('/full/big.ts', big, { chunk: 256 * 1024 });
+    origin.put('/full/small.ts', small);
+    const { diag, lines } = capturedDiagnostics();
+    const srv = await startServer({ origin: origin.url, cacheDir: disk!, cacheDiskSize: '1GiB', port: 0, threads: 1, player: false, diagnostics: diag });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await get(srv.url, '/full/big.ts');
+        expect(r.status).toBe(200);
+        expect(r.body.equals(big)).toBe(true);
+      }
+      const m = (await get(srv.url, '/metrics')).body.toString();
+      expect(Number(/^segd_disk_errors_total\{op="write"\} (\d+)/m.exec(m)?.[1])).toBeGreaterThanOrEqual(1);
+      expect(readdirSync(join(disk!, 'tmp'))).toEqual([]);
+      expect(lines).toContainEqual(expect.objectContaining({ level: 50, msg: 'disk cache write failed, serving without the disk', code: 'ENOSPC' }));
+      // what fits is still cached
+      await get(srv.url, '/full/small.ts');
+      expect((await get(srv.url, '/full/small.ts')).headers['cache-status']).toBe('segd; hit');
+    } finally {
+      await srv.close(500);
+    }
+  });
+});
