@@ -7,7 +7,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import os from 'node:os';
 import { createSegd } from '../src/index.js';
+import { startServer } from '../src/server/listen.js';
+import { NGINX, startNginx } from './helpers/nginx.js';
+import { get } from './helpers/http.js';
 import {
   CHROMIUM_PATH,
   IN_CI,
@@ -87,13 +91,13 @@ describe.runIf(haveChromium)('browser playback', () => {
 
   interface Session {
     page: Page;
-    responses: { url: string; path: string; status: number; range: string | undefined }[];
+    responses: { url: string; path: string; status: number; range: string | undefined; cacheStatus: string | undefined }[];
     pageErrors: string[];
     close(): Promise<void>;
   }
 
-  /** Opens the player on `src` (optionally locked to `level`), recording every response. */
-  async function openPlayer(src: string, level?: number, opts: { blockHlsJs?: boolean } = {}): Promise<Session> {
+  /** Opens the player on `src` (optionally locked to `level`, at another server), recording every response. */
+  async function openPlayer(src: string, level?: number, opts: { blockHlsJs?: boolean; at?: string } = {}): Promise<Session> {
     const page = await browser.context.newPage();
     if (opts.blockHlsJs) await page.route('**/player/vendor/hls.min.js', (route) => route.abort());
     const responses: Session['responses'] = [];
@@ -101,7 +105,7 @@ describe.runIf(haveChromium)('browser playback', () => {
     page.on('response', (r: Response) => {
       const u = new URL(r.url());
       if (u.protocol !== 'http:') return;
-      responses.push({ url: r.url(), path: u.pathname, status: r.status(), range: r.request().headers()['range'] });
+      responses.push({ url: r.url(), path: u.pathname, status: r.status(), range: r.request().headers()['range'], cacheStatus: r.headers()['cache-status'] });
     });
     page.on('pageerror', (e) => pageErrors.push(e.message));
     // segd marks segments immutable; without this, later cases would be served from the browser's
@@ -110,7 +114,7 @@ describe.runIf(haveChromium)('browser playback', () => {
     await cdp.send('Network.enable');
     await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
     const qs = `?src=${src}` + (level === undefined ? '' : `&level=${level}`);
-    await page.goto(`${base}/player/${qs}`);
+    await page.goto(`${opts.at ?? base}/player/${qs}`);
     return { page, responses, pageErrors, close: () => page.close() };
   }
 
@@ -188,15 +192,18 @@ describe.runIf(haveChromium)('browser playback', () => {
     for (const r of media) expect(r.range, `Range header on ${r.url}`).toMatch(/^bytes=\d+-\d+$/);
   }
 
+  /** Waits until playback ended (or a fatal error showed up), then snapshots the player. */
+  async function playToEnd(page: Page): Promise<PlayerSnapshot> {
+    await page
+      .waitForFunction('window.segdPlayer && (window.segdPlayer.video.ended || window.segdPlayer.errors.some((e) => e.fatal))', undefined, { timeout: 25_000, polling: 200 })
+      .catch(() => {});
+    return (await page.evaluate(SNAPSHOT_JS)) as PlayerSnapshot;
+  }
+
   it('plays /fmp4/master.m3u8 through to the end', async () => {
     const session = await openPlayer('/fmp4/master.m3u8');
     try {
-      await session.page.waitForFunction(
-        'window.segdPlayer && (window.segdPlayer.video.ended || window.segdPlayer.errors.some((e) => e.fatal))',
-        undefined,
-        { timeout: 25_000, polling: 200 },
-      ).catch(() => {});
-      const s = (await session.page.evaluate(SNAPSHOT_JS)) as PlayerSnapshot;
+      const s = await playToEnd(session.page);
       expect(s.ended, `ended (currentTime ${s.currentTime} / ${s.duration})`).toBe(true);
       expectCleanPlayback(s, session, 9.9);
       expect(s.duration).toBeCloseTo(10, 1);
@@ -278,4 +285,55 @@ describe.runIf(haveChromium)('browser playback', () => {
       await session.close();
     }
   }, CASE_TIMEOUT);
+
+  describe.runIf(NGINX !== undefined || IN_CI)('an edge whose origin went away', () => {
+    it('plays a VOD stream fetched once before to the end, serves every file, and still does after a restart', async () => {
+      const nginx = await startNginx(demoDir);
+      const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'segd-edge-browser-'));
+      const files = walkFiles(path.join(demoDir, 'fmp4')).map((f) => `/fmp4/${f}`);
+      let edge = await startServer({ origin: nginx.url, cacheDir, port: 0, threads: 1 });
+      try {
+        for (const f of files) expect((await get(edge.url, f)).status, f).toBe(200); // fetched once
+        await nginx.stop();
+
+        const session = await openPlayer('/fmp4/master.m3u8', undefined, { at: edge.url.replace(/\/$/, '') });
+        try {
+          const s = await playToEnd(session.page);
+          expect(s.ended, `ended (currentTime ${s.currentTime} / ${s.duration})`).toBe(true);
+          expectCleanPlayback(s, session, 9.9);
+          const media = session.responses.filter((r) => r.path.startsWith('/fmp4/'));
+          expect(media.length).toBeGreaterThan(5);
+          for (const r of media) expect(r.cacheStatus, r.path).toBe('segd; hit');
+        } finally {
+          await session.close();
+        }
+        const expectEveryFile = async (): Promise<void> => {
+          for (const f of files) {
+            const r = await get(edge.url, f);
+            expect(r.status, f).toBe(200);
+            expect(r.body.equals(fs.readFileSync(path.join(demoDir, f))), f).toBe(true);
+          }
+        };
+        await expectEveryFile();
+        await edge.close(1000);
+        edge = await startServer({ origin: nginx.url, cacheDir, port: 0, threads: 1 }); // the origin is still down
+        await expectEveryFile();
+        const again = await openPlayer('/fmp4/master.m3u8', undefined, { at: edge.url.replace(/\/$/, '') });
+        try {
+          expectCleanPlayback(await playPast(again.page, PLAY_PAST, CASE_TIMEOUT - 5_000), again, PLAY_PAST);
+        } finally {
+          await again.close();
+        }
+      } finally {
+        await edge.close(1000);
+        await nginx.remove();
+        fs.rmSync(cacheDir, { recursive: true, force: true });
+      }
+    }, 60_000);
+  });
 });
+
+/** Every file under `dir`, relative to it. */
+function walkFiles(dir: string, prefix = ''): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walkFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
+}
