@@ -25,7 +25,6 @@ import { DEFAULT_TOKEN_PARAMS, parseCmcd } from './http/cache-key.js';
 import { edgeKindFor, type ContentKind } from './http/content-type.js';
 import { MemoryTier } from './store/memory.js';
 import { DiskCache } from './store/disk/cache.js';
-import { keyHash } from './store/disk/format.js';
 import { EdgeStore, type EdgeEntry } from './store/edge/edge.js';
 import { DEFAULT_ORIGIN, httpTarget, Origin, type OriginOptions, type Target } from './store/origin/client.js';
 import { parseS3Url, s3Target } from './store/origin/s3.js';
@@ -266,11 +265,16 @@ async function createEdge(
     fillsInFlight: () => store?.inflight ?? 0,
     breakerState: () => ({ closed: 0, 'half-open': 1, open: 2 })[origin.breaker.state],
   });
+  const memory = new MemoryTier<EdgeEntry<Representation>>(d.maxBytes, (file) => d.pool.warm(file), {
+    evict: () => metrics.cacheEvictions.inc(),
+    rewarm: () => metrics.cacheRewarms.inc(),
+    rewarmFailed: (file, err) => diag.limited('warn', `rewarm:${file}`, 'cannot re-read dropped pages', { file, code: err.code, reason: err.message }),
+  });
   const t0 = performance.now();
   disk = await DiskCache.open(options.cacheDir, quota, {
     evicted: (hash) => {
       m.diskEvictions.inc();
-      memory.delete(hashes.get(hash) ?? '');
+      memory.delete(hash); // its mapping would keep the unlinked file's blocks in use
     },
     error: (op, err) => {
       m.diskErrors.inc({ op });
@@ -278,13 +282,6 @@ async function createEdge(
     },
   });
   diag.info('disk cache ready', { file: options.cacheDir, objects: disk.objects, bytes: disk.bytes, quota, ms: Math.round(performance.now() - t0) });
-  // Memory entries by disk hash, so an eviction from disk also lets go of the mapping.
-  const hashes = new Map<string, string>();
-  const memory = new MemoryTier<EdgeEntry<Representation>>(d.maxBytes, (file) => d.pool.warm(file), {
-    evict: () => metrics.cacheEvictions.inc(),
-    rewarm: () => metrics.cacheRewarms.inc(),
-    rewarmFailed: (file, err) => diag.limited('warn', `rewarm:${file}`, 'cannot re-read dropped pages', { file, code: err.code, reason: err.message }),
-  });
   const kindOf = (path: string, ct: string | undefined): ContentKind => edgeKindFor(path, ct);
   store = new EdgeStore<Representation>({
     origin,
@@ -296,7 +293,6 @@ async function createEdge(
     maxObjectBytes: size(options.maxObjectSize, Math.floor(quota / 8)),
     fallbackLifetime: (path, file, ct) => lifetimeFor(kindOf(path, ct), file?.playlist, d.cachePolicy),
     describe: (file, meta, path) => {
-      hashes.set(keyHash(meta.key), meta.key);
       const h = meta.headers;
       const extra: string[] = [];
       for (const name of ['expires', 'content-disposition', 'content-language'] as const) if (h[name] !== undefined) extra.push(name, h[name]);

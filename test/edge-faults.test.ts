@@ -100,6 +100,29 @@ describe('collapsed misses', () => {
   });
 });
 
+describe('a range far ahead of the fill', () => {
+  it('is fetched from the origin on its own, pinned to the same version, instead of waiting for the fill', async () => {
+    const s = await edge();
+    const path = unique('mp4');
+    const body = random(24 * 1024 * 1024);
+    origin.put(path, body, { chunk: 256 * 1024, chunkDelayMs: 100 }); // about ten seconds for the whole
+    const whole = getTimed(s.url, path);
+    await eventually(() => origin.count(path) === 1);
+    const t0 = performance.now();
+    const seek = await getTimed(s.url, path, { range: 'bytes=20000000-20099999' });
+    expect(seek.status).toBe(206);
+    expect(seek.body.equals(body.subarray(20_000_000, 20_100_000))).toBe(true);
+    expect(seek.endAt - t0).toBeLessThan(3000);
+    const side = origin.log.filter((l) => l.path === path)[1]!;
+    expect(side.headers.range).toBe('bytes=20000000-20099999');
+    expect(side.headers['if-range']).toMatch(/^"/);
+    const near = await getTimed(s.url, path, { range: 'bytes=100-199' }); // within reach: from the fill
+    expect(near.body.equals(body.subarray(100, 200))).toBe(true);
+    expect(origin.count(path)).toBe(2);
+    expect((await whole).body.equals(body)).toBe(true);
+  }, 30_000);
+});
+
 describe('bad origins', () => {
   it('a body shorter than its Content-Length: clients are cut off, nothing is stored', async () => {
     const s = await edge();

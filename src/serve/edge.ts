@@ -65,6 +65,7 @@ export function edgeContent(ctx: EdgeServeContext): (req: IncomingMessage, res: 
             // An error page passed through must not be cached downstream by segd's say-so.
             cacheControl: head.status === 200 ? cacheControlFor(edgeKindFor(path, head.headers['content-type']), undefined, ctx.cachePolicy) : 'no-store',
             extra: [...ctx.corsOf(req), 'Cache-Status', cacheStatus(a.status), 'Age', ageHeader(fresh, Date.now())],
+            rangeAhead: (start, end) => ctx.edge.rangeAhead(fill, head, start, end),
           },
           ctx.metrics,
         );

@@ -21,6 +21,11 @@ import { drained } from './drained.js';
 
 /** Bytes read back from the fill's file per step by a waiter that fell behind. */
 const BEHIND_READ = 1024 * 1024;
+/**
+ * A range starting this far past what the fill has received is fetched from the origin on its
+ * own (a seek into a large file); nearer ones wait for the fill, which is about to bring them.
+ */
+export const RANGE_AHEAD = 8 * 1024 * 1024;
 
 export interface FillAnswer {
   readonly fill: Fill;
@@ -31,6 +36,8 @@ export interface FillAnswer {
   readonly cacheControl: string;
   /** Per-request headers: CORS, Cache-Status, Age. */
   readonly extra: readonly string[];
+  /** The origin's body for a range far ahead of the fill, if it will give exactly that. */
+  readonly rangeAhead?: ((start: number, end: number) => Promise<AsyncIterable<Buffer> | undefined>) | undefined;
 }
 
 /**
@@ -73,8 +80,10 @@ export async function respondFromFill(req: IncomingMessage, res: ServerResponse,
         if (parsed.kind === 'unsatisfiable') return void writeHead(res, metrics, a.kind, 416, [...headers, 'Content-Range', unsatisfiedRange(length), 'Content-Length', '0'], true);
         if (parsed.kind === 'ranges' && parsed.ranges.length === 1) {
           const r = parsed.ranges[0]!;
+          const ahead = req.method !== 'HEAD' && r.start > a.fill.received + RANGE_AHEAD ? await a.rangeAhead?.(r.start, r.end) : undefined;
           writeHead(res, metrics, a.kind, 206, [...headers, 'Content-Range', contentRange(r, length), 'Content-Length', String(r.end - r.start + 1)], req.method === 'HEAD');
-          if (req.method !== 'HEAD') await stream(res, a.fill, r.start, r.end, metrics, a.kind);
+          if (ahead !== undefined) await pipeBody(res, ahead, metrics, a.kind);
+          else if (req.method !== 'HEAD') await stream(res, a.fill, r.start, r.end, metrics, a.kind);
           return;
         }
       }
@@ -127,5 +136,19 @@ async function stream(res: ServerResponse, fill: Fill, start: number, end: numbe
     res.end();
   } finally {
     detach();
+  }
+}
+
+/** An origin body passed straight on; a body that breaks cuts the answer short. */
+async function pipeBody(res: ServerResponse, body: AsyncIterable<Buffer>, metrics: Metrics, kind: ContentKind): Promise<void> {
+  try {
+    for await (const chunk of body) {
+      if (res.destroyed) return;
+      metrics.body(kind, chunk.length);
+      if (!res.write(chunk)) await drained(res);
+    }
+    res.end();
+  } catch {
+    res.destroy();
   }
 }

@@ -25,8 +25,8 @@ import { keyHash } from '../disk/format.js';
 import type { DiskCache } from '../disk/cache.js';
 import type { MemoryTier } from '../memory.js';
 import { adopt, COPY_LIMIT, type Resident, type StoredFile } from '../objects.js';
-import type { Origin } from '../origin/client.js';
-import { Fill, type FillEvents, type FillHead } from './fill.js';
+import { discard, type Origin, type OriginResponse } from '../origin/client.js';
+import { Fill, validatorFor, type FillEvents, type FillHead } from './fill.js';
 
 /** An object in the memory tier; `R` is its response data (serve/representation.ts). */
 export interface EdgeEntry<R> extends Resident {
@@ -64,6 +64,7 @@ export interface EdgeEvents {
 export interface EdgeOptions<R> {
   readonly origin: Origin;
   readonly disk: DiskCache | undefined;
+  /** Keyed by the key's hash, as the disk is, so an eviction from disk can let go of memory too. */
   readonly memory: MemoryTier<EdgeEntry<R>>;
   readonly pool: LoadPool;
   /** Response data for an object (serve/representation.ts through segd.ts). */
@@ -99,7 +100,7 @@ export class EdgeStore<R> {
   /** Every request for the object `key` (origin path `path` + `query`) asks here. */
   async lookup(key: string, path: string, query: string): Promise<EdgeAnswer<R>> {
     const hash = keyHash(key);
-    const mem = this.o.memory.get(key);
+    const mem = this.o.memory.get(hash);
     if (mem !== undefined) return this.fromStore(mem, 'memory');
 
     const neg = this.negative.get(key);
@@ -181,7 +182,7 @@ export class EdgeStore<R> {
 
   /** The object is gone at the origin: drop every copy. */
   private forget(e: EdgeEntry<R>): void {
-    this.o.memory.deleteIf(e.key, e);
+    this.o.memory.deleteIf(e.hash, e);
     void this.o.disk?.drop(e.hash);
   }
 
@@ -212,8 +213,8 @@ export class EdgeStore<R> {
       // A new version is on disk (or the old one is stale and gone): the memory tier must not
       // keep answering with the old bytes.
       if (outcome.kind === 'committed') {
-        const old = this.o.memory.peek(key);
-        if (old !== undefined) this.o.memory.deleteIf(key, old);
+        const old = this.o.memory.peek(hash);
+        if (old !== undefined) this.o.memory.deleteIf(hash, old);
       }
     });
     return fill;
@@ -232,7 +233,7 @@ export class EdgeStore<R> {
     }
     // A revalidation's 304 has no body for a newcomer: answer from the refreshed object.
     if (head.status === 304) {
-      const e = this.o.memory.get(fill.key) ?? (await this.loadFromDisk(fill.key, fill.hash, fill.path));
+      const e = this.o.memory.get(fill.hash) ?? (await this.loadFromDisk(fill.key, fill.hash, fill.path));
       if (e !== undefined) return { kind: 'entry', entry: e, status: { fwd: 'stale', fwdStatus: 304, collapsed: true } };
       return { kind: 'refused', status: 502, cacheStatus: { ...status, fwdStatus: 304, detail: 'object-lost' } };
     }
@@ -279,7 +280,7 @@ export class EdgeStore<R> {
       fresh: this.freshness(meta, path, stored),
       rep: this.o.describe(stored, meta, path),
     };
-    this.o.memory.set(key, entry);
+    this.o.memory.set(hash, entry);
     return entry;
   }
 
@@ -295,6 +296,23 @@ export class EdgeStore<R> {
   /** The freshness of a response not (yet) stored: for the Age and Cache-Control of a fill's answers. */
   headFreshness(head: FillHead, path: string): Freshness {
     return this.freshness({ v: 1, key: '', length: 0, crc32c: 0, requestTime: head.requestTime, responseTime: head.responseTime, headers: head.headers }, path, undefined);
+  }
+
+  /**
+   * Bytes [start, end] of the object a fill is still fetching, straight from the origin and not
+   * stored: for a range far ahead of the fill's progress (a seek into a large single-file
+   * stream), which would otherwise wait for everything before it. If-Range pins the version the
+   * fill is fetching; anything but the exact 206 asked for is refused (undefined), and the
+   * request waits on the fill instead.
+   */
+  async rangeAhead(fill: Fill, head: FillHead, start: number, end: number): Promise<OriginResponse['body'] | undefined> {
+    const pin = validatorFor(head.headers);
+    if (pin === undefined || head.length === undefined) return undefined;
+    const r = await this.o.origin.get(fill.path, fill.query, { 'accept-encoding': 'identity', range: `bytes=${start}-${end}`, 'if-range': pin }).catch(() => undefined);
+    if (r === undefined) return undefined;
+    if (r.status === 206 && r.headers['content-range'] === `bytes ${start}-${end}/${head.length}`) return r.body;
+    discard(r.body);
+    return undefined;
   }
 
   clear(): void {

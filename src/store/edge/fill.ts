@@ -420,7 +420,7 @@ function headerString(v: string | string[] | undefined): string | undefined {
 }
 
 /** A strong validator for If-Range: a strong ETag, else Last-Modified. */
-function validatorFor(h: Readonly<Record<string, string>>): string | undefined {
+export function validatorFor(h: Readonly<Record<string, string>>): string | undefined {
   const etag = h.etag;
   if (etag !== undefined && etag.startsWith('"')) return etag;
   return h['last-modified'];
