@@ -185,7 +185,8 @@ function checkRoom(size: number, others: number, capacity: number): void {
  * - The counter saturates at 3 on touch() rather than on reinsertion (`MIN(freq, 3) - 1`): the
  *   same decisions, in two bits.
  * - libCacheSim's later S3FIFO.c (Dec 2024) sends new keys to M while the cache is filling for
- *   the first time; not adopted, it is not in the paper.
+ *   the first time. Not adopted: it is not in the paper, and it shapes only the first fill (half
+ *   a point of byte hits at most in bench/eviction.ts, whose first fill is much of the trace).
  */
 export class S3Fifo<K> implements EvictionPolicy<K> {
   private readonly entries = new Map<K, Entry<K>>();
