@@ -84,8 +84,8 @@ export class DiskCache {
       }),
     );
     found.sort((a, b) => a.mtimeMs - b.mtimeMs);
-    for (const f of found) this.policy.insert(f.hash, blocks(f.size));
-    await this.unlinkAll(this.policy.evict(0)); // the quota may have shrunk since the last run
+    // Victims when the quota shrank since the last run.
+    await this.unlinkAll(this.policy.restore(found.map((f) => [f.hash, blocks(f.size)] as const)));
   }
 
   pathOf(hash: string): string {
@@ -142,10 +142,9 @@ export class DiskCache {
       await unlink(temp).catch(() => undefined);
       throw err;
     }
+    // The reservation covered the whole file, so its bytes fit where the reservation was.
     r.release();
     this.policy.insert(hash, blocks(size)); // replaces the old version's size, if any
-    // A reservation is made before the size is known to the block: settle any overshoot.
-    await this.unlinkAll(this.policy.evict(this.reserved));
   }
 
   /** Removes an object (bit rot, a torn file, a 404 from the origin). */
