@@ -14,7 +14,8 @@
  * the directory alone (names and sizes; no file is opened), so a start costs one readdir per
  * directory and one stat per object.
  */
-import { mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
+import { mkdir, rename, rm, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { objectPath } from './format.js';
@@ -70,19 +71,21 @@ export class DiskCache {
     return cache;
   }
 
-  /** Objects found on disk, oldest first into the policy (no access history survives a restart). */
+  /**
+   * Objects found on disk, oldest first into the policy (no access history survives a restart).
+   * Synchronous on purpose: it runs once, before the server listens, and a stat per object on
+   * libuv's four threads took ten times as long as these calls in a row (bench/disk-index.ts).
+   */
   private async scan(dirs: readonly string[]): Promise<void> {
     const found: { hash: string; size: number; mtimeMs: number }[] = [];
-    await Promise.all(
-      dirs.map(async (d) => {
-        const dir = join(this.root, 'data', d);
-        for (const name of await readdir(dir)) {
-          if (!HASH_NAME.test(name) || name.slice(0, 2) !== d) continue; // not ours: left alone
-          const st = await stat(join(dir, name)).catch(() => undefined);
-          if (st?.isFile()) found.push({ hash: name, size: st.size, mtimeMs: st.mtimeMs });
-        }
-      }),
-    );
+    for (const d of dirs) {
+      const dir = join(this.root, 'data', d);
+      for (const name of readdirSync(dir)) {
+        if (!HASH_NAME.test(name) || name.slice(0, 2) !== d) continue; // not ours: left alone
+        const st = statSync(join(dir, name), { throwIfNoEntry: false });
+        if (st?.isFile()) found.push({ hash: name, size: st.size, mtimeMs: st.mtimeMs });
+      }
+    }
     found.sort((a, b) => a.mtimeMs - b.mtimeMs);
     // Victims when the quota shrank since the last run.
     await this.unlinkAll(this.policy.restore(found.map((f) => [f.hash, blocks(f.size)] as const)));
