@@ -18,6 +18,7 @@ import type { Fill, FillHead } from '../store/edge/fill.js';
 import { FORWARDED_HEADERS } from '../store/edge/headers.js';
 import type { Metrics } from '../observe/metrics.js';
 import { drained } from './drained.js';
+import { crc32cHeader } from '../http/declared-digest.js';
 
 /** Bytes read back from the fill's file per step by a waiter that fell behind. */
 const BEHIND_READ = 1024 * 1024;
@@ -63,6 +64,9 @@ export async function respondFromFill(req: IncomingMessage, res: ServerResponse,
   headers.push('Content-Type', head.headers['content-type'] ?? a.contentType, 'Cache-Control', head.headers['cache-control'] ?? a.cacheControl);
   const v = fillValidators(a.fill, head);
   if (v.etag !== undefined) headers.push('ETag', v.etag);
+  // An edge asking this one (a fleet's tier) gets the checksum up front when it is known.
+  const crc = head.declared.crc32c ?? a.fill.crc32c;
+  if (req.headers['x-amz-checksum-mode'] !== undefined && crc !== undefined && head.status === 200) headers.push('x-amz-checksum-crc32c', crc32cHeader(crc));
   if (a.kind === 'playlist') headers.push('Vary', 'Accept-Encoding');
   headers.push(...a.extra);
   const status = head.status;

@@ -12,6 +12,7 @@ import type { Resident } from '../store/objects.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Representation, Variant } from './representation.js';
 import { drained } from './drained.js';
+import { crc32cHeader } from '../http/declared-digest.js';
 
 /** A cached object ready to answer from: its bytes and its precomputed response data. */
 export interface Servable extends Resident {
@@ -33,7 +34,6 @@ const WINDOW = 256 * 1024 * 1024;
 /** `extra`: per-request headers to add to every answer (an edge's Cache-Status and Age). */
 export function respond(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, extra?: readonly string[]): void | Promise<void> {
   const rep = e.rep;
-  const withCors = extra === undefined ? perRequest : (q: IncomingMessage, c: RespondContext, h: readonly string[]): readonly string[] => [...perRequest(q, c, h), ...extra];
   const h = req.headers;
   const range = h.range;
 
@@ -43,6 +43,10 @@ export function respond(req: IncomingMessage, res: ServerResponse, e: Servable, 
     const enc = negotiateEncoding(h['accept-encoding']);
     v = (enc === 'br' ? rep.br : enc === 'gzip' ? rep.gzip : undefined) ?? rep.identity;
   }
+  // Asked the way S3 is asked (an edge in front of this segd asks so): the CRC32C of the bytes,
+  // which lets that edge check its fill and send the same ETag from its first byte on.
+  if (h['x-amz-checksum-mode'] !== undefined && v === rep.identity) extra = [...(extra ?? []), 'x-amz-checksum-crc32c', crc32cHeader(e.file.crc32c)];
+  const withCors = extra === undefined ? perRequest : (q: IncomingMessage, c: RespondContext, hs: readonly string[]): readonly string[] => [...perRequest(q, c, hs), ...extra];
 
   // Most requests carry no precondition; skip building the header record for them.
   const conditional = h['if-match'] !== undefined || h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined || h['if-unmodified-since'] !== undefined;
