@@ -27,6 +27,7 @@
 // included (the same for both policies).
 import { parseArgs } from 'node:util';
 import { Lru, S3Fifo, type EvictionPolicy } from '../src/store/disk/eviction.js';
+import { prng } from './prng.js';
 
 const USAGE = `npx tsx bench/eviction.ts [options]
   --titles N        titles in the catalogue (1000)
@@ -79,15 +80,6 @@ const BROWSE_SHARE = 0.5;
 const BROWSE_MEAN_S = 2 * 60;
 const WATCH_MEAN_S = 60 * 60;
 
-/** mulberry32: small, fast and good enough to draw a workload from. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 const rand = prng(SEED);
 const exponential = (mean: number) => -mean * Math.log(1 - rand());
 

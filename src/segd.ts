@@ -130,8 +130,8 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
   const pool = new LoadPool(threads);
   // The sources are read at scrape time, once the stores below exist.
   const metrics: Metrics = new Metrics({
-    cacheBytes: (): number => store.bytes + (edge?.memory.bytes ?? 0),
-    cacheEntries: (): number => store.entries + (edge?.memory.size ?? 0),
+    cacheBytes: (): number => store.memory.bytes + (edge?.memory.bytes ?? 0),
+    cacheEntries: (): number => store.memory.size + (edge?.memory.size ?? 0),
     poolQueueDepth: () => pool.stats.queueSize,
   });
   pool.onTaskTime = (s) => metrics.poolTaskSeconds.observe(s);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Lru, S3Fifo, type EvictionPolicy } from '../src/store/disk/eviction.js';
+import { prng } from '../bench/prng.js';
 
 type Op =
   | readonly ['insert', string, number] // evict(size), then insert: how a fill uses the policy
@@ -174,15 +175,6 @@ const policies: [string, (capacity: number) => EvictionPolicy<string>][] = [
   ['Lru', (c) => new Lru(c)],
 ];
 
-/** mulberry32: a seeded PRNG, so a failure replays. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 describe.each(policies)('%s', (_name, make) => {
   it('never exceeds its capacity, and accounts for every byte (random workload)', () => {

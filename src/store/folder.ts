@@ -118,14 +118,6 @@ export class FileStore<R> {
     return p;
   }
 
-  get bytes(): number {
-    return this.memory.bytes;
-  }
-
-  get entries(): number {
-    return this.memory.size;
-  }
-
   clear(): void {
     this.memory.clear();
     this.negative.clear();

@@ -162,6 +162,61 @@ function checkRoom(size: number, others: number, capacity: number): void {
 }
 
 /**
+ * What both policies share: the key index, the quota checks, and insert/restore, which differ
+ * only in the queue a new key enters (`admit`).
+ */
+abstract class SizedPolicy<K> implements EvictionPolicy<K> {
+  protected readonly entries = new Map<K, Entry<K>>();
+
+  constructor(readonly capacity: number) {
+    checkBytes('capacity', capacity);
+  }
+
+  abstract get used(): number;
+  abstract touch(key: K): void;
+  abstract remove(key: K): void;
+  abstract evict(incoming: number): K[];
+  /** Links a new entry into the queue it starts in. */
+  protected abstract admit(e: Entry<K>): void;
+  /** The queue a restored entry starts in (no access history survives a restart). */
+  protected abstract restored(): Queue<K>;
+
+  get count(): number {
+    return this.entries.size;
+  }
+
+  has(key: K): boolean {
+    return this.entries.has(key);
+  }
+
+  insert(key: K, size: number): void {
+    const present = this.entries.get(key);
+    if (present) {
+      checkRoom(size, this.used - present.size, this.capacity);
+      present.queue.resize(present, size);
+      return;
+    }
+    checkRoom(size, this.used, this.capacity);
+    const e = new Entry(key, size);
+    this.entries.set(key, e);
+    this.admit(e);
+  }
+
+  restore(entries: Iterable<readonly [K, number]>): K[] {
+    if (this.entries.size > 0) throw new Error('restore() rebuilds an empty policy');
+    const queue = this.restored();
+    for (const [key, size] of entries) {
+      checkBytes('size', size);
+      this.remove(key);
+      const e = new Entry(key, size);
+      this.entries.set(key, e);
+      queue.push(e);
+    }
+    return this.evict(0);
+  }
+}
+
+/**
  * S3-FIFO (Yang, Zhang, Qiu, Yue, Vinayak: "FIFO queues are all you need for cache eviction",
  * SOSP 2023, §4.1), by bytes, after the authors' libCacheSim S3FIFO.c as of the paper's artifact
  * (Thesys-lab/sosp23-s3fifo): a small FIFO S (10% of the bytes) that new keys enter, a main FIFO
@@ -188,8 +243,7 @@ function checkRoom(size: number, others: number, capacity: number): void {
  *   the first time. Not adopted: it is not in the paper, and it shapes only the first fill (half
  *   a point of byte hits at most in bench/eviction.ts, whose first fill is much of the trace).
  */
-export class S3Fifo<K> implements EvictionPolicy<K> {
-  private readonly entries = new Map<K, Entry<K>>();
+export class S3Fifo<K> extends SizedPolicy<K> {
   private readonly small = new Queue<K>();
   private readonly main = new Queue<K>();
   private readonly ghost: Ghost<K>;
@@ -200,11 +254,8 @@ export class S3Fifo<K> implements EvictionPolicy<K> {
    * `ghostShare`: G's bound, in bytes of the keys it remembers, as a share of capacity; by
    * default M's share, the paper's "as many ghost entries as M" (libCacheSim: 0.9 and 0.1).
    */
-  constructor(
-    readonly capacity: number,
-    opts: { smallShare?: number; ghostShare?: number } = {},
-  ) {
-    checkBytes('capacity', capacity);
+  constructor(capacity: number, opts: { smallShare?: number; ghostShare?: number } = {}) {
+    super(capacity);
     const smallShare = opts.smallShare ?? 0.1;
     const ghostShare = opts.ghostShare ?? 1 - smallShare;
     if (!(smallShare >= 0 && smallShare <= 1)) throw new RangeError(`smallShare must be in [0, 1], not ${smallShare}`);
@@ -218,27 +269,19 @@ export class S3Fifo<K> implements EvictionPolicy<K> {
     return this.small.bytes + this.main.bytes;
   }
 
-  get count(): number {
-    return this.entries.size;
-  }
-
-  has(key: K): boolean {
-    return this.entries.has(key);
-  }
-
-  insert(key: K, size: number): void {
-    const present = this.entries.get(key);
-    if (present) {
-      checkRoom(size, this.used - present.size, this.capacity);
-      present.queue.resize(present, size);
-      return;
-    }
-    checkRoom(size, this.used, this.capacity);
-    const e = new Entry(key, size);
-    this.entries.set(key, e);
+  protected admit(e: Entry<K>): void {
     // §4.1: "New objects are inserted into S if not in G. Otherwise, it is inserted into M."
-    (this.ghost.take(key) ? this.main : this.small).push(e);
+    (this.ghost.take(e.key) ? this.main : this.small).push(e);
     this.ghost.trim();
+  }
+
+  /**
+   * Into M with no credit. Nine tenths of these bytes were in M, kept for their hits, and which
+   * ones is lost: in M they all stay until M needs room and go oldest first unless hit again
+   * (S's last one-hit keys with them); in S, new fills would flush them all in turn.
+   */
+  protected restored(): Queue<K> {
+    return this.main;
   }
 
   touch(key: K): void {
@@ -266,21 +309,6 @@ export class S3Fifo<K> implements EvictionPolicy<K> {
       else this.evictSmall(victims);
     }
     return victims;
-  }
-
-  restore(entries: Iterable<readonly [K, number]>): K[] {
-    if (this.entries.size > 0) throw new Error('restore() rebuilds an empty policy');
-    // Into M with no credit. Nine tenths of these bytes were in M, kept for their hits, and
-    // which ones is lost: in M they all stay until M needs room and go oldest first unless hit
-    // again (S's last one-hit keys with them); in S, new fills would flush them all in turn.
-    for (const [key, size] of entries) {
-      checkBytes('size', size);
-      this.remove(key);
-      const e = new Entry(key, size);
-      this.entries.set(key, e);
-      this.main.push(e);
-    }
-    return this.evict(0);
   }
 
   /** libCacheSim's S3FIFO_evict_fifo: promote what was hit, until one key goes, to G. */
@@ -319,38 +347,21 @@ export class S3Fifo<K> implements EvictionPolicy<K> {
 }
 
 /** Least recently used first: the baseline S3-FIFO was measured against. */
-export class Lru<K> implements EvictionPolicy<K> {
-  private readonly entries = new Map<K, Entry<K>>();
+export class Lru<K> extends SizedPolicy<K> {
   /** Most recently used at the head. */
   private readonly order = new Queue<K>();
-
-  constructor(readonly capacity: number) {
-    checkBytes('capacity', capacity);
-  }
 
   get used(): number {
     return this.order.bytes;
   }
 
-  get count(): number {
-    return this.entries.size;
-  }
-
-  has(key: K): boolean {
-    return this.entries.has(key);
-  }
-
-  insert(key: K, size: number): void {
-    const present = this.entries.get(key);
-    if (present) {
-      checkRoom(size, this.used - present.size, this.capacity);
-      this.order.resize(present, size);
-      return;
-    }
-    checkRoom(size, this.used, this.capacity);
-    const e = new Entry(key, size);
-    this.entries.set(key, e);
+  protected admit(e: Entry<K>): void {
     this.order.push(e);
+  }
+
+  /** Oldest first is least recently used first. */
+  protected restored(): Queue<K> {
+    return this.order;
   }
 
   touch(key: K): void {
@@ -376,17 +387,5 @@ export class Lru<K> implements EvictionPolicy<K> {
       victims.push(e.key);
     }
     return victims;
-  }
-
-  restore(entries: Iterable<readonly [K, number]>): K[] {
-    if (this.entries.size > 0) throw new Error('restore() rebuilds an empty policy');
-    for (const [key, size] of entries) {
-      checkBytes('size', size);
-      this.remove(key);
-      const e = new Entry(key, size);
-      this.entries.set(key, e);
-      this.order.push(e);
-    }
-    return this.evict(0);
   }
 }
