@@ -1,6 +1,6 @@
 // The manifest file: reading/validation and crash safety of the atomic write.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -54,6 +54,18 @@ describe('readManifest', () => {
 });
 
 describe('writeManifestAtomic crash safety', () => {
+  it('replaces the manifest by a rename, never by writing into it: a hard link to the old one keeps its bytes', async () => {
+    const r = root();
+    await writeManifestAtomic(r, small(1));
+    const manifest = path.join(r, MANIFEST_PATH);
+    const witness = path.join(r, 'witness.json');
+    linkSync(manifest, witness); // the same inode under another name
+    await writeManifestAtomic(r, small(2));
+    expect(JSON.parse(readFileSync(witness, 'utf8'))).toEqual(small(1)); // that inode was never written to
+    expect(statSync(manifest).ino).not.toBe(statSync(witness).ino); // the name now points at a new one
+    expect(await readManifest(r)).toEqual(small(2));
+  });
+
   it('a failure after the temp file is written, before the rename, leaves the old manifest intact', async () => {
     const r = root();
     await writeManifestAtomic(r, small(1));
@@ -95,7 +107,8 @@ describe('writeManifestAtomic crash safety', () => {
     expect(await readManifest(r)).toEqual(small(3));
   }, 30_000);
 
-  it('SIGKILL at an arbitrary moment of a process rewriting a large manifest in a loop: always a complete manifest', async () => {
+  // Killed at fixed moments into the writing of a generation (no random delay: a failure replays).
+  it.each([0, 12, 30])('SIGKILL %i ms into rewriting a large manifest in a loop: always a complete manifest', async (delayMs) => {
     const r = root();
     const entries = 20000; // ~3 MB per manifest
     const proc = spawn(process.execPath, ['--import', 'tsx', child, r, 'loop', String(entries)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -104,8 +117,7 @@ describe('writeManifestAtomic crash safety', () => {
       proc.stdout.on('data', (d: Buffer) => {
         const all = [...d.toString().matchAll(/WROTE (\d+)/g)];
         if (all.length) wrote = Number(all.at(-1)![1]);
-        // kill somewhere in the middle of writing generation wrote+1 (timing varies run to run)
-        if (wrote >= 2) setTimeout(resolve, 7 + Math.floor(Math.random() * 40));
+        if (wrote >= 2) setTimeout(resolve, delayMs); // in the middle of writing generation wrote+1
       });
       proc.on('exit', (code) => reject(new Error(`child exited early (${code})`)));
     });
