@@ -56,7 +56,9 @@ export function respond(req: IncomingMessage, res: ServerResponse, e: Servable, 
         v.validators,
       )
     : 'proceed';
-  if (pre === 'precondition-failed') return finish(res, ctx, rep, 412, withCors(req, ctx, v.notModified));
+  // A 412 has an empty body and says so (without Content-Length a GET's 412 went out chunked,
+  // unlike its HEAD).
+  if (pre === 'precondition-failed') return finish(res, ctx, rep, 412, [...withCors(req, ctx, v.notModified), 'Content-Length', '0']);
   if (pre === 'not-modified') return finish(res, ctx, rep, 304, withCors(req, ctx, v.notModified));
 
   if (range !== undefined && ifRangeAllows(first(h['if-range']), v.validators)) {
