@@ -86,7 +86,9 @@ export class MemoryTier<E extends Resident> {
       // A failed re-read only costs speed: the mapping still holds the bytes, and the socket
       // write faults them in itself.
       e.warming = this.warm(e.file.file)
-        .catch((err: NodeJS.ErrnoException) => this.events.rewarmFailed?.(e.file.file, err))
+        .catch((err: NodeJS.ErrnoException) => {
+          this.events.rewarmFailed?.(e.file.file, err);
+        })
         .finally(() => (e.warming = undefined));
     }
     return e.warming;
