@@ -17,14 +17,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { crcImplementation } from '../src/catalogue/crc.js';
 import { indexTree } from '../src/catalogue/indexer.js';
-import { defaultThreads } from '../src/catalogue/pool.js';
+import { catalogueThreads } from '../src/catalogue/pool.js';
 import { walkTree } from '../src/catalogue/walk.js';
 import { native } from '../src/native/index.js';
 import { parseSize } from '../src/config/size.js'; // 2GB = 2e9 bytes, 2GiB = 2^31
 
 
 function args(argv: string[]) {
-  const o = { size: 2e9, runs: 3, threads: defaultThreads(), seg: 2e6, dir: '', keep: false };
+  const o = { size: 2e9, runs: 3, threads: catalogueThreads(), seg: 2e6, dir: '', keep: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = () => {

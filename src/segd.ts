@@ -13,7 +13,7 @@ import { crcHex } from './http/etag.js';
 import { Metrics } from './observe/metrics.js';
 import { accessLogger, diagnostics as stderrDiagnostics, type Diagnostics } from './observe/log.js';
 import { nativeDescription } from './native/index.js';
-import { LoadPool, defaultThreads } from './pool/load-pool.js';
+import { LoadPool, servingThreads } from './pool/load-pool.js';
 import { FileStore } from './store/folder.js';
 import { createHandler, type ContentMount } from './serve/handler.js';
 import { describe, type Representation } from './serve/representation.js';
@@ -115,7 +115,7 @@ const size = (v: number | string | undefined, fallback: number): number => (type
 export async function createSegd(options: SegdOptions): Promise<Segd> {
   if ((options.root === undefined) === (options.origin === undefined)) throw new SegdError('serve either a directory or an origin (--origin), not both', 'ESEGDOPTION');
   const maxBytes = size(options.cacheSize, 512 * 1024 ** 2);
-  const threads = options.threads ?? defaultThreads();
+  const threads = options.threads ?? servingThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new SegdError(`threads must be a whole number ≥ 1, got ${threads}`, 'ESEGDOPTION');
   const origins = options.corsOrigin === undefined ? ['*'] : typeof options.corsOrigin === 'string' ? options.corsOrigin.split(',').map((s) => s.trim()) : [...options.corsOrigin];
   const cors = new CorsPolicy(origins);

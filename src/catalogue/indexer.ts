@@ -5,10 +5,10 @@
  */
 import path from 'node:path';
 import { crcImplementation } from './crc.js';
-import type { HashOutcome } from './hashing.js';
+import type { HashOutcome } from '../pool/tasks.js';
 import { emptyManifest, ManifestError, manifestFile, readManifest, writeManifestAtomic } from './manifest.js';
 import { isPlaylistPath } from './playlist.js';
-import { CataloguePool, defaultThreads } from './pool.js';
+import { CataloguePool, catalogueThreads } from './pool.js';
 import { fmtBytes, startProgress } from './progress.js';
 import type { Issue, Manifest, ManifestEntry, ParsedPlaylist } from './types.js';
 import { validatePlaylist, type FileFacts } from './validate.js';
@@ -96,7 +96,7 @@ export async function indexTree(root: string, opts: IndexOptions = {}): Promise<
   const reused = entries.size;
   const playlists = walk.files.filter((f) => isPlaylistPath(f.rel));
 
-  const threads = Math.max(1, opts.threads ?? defaultThreads());
+  const threads = Math.max(1, opts.threads ?? catalogueThreads());
   const pool = new CataloguePool(threads);
   const progress = startProgress('index', toHash.reduce((s, f) => s + f.size, 0), opts.progress);
   let filesHashed = 0;

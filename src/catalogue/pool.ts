@@ -2,19 +2,19 @@
 import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
 import { workerModule } from '../pool/load-pool.js';
-import type { HashOutcome, HashTask } from './hashing.js';
+import type { HashOutcome, HashTask } from '../pool/tasks.js';
 import { unwrap, type Carried } from '../pool/carry.js';
 import type { ParsedPlaylist } from './types.js';
 
 /** Indexing and verifying have the machine to themselves: every core (serving keeps one free). */
-export function defaultThreads(): number {
+export function catalogueThreads(): number {
   return availableParallelism();
 }
 
 export class CataloguePool {
   private readonly pool: Piscina;
 
-  constructor(threads = defaultThreads()) {
+  constructor(threads = catalogueThreads()) {
     const spec = workerModule('hash');
     this.pool = new Piscina({
       filename: spec.filename,

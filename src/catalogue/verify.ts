@@ -4,9 +4,9 @@
  */
 import path from 'node:path';
 import { crcImplementation } from './crc.js';
-import type { HashOutcome } from './hashing.js';
+import type { HashOutcome } from '../pool/tasks.js';
 import { ManifestError, manifestFile, readManifest } from './manifest.js';
-import { CataloguePool, defaultThreads } from './pool.js';
+import { CataloguePool, catalogueThreads } from './pool.js';
 import { fmtBytes, startProgress } from './progress.js';
 import type { ManifestEntry, Severity } from './types.js';
 import { walkTree, type WalkedFile } from './walk.js';
@@ -101,7 +101,7 @@ export async function verifyTree(root: string, opts: VerifyOptions = {}): Promis
     }
   }
 
-  const threads = Math.max(1, opts.threads ?? defaultThreads());
+  const threads = Math.max(1, opts.threads ?? catalogueThreads());
   const pool = new CataloguePool(threads);
   const progress = startProgress('verify', toRead.reduce((s, [f]) => s + f.size, 0), opts.progress);
   let bytesRead = 0;

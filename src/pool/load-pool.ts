@@ -9,7 +9,8 @@ import { Piscina } from 'piscina';
 import type { CachedLoadResult, CachedLoadTask, LoadResult, LoadTask, PoolTask } from './tasks.js';
 import { unwrap, type Carried } from './carry.js';
 
-export function defaultThreads(): number {
+/** Serving keeps a core for the event loop: the pool gets the others, at least one. */
+export function servingThreads(): number {
   return Math.max(1, availableParallelism() - 1);
 }
 
@@ -30,7 +31,7 @@ export class LoadPool {
   /** Called with each task's duration in seconds (for metrics). */
   onTaskTime: ((seconds: number) => void) | undefined;
 
-  constructor(threads = defaultThreads()) {
+  constructor(threads = servingThreads()) {
     const { filename, execArgv } = workerModule('load');
     this.piscina = new Piscina({ filename, execArgv, minThreads: threads, maxThreads: threads, idleTimeout: Infinity });
   }

@@ -72,3 +72,22 @@ export type CachedLoadResult =
   | { readonly kind: 'corrupt'; readonly expected: number; readonly actual: number };
 
 export type PoolTask = ({ readonly op: 'load' } & LoadTask) | ({ readonly op: 'cached' } & CachedLoadTask) | { readonly op: 'warm'; readonly file: string };
+
+/** Catalogue tasks (workers/hash.ts): one-pass CRC32C + SHA-256 of a file. */
+export interface HashTask {
+  path: string;
+  /** Also compute SHA-256 (default true). */
+  sha256?: boolean;
+}
+
+export interface HashOutcome {
+  /** Bytes actually read. */
+  size: number;
+  /** fstat at open. */
+  statSize: number;
+  mtimeMs: number;
+  crc32c: string;
+  sha256?: string;
+  /** False when size/mtime changed while reading, or the bytes read differ from the size. */
+  stable: boolean;
+}

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import type { CatalogueAsset } from '../catalogue/describe.js';
-import { isPlaylistPath } from '../catalogue/playlist.js';
+import { isPlaylistPath, parsePlaylistText } from '../catalogue/playlist.js';
 import { walkTree } from '../catalogue/walk.js';
 
 export interface StreamInfo {
@@ -34,11 +34,10 @@ export async function listStreams(root: string, assets?: readonly CatalogueAsset
   const masters = new Set<string>();
   const referenced = new Set<string>();
   for (const file of files) {
-    const text = await readFile(file, 'utf8').catch(() => '');
-    if (!text.includes('#EXT-X-STREAM-INF')) continue;
+    const parsed = parsePlaylistText(await readFile(file, 'utf8').catch(() => ''), file);
+    if (parsed.kind !== 'master') continue;
     masters.add(file);
-    for (const line of text.split(/\r?\n/)) {
-      const uri = line.startsWith('#') ? /URI="([^"]+)"/.exec(line)?.[1] : line.trim();
+    for (const uri of [...parsed.variants.map((v) => v.uri), ...parsed.renditions.map((r) => r.uri)]) {
       if (uri && !/^[a-z]+:/i.test(uri)) referenced.add(join(file, '..', uri.split('?')[0]!));
     }
   }
