@@ -1,7 +1,7 @@
 /**
  * The list of streams the player page offers: every master playlist, and every media playlist
  * that no master names. From the manifest's catalogue when there is one, else from the
- * catalogue's own tree walk (async, off the event loop); segd.ts keeps the answer for 5 s.
+ * catalogue's own tree walk and playlist reader; endpoints.ts keeps the answer for 5 s.
  */
 import { readFile } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
