@@ -7,7 +7,8 @@ import { WEB_DIR, hlsJsDir } from '../config/paths.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { ServedManifest } from '../catalogue/served.js';
 import { listStreams } from './streams.js';
-import type { ContentMount, InternalEndpoint } from './handler.js';
+import type { InternalEndpoint } from './handler.js';
+import type { ContentMount } from './folder.js';
 
 export interface PrefixMount {
   readonly prefix: string;

@@ -5,24 +5,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolveRequestPath } from '../http/url-path.js';
 import { ALLOWED_METHODS, type CorsPolicy } from '../http/cors.js';
-import { contentKindFor } from '../http/content-type.js';
-import type { FileStore, Mount, Outcome } from '../store/folder.js';
 import type { Metrics } from '../observe/metrics.js';
-import type { Representation } from './representation.js';
-import { respond, type RespondContext } from './respond.js';
 import { sendError, type ErrorName } from './errors.js';
-
-/** The answer to each way the store can refuse a file. */
-const REFUSALS: Record<Exclude<Outcome<Representation>['kind'], 'found'>, ErrorName> = {
-  missing: 'notFound',
-  corrupt: 'integrity',
-  forbidden: 'forbidden',
-  failed: 'internal',
-};
-
-export interface ContentMount extends Mount {
-  readonly root: string;
-}
+import type { ContentMount } from './folder.js';
 
 export interface EndpointResult {
   readonly status: number;
@@ -33,11 +18,15 @@ export interface EndpointResult {
 /** segd's own endpoints (/metrics, /healthz, ...): small bodies, never cached by clients. */
 export type InternalEndpoint = () => EndpointResult | Promise<EndpointResult>;
 
-export interface HandlerContext extends RespondContext {
-  readonly store: FileStore<Representation>;
+type Serve<A extends unknown[]> = (req: IncomingMessage, res: ServerResponse, ...args: A) => void | Promise<void>;
+
+export interface HandlerContext {
   readonly metrics: Metrics;
   readonly cors: CorsPolicy;
+  corsOf(req: IncomingMessage): readonly string[];
   readonly maxUrlLength: number;
+  /** A file of a folder (serve/folder.ts). */
+  readonly serveFile: Serve<[mount: ContentMount, rel: string]>;
   /** The content folder; undefined for an edge (`edge` below). */
   readonly content: ContentMount | undefined;
   /** Prefix mounts such as the player page: first match wins, checked before content. */
@@ -46,34 +35,22 @@ export interface HandlerContext extends RespondContext {
   readonly log: ((msg: string, err?: unknown) => void) | undefined;
   /** Where `/` redirects (the player page), if anywhere. */
   readonly home: string | undefined;
-  /** Content from an origin (an edge): replaces the folder `content` when set. */
-  readonly edge?: ((req: IncomingMessage, res: ServerResponse, path: string, query: string) => Promise<void>) | undefined;
+  /** Content from an origin (an edge, serve/edge.ts): replaces the folder `content` when set. */
+  readonly edge?: Serve<[path: string, query: string]> | undefined;
 }
 
 export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: ServerResponse) => void {
   const staticCors = ctx.cors.staticHeaders();
-  const corsOf = (req: IncomingMessage): readonly string[] => (ctx.corsFor === undefined ? staticCors : [...staticCors, ...ctx.corsFor(req)]);
   const fail = (req: IncomingMessage, res: ServerResponse, name: ErrorName, extra?: readonly string[]): void => {
-    ctx.metrics.request(sendError(res, name, corsOf(req), extra), 'internal');
+    ctx.metrics.request(sendError(res, name, ctx.corsOf(req), extra), 'internal');
   };
-
-  const answer = (req: IncomingMessage, res: ServerResponse, outcome: Outcome<Representation>, file: string): void | Promise<void> => {
-    if (outcome.kind === 'found') return respond(req, res, outcome.entry, ctx);
-    ctx.metrics.request(sendError(res, REFUSALS[outcome.kind], corsOf(req)), contentKindFor(file));
-  };
-
-  const serveFile = (req: IncomingMessage, res: ServerResponse, mount: ContentMount, rel: string): void | Promise<void> => {
-    // rel is already normalised (no dot or empty segments), so plain concatenation is exact.
-    const file = rel === '' ? mount.root : `${mount.root}/${rel}`;
-    const hot = ctx.store.hot(file);
-    if (hot !== undefined) return respond(req, res, hot, ctx);
-    return ctx.store.fetch(file, mount).then(
-      (outcome) => answer(req, res, outcome, file),
-      (err: unknown) => {
-        ctx.log?.(`serving ${file} failed`, err);
-        fail(req, res, 'internal');
-      },
-    );
+  /** Runs a content answer; a rejection is a bug: logged, and a 500 if nothing was sent yet. */
+  const guard = (req: IncomingMessage, res: ServerResponse, what: string, answer: void | Promise<void>): void => {
+    if (answer === undefined) return;
+    answer.catch((err: unknown) => {
+      ctx.log?.(`serving ${what} failed`, err);
+      fail(req, res, 'internal');
+    });
   };
 
   return (req, res) => {
@@ -103,7 +80,7 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
         .then(
           (r) => {
             const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
-            res.writeHead(r.status, ['Content-Type', r.contentType, 'Content-Length', String(body.length), 'Cache-Control', 'no-store', ...corsOf(req)]);
+            res.writeHead(r.status, ['Content-Type', r.contentType, 'Content-Length', String(body.length), 'Cache-Control', 'no-store', ...ctx.corsOf(req)]);
             res.end(method === 'HEAD' ? undefined : body);
             ctx.metrics.request(r.status, 'internal');
           },
@@ -119,24 +96,20 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
         const rest = path.slice(m.prefix.length + 1);
         if (rest === '' && m.index !== undefined) {
           if (!dirPath) return redirect(res, `/${m.prefix}/`);
-          return void serveFile(req, res, m.mount, m.index);
+          return guard(req, res, path, ctx.serveFile(req, res, m.mount, m.index));
         }
         if (dirPath) return fail(req, res, 'notFound');
-        return void serveFile(req, res, m.mount, rest);
+        return guard(req, res, path, ctx.serveFile(req, res, m.mount, rest));
       }
     }
     if (path === '') return ctx.home === undefined ? fail(req, res, 'notFound') : redirect(res, ctx.home);
     if (dirPath) return fail(req, res, 'notFound');
     if (ctx.edge !== undefined) {
       const q = url.indexOf('?');
-      ctx.edge(req, res, path, q < 0 ? '' : url.slice(q + 1)).catch((err: unknown) => {
-        ctx.log?.(`serving ${path} failed`, err);
-        fail(req, res, 'internal');
-      });
-      return;
+      return guard(req, res, path, ctx.edge(req, res, path, q < 0 ? '' : url.slice(q + 1)));
     }
     if (ctx.content === undefined) return fail(req, res, 'notFound');
-    void serveFile(req, res, ctx.content, path);
+    guard(req, res, path, ctx.serveFile(req, res, ctx.content, path));
   };
 
   function preflight(req: IncomingMessage, res: ServerResponse): void {

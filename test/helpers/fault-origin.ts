@@ -24,6 +24,9 @@ export interface Behaviour {
   readonly lieLength?: number;
   /** Send one byte, then nothing (a drip that never finishes). */
   readonly stall?: boolean;
+  /** After `gateAfter` bytes, wait for `gate` before sending the rest. */
+  readonly gate?: Promise<void>;
+  readonly gateAfter?: number;
   /** Redirect to this path (itself: a loop). */
   readonly redirect?: string;
   /** Ignore Range headers (answer 200 with the whole body). */
@@ -110,8 +113,13 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
     }
     const limit = resets ? b.resetAfter! : body.length;
     const chunk = b.chunk ?? body.length;
+    let gated = b.gate === undefined;
     for (let off = 0; off < limit; off += chunk) {
       if (res.destroyed) return;
+      if (!gated && off >= (b.gateAfter ?? 0)) {
+        gated = true;
+        await b.gate;
+      }
       res.write(body.subarray(off, Math.min(limit, off + chunk)));
       if (b.chunkDelayMs && off + chunk < limit) await sleep(b.chunkDelayMs);
     }

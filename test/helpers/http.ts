@@ -73,7 +73,7 @@ export interface TimedReply {
 }
 
 /** Like get(), but never rejects once headers arrived: a broken body is reported, with timings. */
-export function getTimed(base: string, path: string, headers: Record<string, string> = {}): Promise<TimedReply> {
+export function getTimed(base: string, path: string, headers: Record<string, string> = {}, onFirstByte?: () => void): Promise<TimedReply> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = request({ host: url.hostname, port: url.port, path, headers, agent: false }, (res) => {
@@ -86,7 +86,10 @@ export function getTimed(base: string, path: string, headers: Record<string, str
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), firstByteAt, endAt: performance.now(), error });
       };
       res.on('data', (c: Buffer) => {
-        firstByteAt ??= performance.now();
+        if (firstByteAt === undefined) {
+          firstByteAt = performance.now();
+          onFirstByte?.();
+        }
         chunks.push(c);
       });
       res.on('end', () => done(res.complete ? undefined : 'incomplete'));

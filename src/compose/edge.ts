@@ -1,0 +1,153 @@
+/**
+ * The edge's tiers (memory → disk → origin) composed from options, with their events wired to
+ * metrics and diagnostics. The store itself (src/store/edge) knows none of these.
+ */
+import type { CachePolicy } from '../http/cache-control.js';
+import { cacheControlFor, lifetimeFor } from '../http/cache-control.js';
+import { edgeKindFor } from '../http/content-type.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { Diagnostics } from '../observe/log.js';
+import type { LoadPool } from '../pool/load-pool.js';
+import { MemoryTier } from '../store/memory.js';
+import { DiskCache } from '../store/disk/cache.js';
+import { EdgeStore, type EdgeEntry } from '../store/edge/edge.js';
+import { DEFAULT_ORIGIN, httpTarget, Origin, type Target } from '../store/origin/client.js';
+import { parseS3Url, s3Target } from '../store/origin/s3.js';
+import { describe, type Representation } from '../serve/representation.js';
+import { parseSize } from '../config/size.js';
+import { SegdError } from '../config/error.js';
+import type { SegdOptions } from '../segd.js';
+
+export interface EdgeParts {
+  readonly store: EdgeStore<Representation>;
+  readonly memory: MemoryTier<EdgeEntry<Representation>>;
+  close(): Promise<void>;
+}
+
+/** The edge's tiers (memory → disk → origin), wired to metrics and diagnostics. */
+export async function createEdge(
+  options: SegdOptions,
+  d: { pool: LoadPool; metrics: Metrics; diag: Diagnostics; cachePolicy: CachePolicy; staticCors: readonly string[]; maxBytes: number },
+): Promise<EdgeParts> {
+  const { metrics, diag } = d;
+  if (options.cacheDir === undefined) throw new SegdError('an origin needs a cache directory (--cache-dir)', 'ESEGDOPTION');
+  const target = originTarget(options);
+  const quota = sizeOf(options.cacheDiskSize, 50 * 1024 ** 3);
+  let disk: DiskCache | undefined;
+  let store: EdgeStore<Representation> | undefined;
+  const origin = new Origin(target, { ...DEFAULT_ORIGIN, ...options.originOptions }, {
+    response: (status, s) => {
+      m.originRequests.inc({ status: String(status) });
+      m.originFirstByte.observe(s);
+    },
+    failure: (code) => m.originRequests.inc({ status: code }),
+    retry: () => m.originRetries.inc(),
+    shortCircuit: () => m.originShortCircuits.inc(),
+  });
+  const m = metrics.edge({
+    diskBytes: () => disk?.bytes ?? 0,
+    diskObjects: () => disk?.objects ?? 0,
+    fillsInFlight: () => store?.inflight ?? 0,
+    breakerState: () => ({ closed: 0, 'half-open': 1, open: 2 })[origin.breaker.state],
+  });
+  const memory = new MemoryTier<EdgeEntry<Representation>>(d.maxBytes, (file) => d.pool.warm(file), {
+    evict: () => metrics.cacheEvictions.inc(),
+    rewarm: () => metrics.cacheRewarms.inc(),
+    rewarmFailed: (file, err) => diag.limited('warn', `rewarm:${file}`, 'cannot re-read dropped pages', { file, code: err.code, reason: err.message }),
+  });
+  const t0 = performance.now();
+  disk = await DiskCache.open(options.cacheDir, quota, {
+    evicted: (hash) => {
+      m.diskEvictions.inc();
+      memory.delete(hash); // its mapping would keep the unlinked file's blocks in use
+    },
+    error: (op, err) => {
+      m.diskErrors.inc({ op });
+      diag.limited('error', `disk:${op}:${err.code}`, 'disk cache operation failed, serving without the disk', { file: options.cacheDir, code: err.code, reason: err.message });
+    },
+  });
+  diag.info('disk cache ready', { file: options.cacheDir, objects: disk.objects, bytes: disk.bytes, quota, ms: Math.round(performance.now() - t0) });
+  store = new EdgeStore<Representation>({
+    origin,
+    disk,
+    memory,
+    pool: d.pool,
+    staleIfError: options.staleIfError ?? 86_400,
+    negativeTtlMs: options.negativeTtlMs ?? 10_000,
+    maxObjectBytes: sizeOf(options.maxObjectSize, Math.floor(quota / 8)),
+    fallbackLifetime: (path, file, ct) => lifetimeFor(edgeKindFor(path, ct), file?.playlist, d.cachePolicy),
+    describe: (file, meta, path) => {
+      const h = meta.headers;
+      const extra: string[] = [];
+      for (const name of ['expires', 'content-disposition', 'content-language'] as const) if (h[name] !== undefined) extra.push(name, h[name]);
+      return describe(file, {
+        cachePolicy: d.cachePolicy,
+        corsHeaders: d.staticCors,
+        path,
+        contentType: h['content-type'],
+        lastModified: h['last-modified'] ?? null,
+        cacheControl: h['cache-control'] ?? cacheControlFor(edgeKindFor(path, h['content-type']), file.playlist, d.cachePolicy),
+        reprDigest: h['repr-digest'],
+        extra,
+      });
+    },
+    events: {
+      hit: (tier) => metrics.cacheHits.inc({ tier }),
+      miss: () => metrics.cacheMisses.inc(),
+      collapsed: () => m.collapsed.inc(),
+      stale: (why) => m.staleServed.inc({ reason: why }),
+      discarded: (reason, key, detail) => {
+        m.fillsDiscarded.inc({ reason });
+        diag.limited('warn', `fill:${key}`, 'origin fetch discarded, nothing stored', { file: key, reason: `${reason}: ${detail}` });
+      },
+      corrupt: (key, reason) => {
+        m.diskCorrupt.inc();
+        diag.limited('error', `corrupt:${key}`, 'disk cache object failed its check, dropped and fetched again', { file: key, reason });
+      },
+      originFailed: (key, err) => diag.limited('warn', `origin:${err.code}`, 'origin did not answer', { file: key, code: err.code, reason: err.message }),
+    },
+    fillEvents: {
+      bytes: (n) => m.originBytes.inc(n),
+      resumed: () => m.originResumes.inc(),
+      diskError: (op, err) => {
+        m.diskErrors.inc({ op });
+        diag.limited('error', `disk:${op}:${err.code}`, 'disk cache write failed, serving without the disk', { file: options.cacheDir, code: err.code, reason: err.message });
+      },
+    },
+  });
+  const edgeStore = store;
+  return {
+    store: edgeStore,
+    memory,
+    async close() {
+      memory.clear();
+      edgeStore.clear();
+      await origin.close();
+    },
+  };
+}
+
+function originTarget(o: SegdOptions): Target {
+  const url = o.origin!;
+  if (/^s3:\/\//i.test(url)) {
+    let location;
+    try {
+      location = parseS3Url(url, { endpoint: o.s3Endpoint, region: o.s3Region, pathStyle: o.s3PathStyle });
+    } catch (err) {
+      throw new SegdError((err as Error).message, 'ESEGDOPTION');
+    }
+    return s3Target(location);
+  }
+  let base: URL;
+  try {
+    base = new URL(url);
+  } catch {
+    throw new SegdError(`bad origin URL "${url}": expected http(s)://host[:port]/prefix or s3://bucket/prefix`, 'ESEGDOPTION');
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new SegdError(`bad origin URL "${url}": expected http(s):// or s3://`, 'ESEGDOPTION');
+  return httpTarget(base);
+}
+
+
+/** A byte count from a number or a size string such as `50GiB`. */
+export const sizeOf = (v: number | string | undefined, fallback: number): number => (typeof v === 'string' ? parseSize(v) : (v ?? fallback));

@@ -1,0 +1,42 @@
+/**
+ * The request path for a file of a folder (the content root, or a mount such as the player
+ * page): the folder store's answer, then the response: a ready object through respond.ts, a
+ * refusal through the error table.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { contentKindFor } from '../http/content-type.js';
+import type { FileStore, Mount, Outcome } from '../store/folder.js';
+import type { Representation } from './representation.js';
+import { respond, type RespondContext } from './respond.js';
+import { sendError, type ErrorName } from './errors.js';
+
+export interface ContentMount extends Mount {
+  readonly root: string;
+}
+
+/** The answer to each way the store can refuse a file. */
+const REFUSALS: Record<Exclude<Outcome<Representation>['kind'], 'found'>, ErrorName> = {
+  missing: 'notFound',
+  corrupt: 'integrity',
+  forbidden: 'forbidden',
+  failed: 'internal',
+};
+
+export interface FolderServeContext extends RespondContext {
+  readonly store: FileStore<Representation>;
+  corsOf(req: IncomingMessage): readonly string[];
+}
+
+/** Serves `rel` (normalised: no dot or empty segments) of `mount`; rejects only on a bug. */
+export function folderContent(ctx: FolderServeContext): (req: IncomingMessage, res: ServerResponse, mount: ContentMount, rel: string) => void | Promise<void> {
+  return (req, res, mount, rel) => {
+    // rel is already normalised, so plain concatenation is exact.
+    const file = rel === '' ? mount.root : `${mount.root}/${rel}`;
+    const hot = ctx.store.hot(file);
+    if (hot !== undefined) return respond(req, res, hot, ctx);
+    return ctx.store.fetch(file, mount).then((outcome) => {
+      if (outcome.kind === 'found') return respond(req, res, outcome.entry, ctx);
+      ctx.metrics.request(sendError(res, REFUSALS[outcome.kind], ctx.corsOf(req)), contentKindFor(file));
+    });
+  };
+}
