@@ -109,6 +109,29 @@ describe('collapsed misses', () => {
   });
 });
 
+describe('revalidation', () => {
+  it('concurrent requests for a stale object share one conditional request', async () => {
+    const s = await edge();
+    const path = unique('m3u8');
+    const body = Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n');
+    origin.put(path, body, { headers: { 'cache-control': 'max-age=1', 'content-type': 'application/vnd.apple.mpegurl' } });
+    expect((await get(s.url, path)).body.equals(body)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1100)); // past max-age=1
+    let release!: () => void;
+    origin.behave(path, { headers: { 'cache-control': 'max-age=1', 'content-type': 'application/vnd.apple.mpegurl' }, holdRevalidation: new Promise<void>((r) => (release = r)) });
+    const replies = Array.from({ length: 20 }, () => get(s.url, path));
+    await eventually(() => origin.count(path) === 2, { what: 'the conditional request' });
+    await new Promise((r) => setTimeout(r, 100)); // every request has arrived and waits on it
+    release();
+    for (const r of await Promise.all(replies)) {
+      expect(r.body.equals(body)).toBe(true);
+      expect(r.headers['cache-status']).toBe('segd; fwd=stale; fwd-status=304');
+    }
+    expect(origin.count(path)).toBe(2);
+    expect(origin.log.filter((l) => l.path === path)[1]!.headers['if-none-match']).toMatch(/^"/);
+  });
+});
+
 describe('a range far ahead of the fill', () => {
   it('is fetched from the origin on its own, pinned to the same version, instead of waiting for the fill', async () => {
     const s = await edge();

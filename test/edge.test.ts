@@ -105,19 +105,15 @@ describeNginx('an edge in front of nginx', () => {
     expect(gone.status).toBe(410);
   });
 
-  it('a stale playlist is revalidated with a conditional request; concurrent revalidations collapse into one', async () => {
+  it('a stale playlist is revalidated with a conditional request', async () => {
     const first = await get(srv.url, '/live/main.m3u8');
     expect(first.body.equals(files.live!)).toBe(true);
     await new Promise((r) => setTimeout(r, 1100)); // past max-age=1
     const before = nginx.requests('/live/main.m3u8');
-    const replies = await Promise.all(Array.from({ length: 20 }, () => get(srv.url, '/live/main.m3u8')));
+    const r = await get(srv.url, '/live/main.m3u8');
+    expect(r.body.equals(files.live!)).toBe(true);
+    expect(r.headers['cache-status']).toBe('segd; fwd=stale; fwd-status=304');
     expect(nginx.requests('/live/main.m3u8') - before).toBe(1);
-    for (const r of replies) {
-      expect(r.body.equals(files.live!)).toBe(true);
-      // those that arrive after the 304 came back find the object fresh again
-      expect(r.headers['cache-status']).toMatch(/^segd; (fwd=stale(; collapsed)?; fwd-status=304|hit)$/);
-    }
-    expect(replies.filter((r) => r.headers['cache-status'] === 'segd; fwd=stale; fwd-status=304').length).toBeGreaterThanOrEqual(1);
   });
 
   it('a playlist that changed at the origin is fetched anew once stale', async () => {

@@ -24,6 +24,8 @@ export interface Behaviour {
   readonly lieLength?: number;
   /** Send one byte, then nothing (a drip that never finishes). */
   readonly stall?: boolean;
+  /** Hold the answer to a conditional request (If-None-Match) until this settles. */
+  readonly holdRevalidation?: Promise<void>;
   /** After `gateAfter` bytes, wait for `gate` before sending the rest. */
   readonly gate?: Promise<void>;
   readonly gateAfter?: number;
@@ -88,6 +90,7 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
       return;
     }
     const validators: Record<string, string> = b.noValidators ? {} : { etag: o.etag, 'last-modified': LAST_MODIFIED };
+    if (req.headers['if-none-match'] !== undefined) await b.holdRevalidation;
     if (!b.noValidators && req.headers['if-none-match'] === o.etag) {
       res.writeHead(304, { ...validators, ...b.headers }).end();
       return;
