@@ -100,6 +100,35 @@ describe('the quota', () => {
   });
 });
 
+describe('hits from the disk tier through a small memory tier', () => {
+  it('never fail while objects leave memory under requests still using them', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'segd-churn-'));
+    const srv = await startServer({ origin: origin.url, cacheDir, cacheSize: '1MiB', port: 0, threads: 1, player: false });
+    try {
+      const bodies = Array.from({ length: 48 }, (_, i) => {
+        const body = random(256 * 1024);
+        origin.put(`/churn/o${i}.ts`, body);
+        return body;
+      });
+      for (let i = 0; i < bodies.length; i++) await get(srv.url, `/churn/o${i}.ts`); // all on disk now
+      const failures: string[] = [];
+      await Promise.all(
+        Array.from({ length: 16 }, async (_, w) => {
+          for (let k = 0; k < 40; k++) {
+            const i = (w * 7 + k * 13) % bodies.length;
+            const r = await get(srv.url, `/churn/o${i}.ts`);
+            if (r.status !== 200 || !r.body.equals(bodies[i]!)) failures.push(`o${i}: ${r.status}`);
+          }
+        }),
+      );
+      expect(failures).toEqual([]);
+    } finally {
+      await srv.close(500);
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('kill -9 in the middle of a fill', () => {
   it('leaves no partial object: after the restart the object is fetched again, whole', async () => {
     const cacheDir = mkdtempSync(join(tmpdir(), 'segd-kill-'));

@@ -28,7 +28,13 @@ function object(name: string, resident: () => boolean): Resident & { file: Store
   const path = join(tree.dir, name);
   tree.write(name, random(256 * 1024));
   const real = native.map(path);
-  const mapping = new Proxy(real, { get: (t, p) => (p === 'resident' ? resident : (Reflect.get(t, p) as unknown)) }) as Mapping;
+  const mapping = new Proxy(real, {
+    get: (t, p) => {
+      if (p === 'resident') return resident;
+      const v = Reflect.get(t, p) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v; // private fields need the real this
+    },
+  }) as Mapping;
   const file = { file: path, size: real.size, mtimeMs: 0, ino: 0, crc32c: 0, playlist: undefined, gzip: undefined, br: undefined, view: (s: number, l: number) => real.slice(s, l) };
   return { file, mapping, warming: undefined };
 }
@@ -65,5 +71,19 @@ describe('re-warming dropped pages', () => {
     unlinkSync(e.file.file);
     await expect(tier.ensureResident(e, 0, 10)).resolves.toBeUndefined();
     expect(failures).toEqual(['ENOENT']);
+  });
+});
+
+describe('an object leaving the tier', () => {
+  it('stays usable by a request that got it a moment before (no closed-handle error)', async () => {
+    const tier = new MemoryTier<Resident>(300 * 1024, (f) => pool.warm(f));
+    const a = object('a.ts', () => true);
+    tier.set('a', a);
+    const inFlight = tier.get('a')!;
+    tier.set('b', object('b.ts', () => true)); // evicts a: 2 × 256 KiB > 300 KiB
+    expect(tier.get('a')).toBeUndefined();
+    expect(() => tier.ensureResident(inFlight, 0, 1000)).not.toThrow();
+    expect(inFlight.file.view(0, 10).length).toBe(10);
+    expect(inFlight.mapping!.slice(100, 10).length).toBe(10);
   });
 });

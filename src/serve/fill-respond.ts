@@ -59,7 +59,7 @@ export async function respondFromFill(req: IncomingMessage, res: ServerResponse,
   const headers: string[] = [];
   for (const name of FORWARDED_HEADERS) {
     const v = head.headers[name];
-    if (v !== undefined && name !== 'content-type' && name !== 'cache-control') headers.push(name, v);
+    if (v !== undefined && name !== 'content-type' && name !== 'cache-control') headers.push(canonical(name), v);
   }
   headers.push('Content-Type', head.headers['content-type'] ?? a.contentType, 'Cache-Control', head.headers['cache-control'] ?? a.cacheControl);
   const v = fillValidators(a.fill, head);
@@ -155,4 +155,9 @@ async function pipeBody(res: ServerResponse, body: AsyncIterable<Buffer>, metric
   } catch {
     res.destroy();
   }
+}
+
+/** `last-modified` → `Last-Modified`: the case every other answer of segd's uses. */
+function canonical(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
 }

@@ -24,9 +24,10 @@ export class MemoryTier<E extends Resident> {
     this.lru = new LRUCache<string, E>({
       maxSize: Math.max(1, maxBytes),
       sizeCalculation: (e) => Math.max(1, bytesOf(e.file)),
-      dispose: (e, _key, reason) => {
-        // Buffers already handed to sockets hold their own references; only the handle goes.
-        e.mapping?.close();
+      // An object leaving the tier keeps its mapping handle: a request that got it a moment ago
+      // may still check residency or slice it. The handle's finalizer drops the mapping when the
+      // last such request is done (the whole-object view holds it until then anyway).
+      dispose: (_e, _key, reason) => {
         if (reason === 'evict') this.events.evict?.();
       },
     });
@@ -70,7 +71,9 @@ export class MemoryTier<E extends Resident> {
     return this.lru.size;
   }
 
+  /** At shutdown, when no request is left: every mapping handle is closed at once. */
   clear(): void {
+    for (const e of this.lru.values()) e.mapping?.close();
     this.lru.clear();
   }
 
