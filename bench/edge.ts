@@ -9,8 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setWrkCpu, wrkAvailable, wrkGenerator } from './generators/wrk.js';
+import { runAsMain } from './options.js';
 import { installCleanupHandlers, killAllSync, liveGroups, pinSelf, which } from './procs.js';
 import { abortClients } from './edge/client.js';
 import { edgeUnavailable, type EdgeName } from './edge/edges.js';
@@ -144,29 +144,4 @@ export async function runEdgeBench(overrides: Partial<EdgeOptions> = {}, command
   }
 }
 
-async function main(): Promise<void> {
-  let opts: EdgeOptions | null;
-  try {
-    opts = parseEdgeArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error((e as Error).message);
-    process.exit(2);
-  }
-  if (!opts) {
-    console.log(EDGE_USAGE);
-    return;
-  }
-  const t0 = Date.now();
-  await runEdgeBench(opts, ['npx tsx bench/edge.ts', ...process.argv.slice(2)].join(' '));
-  console.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().then(
-    () => process.exit(0),
-    (e: unknown) => {
-      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-      process.exit(1);
-    },
-  );
-}
+runAsMain(import.meta.url, parseEdgeArgs, EDGE_USAGE, (opts) => runEdgeBench(opts, ['npx tsx bench/edge.ts', ...process.argv.slice(2)].join(' ')));

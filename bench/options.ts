@@ -247,3 +247,34 @@ export function parseArgs(argv: string[]): BenchOptions | null {
   if (warmup !== undefined) opts.warmupSec = warmup;
   return opts;
 }
+
+/**
+ * The command-line entry of a bench script, when `moduleUrl` is the script node was started with:
+ * parse (bad arguments: the message and exit 2; --help: the usage), run, then exit 0, or 1 with
+ * the stack when the run throws.
+ */
+export function runAsMain<O>(moduleUrl: string, parse: (argv: string[]) => O | null, usage: string, run: (o: O) => Promise<unknown>): void {
+  if (!process.argv[1] || path.resolve(process.argv[1]) !== fileURLToPath(moduleUrl)) return;
+  let opts: O | null;
+  try {
+    opts = parse(process.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(2);
+  }
+  if (!opts) {
+    console.log(usage);
+    return;
+  }
+  const t0 = Date.now();
+  run(opts).then(
+    () => {
+      console.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      process.exit(0);
+    },
+    (e: unknown) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+      process.exit(1);
+    },
+  );
+}

@@ -14,6 +14,7 @@
 // fetches an edge made (/__stats is asked directly, never through an edge).
 import http from 'node:http';
 import { ArgReader } from '../options.js';
+import { exitOnSignals } from '../servers/lifecycle.js';
 import { DEFAULT_POOL_BYTES, makePool, ObjectBytes, parseObjectPath, type OriginStats } from './objects.js';
 
 interface Counts {
@@ -158,12 +159,7 @@ async function main(): Promise<void> {
   server.headersTimeout = 301_000;
   server.requestTimeout = 0;
   server.listen(o.port, '127.0.0.1', () => console.log(`origin listening on 127.0.0.1:${o.port}`));
-  const stop = (): void => {
-    server.close(() => process.exit(0));
-    server.closeAllConnections();
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  exitOnSignals(server);
 }
 
 main().catch((e: unknown) => {

@@ -68,6 +68,20 @@ function baselineOf<R extends RowBase>(rows: R[], server: 'nginx' | 'varnish'): 
   return rows.find((r) => r.server === server && r.skipped === null);
 }
 
+/** A table row: the label and `cells(r)`, or dashes and why the row was skipped. */
+function rowOf<R extends RowBase>(r: R, width: number, cells: (r: R) => string[]): string[] {
+  return r.skipped === null ? [r.label, ...cells(r)] : [r.label, ...Array<string>(width - 3).fill('-'), '', `skipped: ${r.skipped}`];
+}
+
+/** A segd row's "segd ÷ nginx" and "segd ÷ varnish" cells (empty on the other rows). */
+function ratioCells<R extends RowBase>(r: R, rows: R[], value: (x: R) => number | undefined): string[] {
+  if (r.server !== 'segd') return ['', ''];
+  return (['nginx', 'varnish'] as const).map((server) => {
+    const b = baselineOf(rows, server);
+    return ratio(value(r), b ? value(b) : undefined);
+  });
+}
+
 // ---- per scenario ----------------------------------------------------------------------------
 
 interface HerdSummary {
@@ -132,31 +146,25 @@ function herdTable(h: NonNullable<EdgeReport['herd']>): Table {
 
 function hitsTable(rows: HitsRow[]): Table {
   const header = ['server', 'GB/s', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx*', 'origin req. during', 'segd hits by tier', 'srv CPU', 'srv CPU s/GB', 'gen CPU', 'RSS MiB', 'segd ÷ nginx', 'segd ÷ varnish'];
-  const n = baselineOf(rows, 'nginx');
-  const v = baselineOf(rows, 'varnish');
   return {
     title: 'hits: a filled set, wrk rotating over it',
     header,
     rows: rows.map((r) =>
-      r.skipped !== null
-        ? [r.label, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '', `skipped: ${r.skipped}`]
-        : [
-            r.label,
-            gb(r.bytesPerSec),
-            fmt(r.reqPerSec ?? NaN),
-            fmtMs(r.p50Ms ?? NaN),
-            fmtMs(r.p99Ms ?? NaN),
-            String(r.errors),
-            String(r.non2xx),
-            String(r.originRequestsDuring),
-            r.tierHits ? counts(r.tierHits) : '',
-            fmt(r.serverCpu ?? NaN, 2),
-            cpuPerGb(r.serverCpu, r.bytesPerSec),
-            fmt(r.generatorCpu ?? NaN, 2),
-            fmt((r.peakRssBytes ?? NaN) / 2 ** 20),
-            r.server === 'segd' ? ratio(r.bytesPerSec, n?.bytesPerSec) : '',
-            r.server === 'segd' ? ratio(r.bytesPerSec, v?.bytesPerSec) : '',
-          ],
+      rowOf(r, header.length, (x) => [
+        gb(x.bytesPerSec),
+        fmt(x.reqPerSec ?? NaN),
+        fmtMs(x.p50Ms ?? NaN),
+        fmtMs(x.p99Ms ?? NaN),
+        String(x.errors),
+        String(x.non2xx),
+        String(x.originRequestsDuring),
+        x.tierHits ? counts(x.tierHits) : '',
+        fmt(x.serverCpu ?? NaN, 2),
+        cpuPerGb(x.serverCpu, x.bytesPerSec),
+        fmt(x.generatorCpu ?? NaN, 2),
+        fmt((x.peakRssBytes ?? NaN) / 2 ** 20),
+        ...ratioCells(x, rows, (y) => y.bytesPerSec),
+      ]),
     ),
     numeric: new Set([1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14]),
     footnotes: [
@@ -169,31 +177,25 @@ function hitsTable(rows: HitsRow[]): Table {
 
 function fillTable(rows: FillRow[]): Table {
   const header = ['server', 'GB/s (bodies)', 'objects delivered', 'origin requests', 'max per object', 'errors', 'non-2xx*', 'srv CPU', 'srv CPU s/GB', 'gen CPU', 'origin CPU', 'cached after', 'sample re-read intact', 'segd ÷ nginx', 'segd ÷ varnish'];
-  const n = baselineOf(rows, 'nginx');
-  const v = baselineOf(rows, 'varnish');
   return {
     title: 'fill: never-repeating objects from an origin without delay',
     header,
     rows: rows.map((r) =>
-      r.skipped !== null
-        ? [r.label, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '', `skipped: ${r.skipped}`]
-        : [
-            r.label,
-            gb(r.bodyBytesPerSec),
-            String(r.requests),
-            String(r.originRequests),
-            String(r.originMaxPerObject),
-            String(r.errors),
-            String(r.non2xx),
-            fmt(r.serverCpu ?? NaN, 2),
-            cpuPerGb(r.serverCpu, r.bodyBytesPerSec),
-            fmt(r.generatorCpu ?? NaN, 2),
-            fmt(r.originCpu ?? NaN, 2),
-            String(r.cachedAfter),
-            r.sample ? `${r.sample.intact}/${r.sample.requests}` : '-',
-            r.server === 'segd' ? ratio(r.bodyBytesPerSec, n?.bodyBytesPerSec) : '',
-            r.server === 'segd' ? ratio(r.bodyBytesPerSec, v?.bodyBytesPerSec) : '',
-          ],
+      rowOf(r, header.length, (x) => [
+        gb(x.bodyBytesPerSec),
+        String(x.requests),
+        String(x.originRequests),
+        String(x.originMaxPerObject),
+        String(x.errors),
+        String(x.non2xx),
+        fmt(x.serverCpu ?? NaN, 2),
+        cpuPerGb(x.serverCpu, x.bodyBytesPerSec),
+        fmt(x.generatorCpu ?? NaN, 2),
+        fmt(x.originCpu ?? NaN, 2),
+        String(x.cachedAfter),
+        x.sample ? `${x.sample.intact}/${x.sample.requests}` : '-',
+        ...ratioCells(x, rows, (y) => y.bodyBytesPerSec),
+      ]),
     ),
     numeric: new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14]),
     footnotes: [
@@ -209,13 +211,11 @@ const pct = (x: { ok: number; all: number }): string => (x.all === 0 ? '-' : `${
 
 function outageTable(rows: OutageRow[]): Table {
   const header = ['server', 'fresh set: 200 + intact', 'stale set: 200 + intact', 'statuses', 'errors', 'cache answers', 'uncached, origin just down', 'uncached, at the end', 'segd ÷ nginx', 'segd ÷ varnish'];
-  const shareOf = (r: OutageRow | undefined): number => {
-    if (!r?.sets) return NaN;
+  const shareOf = (r: OutageRow): number => {
+    if (!r.sets) return NaN;
     const s = share([r.sets.fresh.firstPass, r.sets.fresh.loop, r.sets.stale.firstPass, r.sets.stale.loop]);
     return s.all ? s.ok / s.all : NaN;
   };
-  const n = baselineOf(rows, 'nginx');
-  const v = baselineOf(rows, 'varnish');
   const un = (u: OutageRow['uncached'], i: number): string => {
     const a = u?.[i];
     if (!a) return '-';
@@ -224,22 +224,22 @@ function outageTable(rows: OutageRow[]): Table {
   return {
     title: 'outage: the origin stopped, cached objects asked for again and again',
     header,
-    rows: rows.map((r) => {
-      if (!measured(r) || !r.sets) return [r.label, '-', '-', '-', '-', '-', '-', '-', '', `skipped: ${r.skipped}`];
-      const all = [r.sets.fresh.firstPass, r.sets.fresh.loop, r.sets.stale.firstPass, r.sets.stale.loop];
-      return [
-        r.label,
-        pct(share([r.sets.fresh.firstPass, r.sets.fresh.loop])),
-        pct(share([r.sets.stale.firstPass, r.sets.stale.loop])),
-        counts(merge(all.map((s) => s.statuses))),
-        counts(merge(all.map((s) => s.errors))) || '0',
-        counts(merge(all.map((s) => s.caches)), 3),
-        un(r.uncached, 0),
-        un(r.uncached, 1),
-        r.server === 'segd' ? ratio(shareOf(r), shareOf(n)) : '',
-        r.server === 'segd' ? ratio(shareOf(r), shareOf(v)) : '',
-      ];
-    }),
+    rows: rows.map((r) =>
+      rowOf(r, header.length, (x) => {
+        if (!x.sets) return Array<string>(header.length - 1).fill('-');
+        const all = [x.sets.fresh.firstPass, x.sets.fresh.loop, x.sets.stale.firstPass, x.sets.stale.loop];
+        return [
+          pct(share([x.sets.fresh.firstPass, x.sets.fresh.loop])),
+          pct(share([x.sets.stale.firstPass, x.sets.stale.loop])),
+          counts(merge(all.map((a) => a.statuses))),
+          counts(merge(all.map((a) => a.errors))) || '0',
+          counts(merge(all.map((a) => a.caches)), 3),
+          un(x.uncached, 0),
+          un(x.uncached, 1),
+          ...ratioCells(x, rows, shareOf),
+        ];
+      }),
+    ),
     numeric: new Set([8, 9]),
     footnotes: [
       `Fresh set: max-age one year. Stale set: max-age=1, expired before the origin stopped (served on segd's --stale-if-error, nginx's proxy_cache_use_stale error, Varnish's grace). Every object once, then round and round for the outage seconds.`,
