@@ -140,6 +140,7 @@ function herdTable(h: NonNullable<EdgeReport['herd']>): Table {
       'Times from the instant all requests are sent (connections opened beforehand); first byte = response headers; median over trials of each trial\'s percentile.',
       'segd ÷: p50 first byte / p99 last byte, segd over that server (lower is better).',
       '"origin direct (1 client)" is the origin\'s own first byte, the reference of the goal; "(N clients)" is the origin serving the whole herd itself, a floor set by the clients and the machine.',
+      'One client process reads every stream: a response\'s headers are parsed only once it has read what the other sockets already hold (tens of MB at the median), so first-byte times include the client\'s own reading. The cache answers are the server-side record: a segd "hit" was looked up only after the fill had completed.',
     ],
   };
 }
