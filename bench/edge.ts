@@ -85,10 +85,11 @@ export async function runEdgeBench(overrides: Partial<EdgeOptions> = {}, command
           const baseline = await herdBaseline(ctx);
           const rows = [];
           for (const v of variantsFor(ctx, 'herd')) {
-            const r = await runHerd(ctx, v);
-            rows.push(r);
-            const t = r.trials.map((x) => `origin ${x.originRequests}, p50 first byte ${x.p50TtfbMs.toFixed(1)} ms, p99 last ${x.p99TtlbMs.toFixed(0)} ms, intact ${x.intact}/${x.clients}`);
-            log(rowLine(r, t.join(' | ')));
+            for (const r of await runHerd(ctx, v)) {
+              rows.push(r);
+              const t = r.trials.map((x) => `origin ${x.originRequests}, p50 first byte ${x.p50TtfbMs.toFixed(1)} ms, p99 last ${x.p99TtlbMs.toFixed(0)} ms, intact ${x.intact}/${x.clients}`);
+              log(rowLine(r, t.join(' | ')));
+            }
           }
           for (const b of baseline) log(`  ${b.label.padEnd(44)} p50 first byte ${b.trials.map((x) => x.p50TtfbMs.toFixed(1)).join(', ')} ms`);
           report.herd = { baseline, rows };

@@ -106,15 +106,16 @@ function herdSummary(r: HerdRow): HerdSummary {
 
 function herdTable(h: NonNullable<EdgeReport['herd']>): Table {
   const header = ['server', 'trials', 'origin requests', 'p50 first byte ms', 'p50 first body byte ms', 'p99 last byte ms', 'intact bodies', 'statuses', 'cache answers (all trials)', 'segd ÷ nginx', 'segd ÷ varnish'];
-  const segd = h.rows.find((r) => r.server === 'segd' && r.trials.length > 0);
-  const rel = (server: 'nginx' | 'varnish'): string => {
-    const b = baselineOf(h.rows, server);
-    if (!segd || !b || b.trials.length === 0) return '';
+  /** segd's row over the same phase's row of `server`. */
+  const rel = (segd: HerdRow, server: 'nginx' | 'varnish'): string => {
+    const b = h.rows.find((r) => r.server === server && r.phase === segd.phase);
+    if (segd.trials.length === 0 || !b || b.trials.length === 0) return '';
     const s = herdSummary(segd);
     const x = herdSummary(b);
     return `${ratio(s.p50TtfbMs, x.p50TtfbMs)} / ${ratio(s.p99TtlbMs, x.p99TtlbMs)}`;
   };
-  const rows = [...h.baseline, ...h.rows].map((r) => {
+  const order = (r: HerdRow): number => (r.phase === 'cold' ? 1 : 0);
+  const rows = [...h.baseline, ...[...h.rows].sort((a, b) => order(a) - order(b))].map((r) => {
     if (r.trials.length === 0) return [r.label, '-', '-', '-', '-', '-', '-', '-', `skipped: ${r.skipped ?? ''}`, '', ''];
     const s = herdSummary(r);
     return [
@@ -127,8 +128,8 @@ function herdTable(h: NonNullable<EdgeReport['herd']>): Table {
       `${s.intact}/${s.clients}`,
       counts(merge(r.trials.map((t) => t.statuses))),
       r.server === 'origin' ? '' : counts(merge(r.trials.map((t) => t.caches))),
-      r.server === 'segd' ? rel('nginx') : '',
-      r.server === 'segd' ? rel('varnish') : '',
+      r.server === 'segd' ? rel(r, 'nginx') : '',
+      r.server === 'segd' ? rel(r, 'varnish') : '',
     ];
   });
   return {
@@ -138,6 +139,7 @@ function herdTable(h: NonNullable<EdgeReport['herd']>): Table {
     numeric: new Set([1, 3, 4, 5]),
     footnotes: [
       'Times from the instant all requests are sent (connections opened beforehand); first byte = response headers; median over trials of each trial\'s percentile.',
+      '"second herd": a new uncached object, same edge process, right after the first herd; "just started": the first requests the edge ever served (a fresh segd runs them before V8 has optimised its code).',
       'segd ÷: p50 first byte / p99 last byte, segd over that server (lower is better).',
       '"origin direct (1 client)" is the origin\'s own first byte, the reference of the goal; "(N clients)" is the origin serving the whole herd itself, a floor set by the clients and the machine.',
       'One client process reads every stream: a response\'s headers are parsed only once it has read what the other sockets already hold (tens of MB at the median), so first-byte times include the client\'s own reading. The cache answers are the server-side record: a segd "hit" was looked up only after the fill had completed.',
@@ -254,20 +256,23 @@ function outageTable(rows: OutageRow[]): Table {
 export function evaluateGoals(r: EdgeReport): Goal[] {
   const goals: Goal[] = [];
   if (r.herd) {
-    const segd = r.herd.rows.find((x) => x.server === 'segd');
+    const segd = r.herd.rows.find((x) => x.server === 'segd' && x.phase === 'warm');
+    const cold = r.herd.rows.find((x) => x.server === 'segd' && x.phase === 'cold');
     const ref = r.herd.baseline.find((x) => x.id === 'origin-1');
     if (!segd || segd.trials.length === 0 || !ref) goals.push({ scenario: 'herd', goal: '1 origin request, p50 first byte within 10 ms of the origin\'s', met: null, detail: 'segd not measured' });
     else {
       const s = herdSummary(segd);
       const o = herdSummary(ref).p50TtfbMs;
-      const one = s.origin.every((n) => n === 1);
+      const one = [segd, cold].every((x) => !x || herdSummary(x).origin.every((n) => n === 1));
       const close = s.p50TtfbMs - o <= 10;
-      const intact = s.intact === s.clients;
+      const intact = [segd, cold].every((x) => !x || herdSummary(x).intact === herdSummary(x).clients);
       goals.push({
         scenario: 'herd',
         goal: '1 origin request, p50 first byte within 10 ms of the origin\'s own, every body intact',
         met: one && close && intact,
-        detail: `origin requests per trial ${s.origin.join(', ')}; p50 first byte ${fmtMs(s.p50TtfbMs)} ms vs origin ${fmtMs(o)} ms (+${fmtMs(s.p50TtfbMs - o)} ms); intact ${s.intact}/${s.clients}`,
+        detail:
+          `second herd: origin requests per trial ${s.origin.join(', ')}; p50 first byte ${fmtMs(s.p50TtfbMs)} ms vs origin ${fmtMs(o)} ms (+${fmtMs(s.p50TtfbMs - o)} ms); intact ${s.intact}/${s.clients}` +
+          (cold && cold.trials.length ? `; just started: origin requests ${herdSummary(cold).origin.join(', ')}, p50 first byte ${fmtMs(herdSummary(cold).p50TtfbMs)} ms` : ''),
       });
     }
   }
@@ -374,9 +379,9 @@ export function edgeSvg(r: EdgeReport): string {
   const bars = <R extends RowBase>(rows: R[] | undefined, value: (x: R) => number | undefined, what: string): ChartGroup['bars'] =>
     (rows ?? []).filter(measured).map((x) => ({ series: seriesOf(x), value: value(x) ?? NaN, title: `${x.label}: ${what}` }));
   if (r.herd) {
-    const rows = r.herd.rows.filter((x) => x.trials.length > 0);
-    groups.push({ label: 'herd first byte', unit: 'p50 ms (lower: better)', bars: rows.map((x) => ({ series: seriesOf(x), value: herdSummary(x).p50TtfbMs, title: `${x.label}: p50 first byte` })) });
-    groups.push({ label: 'herd last byte', unit: 'p99 ms (lower: better)', bars: rows.map((x) => ({ series: seriesOf(x), value: herdSummary(x).p99TtlbMs, title: `${x.label}: p99 last byte` })) });
+    const rows = r.herd.rows.filter((x) => x.trials.length > 0 && x.phase === 'warm');
+    groups.push({ label: 'herd first byte (2nd herd)', unit: 'p50 ms (lower: better)', bars: rows.map((x) => ({ series: seriesOf(x), value: herdSummary(x).p50TtfbMs, title: `${x.label}: p50 first byte` })) });
+    groups.push({ label: 'herd last byte (2nd herd)', unit: 'p99 ms (lower: better)', bars: rows.map((x) => ({ series: seriesOf(x), value: herdSummary(x).p99TtlbMs, title: `${x.label}: p99 last byte` })) });
   }
   if (r.hits) groups.push({ label: 'hits', unit: 'GB/s', bars: bars(r.hits, (x) => (x.bytesPerSec ?? NaN) / 1e9, 'GB/s') });
   if (r.fill) groups.push({ label: 'fill', unit: 'GB/s', bars: bars(r.fill, (x) => (x.bodyBytesPerSec ?? NaN) / 1e9, 'GB/s') });

@@ -150,6 +150,8 @@ export interface HerdTrial {
 }
 
 export interface HerdRow extends RowBase {
+  /** cold: the edge's first requests since it started; warm: a second herd, same process. */
+  phase: 'cold' | 'warm' | 'origin';
   trials: HerdTrial[];
 }
 
@@ -176,7 +178,7 @@ export async function herdBaseline(ctx: EdgeContext): Promise<HerdRow[]> {
   const org = await origin(ctx, o.origin);
   try {
     for (const clients of [1, o.herdClients]) {
-      const row: HerdRow = { server: 'origin', id: `origin-${clients}`, label: `origin direct (${clients} client${clients > 1 ? 's' : ''})`, skipped: null, notes: [], config: '', trials: [] };
+      const row: HerdRow = { server: 'origin', id: `origin-${clients}`, label: `origin direct (${clients} client${clients > 1 ? 's' : ''})`, phase: 'origin', skipped: null, notes: [], config: '', trials: [] };
       // Median of three for the single client: it is the reference the edges are held to.
       for (let t = 0; t < (clients === 1 ? 3 : 1); t++) {
         const p = objectPath(o.herdBytes, `herd-${ctx.nonce}-direct${clients}-${t}`);
@@ -191,25 +193,34 @@ export async function herdBaseline(ctx: EdgeContext): Promise<HerdRow[]> {
   return rows;
 }
 
-export async function runHerd(ctx: EdgeContext, v: Variant): Promise<HerdRow> {
+/**
+ * Per trial, a fresh edge and two herds, each on its own uncached object: the first right after
+ * the edge started (segd's JavaScript not yet optimised), the second in the same process. The
+ * object is checked uncached before each: no origin request for it yet (and, first, an empty cache).
+ */
+export async function runHerd(ctx: EdgeContext, v: Variant): Promise<HerdRow[]> {
   const o = ctx.opts;
-  const row: HerdRow = { ...base(v), trials: [] };
+  const rows = (['cold', 'warm'] as const).map((phase): HerdRow => ({ ...base(v), id: `${v.id}-${phase}`, label: `${v.label} (${phase === 'cold' ? 'just started' : 'second herd'})`, phase, trials: [] }));
   const org = await origin(ctx, o.origin);
   try {
     for (let t = 0; t < o.herdTrials; t++) {
-      await withEdge(ctx, v, o.origin, row, async (edge) => {
-        const p = objectPath(o.herdBytes, `herd-${ctx.nonce}-${v.id}-${t}`);
-        const before = { cachedBefore: await edge.cachedObjects(), originBefore: (await org.stats(p)).requests };
-        if (before.cachedBefore !== 0 || before.originBefore !== 0) throw new Error(`not a cold start: ${before.cachedBefore} objects cached, ${before.originBefore} origin requests for the object`);
-        const results = await herd(edge.port, p, o.herdClients, new ObjectBytes(ctx.pool, p, o.herdBytes), edge.cacheHeader, 60_000);
-        row.trials.push(herdTrial(results, before, (await org.stats(p)).requests));
+      await withEdge(ctx, v, o.origin, rows[0]!, async (edge) => {
+        for (const row of rows) {
+          const p = objectPath(o.herdBytes, `herd-${ctx.nonce}-${row.id}-${t}`);
+          const before = { cachedBefore: await edge.cachedObjects(), originBefore: (await org.stats(p)).requests };
+          if (before.originBefore !== 0 || (row.phase === 'cold' && before.cachedBefore !== 0)) throw new Error(`not a cold start: ${before.cachedBefore} objects cached, ${before.originBefore} origin requests for the object`);
+          const results = await herd(edge.port, p, o.herdClients, new ObjectBytes(ctx.pool, p, o.herdBytes), edge.cacheHeader, 60_000);
+          row.trials.push(herdTrial(results, before, (await org.stats(p)).requests));
+          row.config = edge.config;
+        }
       }, org);
-      if (row.skipped) break;
+      if (rows[0]!.skipped) break;
     }
   } finally {
     await org.stop();
   }
-  return row;
+  rows[1]!.skipped = rows[0]!.skipped;
+  return rows;
 }
 
 // ---- hits ------------------------------------------------------------------------------------
