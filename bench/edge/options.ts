@@ -138,6 +138,16 @@ export function parseEdgeArgs(argv: string[]): EdgeOptions | null {
       throw new Error(`${flag}: ${(e as Error).message}`);
     }
   };
+  /** A size checked here but passed to segd as written (it parses sizes the same way). */
+  const sizeText = (flag: string): string => {
+    const v = args.value(flag);
+    try {
+      parseSize(v);
+    } catch (e) {
+      throw new Error(`${flag}: ${(e as Error).message}`);
+    }
+    return v;
+  };
   const whole = (flag: string, min: number): number => Math.floor(args.number(flag, min));
   for (let a = args.next(); a !== undefined; a = args.next()) {
     switch (a) {
@@ -162,10 +172,10 @@ export function parseEdgeArgs(argv: string[]): EdgeOptions | null {
         o.segdTiers = pickList(args.value(a), SEGD_TIERS, 'segd tier');
         break;
       case '--segd-cache-size':
-        o.segdCacheSize = String(size(a));
+        o.segdCacheSize = sizeText(a);
         break;
       case '--segd-disk-tier-cache-size':
-        o.segdDiskTierCacheSize = String(size(a));
+        o.segdDiskTierCacheSize = sizeText(a);
         break;
       case '--cache-disk-size':
         o.diskBytes = size(a);

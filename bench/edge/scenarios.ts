@@ -85,12 +85,13 @@ function problems(edge: RunningEdge): string[] {
   for (const l of lines) {
     let msg = l.trim();
     try {
-      const j = JSON.parse(l) as { msg?: string; err?: { message?: string } };
-      msg = `${j.msg ?? ''}${j.err?.message ? `: ${j.err.message}` : ''}`;
+      const j = JSON.parse(l) as { msg?: string; reason?: string; code?: string; err?: { message?: string } };
+      msg = [j.msg, j.reason, j.code, j.err?.message].filter((x) => x !== undefined).join(': ');
     } catch {
       /* not JSON */
     }
-    seen.set(msg.slice(0, 300), (seen.get(msg.slice(0, 300)) ?? 0) + 1);
+    const key = msg.replace(/o\/\d+\/\d+\/[^\s:"]+/g, '<object>').slice(0, 300);
+    seen.set(key, (seen.get(key) ?? 0) + 1);
   }
   return [...seen].slice(0, 8).map(([m, n]) => `${m}${n > 1 ? ` (×${n})` : ''}`);
 }
