@@ -43,6 +43,8 @@ export interface EdgeOptions {
   warmupSec: number;
   connections: number;
   pin: boolean;
+  /** Pin this process (the herd and sweep clients) to CPU 1 too. Only the CLI does that. */
+  pinSelf: boolean;
   seed: string;
   outDir: string | null;
   log: (line: string) => void;
@@ -73,6 +75,7 @@ export function defaultEdgeOptions(overrides: Partial<EdgeOptions> = {}): EdgeOp
     warmupSec: quick ? 0 : 2,
     connections: 32,
     pin: true,
+    pinSelf: false,
     seed: 'segd-edge-bench',
     outDir: path.join(BENCH_DIR, 'results'),
     log: (line) => console.log(line),
@@ -126,7 +129,7 @@ export const EDGE_USAGE = `usage: npx tsx bench/edge.ts [options]
 
 /** Parses argv (without node and script). Returns null for --help. */
 export function parseEdgeArgs(argv: string[]): EdgeOptions | null {
-  const o: Partial<EdgeOptions> = {};
+  const o: Partial<EdgeOptions> = { pinSelf: true };
   const set: Partial<EdgeOptions> = {};
   const origin: Partial<OriginTiming> = {};
   const args = new ArgReader(argv);
@@ -227,6 +230,7 @@ export function parseEdgeArgs(argv: string[]): EdgeOptions | null {
         break;
       case '--no-pin':
         o.pin = false;
+        o.pinSelf = false;
         break;
       default:
         throw new Error(`unknown argument "${a}"\n${EDGE_USAGE}`);
