@@ -114,7 +114,8 @@ export function defaultOptions(overrides: Partial<BenchOptions> = {}): BenchOpti
   };
 }
 
-function pickList<T extends string>(value: string, allowed: readonly T[], what: string): T[] {
+/** A comma-separated list of names, each one of `allowed`. */
+export function pickList<T extends string>(value: string, allowed: readonly T[], what: string): T[] {
   const out: T[] = [];
   for (const raw of value.split(',')) {
     const v = raw.trim();
@@ -126,6 +127,38 @@ function pickList<T extends string>(value: string, allowed: readonly T[], what: 
   }
   if (out.length === 0) throw new Error(`no ${what} given`);
   return out;
+}
+
+/** Command-line flags one at a time, `--flag value` or `--flag=value` (shared by run.ts and edge.ts). */
+export class ArgReader {
+  private readonly rest: string[];
+
+  constructor(argv: readonly string[]) {
+    this.rest = [...argv];
+  }
+
+  /** The next argument (a flag's name when it came as `--flag=value`), or undefined at the end. */
+  next(): string | undefined {
+    const arg = this.rest.shift();
+    if (arg === undefined) return undefined;
+    const eq = arg.indexOf('=');
+    if (!arg.startsWith('--') || eq < 0) return arg;
+    this.rest.unshift(arg.slice(eq + 1));
+    return arg.slice(0, eq);
+  }
+
+  value(flag: string): string {
+    const v = this.rest.shift();
+    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
+    return v;
+  }
+
+  number(flag: string, min: number): number {
+    const v = this.value(flag);
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new Error(`${flag}: bad number "${v}"`);
+    return n;
+  }
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -150,24 +183,9 @@ export function parseArgs(argv: string[]): BenchOptions | null {
   const o: Partial<BenchOptions> = { install: true, pinSelf: true };
   let duration: number | undefined;
   let warmup: number | undefined;
-  const rest = [...argv];
-  const value = (flag: string): string => {
-    const v = rest.shift();
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
-    return v;
-  };
-  const num = (flag: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min) throw new Error(`${flag}: bad number "${v}"`);
-    return n;
-  };
-  while (rest.length > 0) {
-    let arg = rest.shift()!;
-    const eq = arg.indexOf('=');
-    if (arg.startsWith('--') && eq > 0) {
-      rest.unshift(arg.slice(eq + 1));
-      arg = arg.slice(0, eq);
-    }
+  const args = new ArgReader(argv);
+  const value = (flag: string): string => args.value(flag);
+  for (let arg = args.next(); arg !== undefined; arg = args.next()) {
     switch (arg) {
       case '--':
         break;
@@ -184,13 +202,13 @@ export function parseArgs(argv: string[]): BenchOptions | null {
         o.scenarios = pickList(value(arg), SCENARIO_NAMES, 'scenario');
         break;
       case '--duration':
-        duration = num(arg, value(arg), 1);
+        duration = args.number(arg, 1);
         break;
       case '--warmup':
-        warmup = num(arg, value(arg), 0);
+        warmup = args.number(arg, 0);
         break;
       case '--connections':
-        o.connections = Math.floor(num(arg, value(arg), 1));
+        o.connections = Math.floor(args.number(arg, 1));
         break;
       case '--cache-size':
         o.segdCacheSize = value(arg);
@@ -228,4 +246,35 @@ export function parseArgs(argv: string[]): BenchOptions | null {
   if (duration !== undefined) opts.durationSec = duration;
   if (warmup !== undefined) opts.warmupSec = warmup;
   return opts;
+}
+
+/**
+ * The command-line entry of a bench script, when `moduleUrl` is the script node was started with:
+ * parse (bad arguments: the message and exit 2; --help: the usage), run, then exit 0, or 1 with
+ * the stack when the run throws.
+ */
+export function runAsMain<O>(moduleUrl: string, parse: (argv: string[]) => O | null, usage: string, run: (o: O) => Promise<unknown>): void {
+  if (!process.argv[1] || path.resolve(process.argv[1]) !== fileURLToPath(moduleUrl)) return;
+  let opts: O | null;
+  try {
+    opts = parse(process.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(2);
+  }
+  if (!opts) {
+    console.log(usage);
+    return;
+  }
+  const t0 = Date.now();
+  run(opts).then(
+    () => {
+      console.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      process.exit(0);
+    },
+    (e: unknown) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+      process.exit(1);
+    },
+  );
 }

@@ -97,8 +97,8 @@ export function finishReport(report: BenchReport): void {
   }
 }
 
-const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
-const fmtMs = (n: number): string => (!Number.isFinite(n) ? '-' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+export const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+export const fmtMs = (n: number): string => (!Number.isFinite(n) ? '-' : n < 10 ? n.toFixed(2) : n.toFixed(1));
 
 export const COLUMNS = [
   'scenario',
@@ -160,27 +160,43 @@ function footnotes(report: BenchReport): string[] {
   return out.concat(report.notes);
 }
 
-export function formatTable(report: BenchReport): string {
-  const rows = [COLUMNS as readonly string[], ...tableRows(report)];
-  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const numeric = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+/**
+ * A plain-text table: columns padded to their widest cell, `numeric` columns right-aligned, a
+ * blank line wherever `groupBy`'s column changes value.
+ */
+export function alignedTable(header: readonly string[], rows: readonly (readonly string[])[], numeric: ReadonlySet<number>, groupBy?: number): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   const line = (r: readonly string[]): string =>
     r.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  ')];
-  let prev = '';
-  for (const r of rows.slice(1)) {
-    if (prev && r[0] !== prev) out.push('');
-    prev = r[0]!;
+  const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  ')];
+  let prev: string | undefined;
+  for (const r of rows) {
+    if (groupBy !== undefined && prev !== undefined && r[groupBy] !== prev) out.push('');
+    prev = r[groupBy ?? 0];
     out.push(line(r));
   }
-  return `${out.join('\n')}\n\n${footnotes(report).map((f) => `  ${f}`).join('\n')}\n`;
+  return out.join('\n');
+}
+
+/** A GitHub-flavoured markdown table; `numeric` columns right-aligned. */
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[], numeric: ReadonlySet<number>): string[] {
+  const esc = (s: string): string => s.replace(/\|/g, '\\|');
+  return [
+    `| ${header.map(esc).join(' | ')} |`,
+    `| ${header.map((_, i) => (numeric.has(i) ? '---:' : '---')).join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ];
+}
+
+const NUMERIC_COLUMNS = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+
+export function formatTable(report: BenchReport): string {
+  const table = alignedTable(COLUMNS, tableRows(report), NUMERIC_COLUMNS, 0);
+  return `${table}\n\n${footnotes(report).map((f) => `  ${f}`).join('\n')}\n`;
 }
 
 export function toMarkdown(report: BenchReport, chartFile = 'chart.svg'): string {
-  const esc = (s: string): string => s.replace(/\|/g, '\\|');
-  const head = `| ${COLUMNS.join(' | ')} |`;
-  const sep = `| ${COLUMNS.map((_, i) => (i >= 3 && i <= 12 ? '---:' : '---')).join(' | ')} |`;
-  const body = tableRows(report).map((r) => `| ${r.map(esc).join(' | ')} |`);
   return [
     `# segd benchmark ${report.startedAt}`,
     '',
@@ -188,9 +204,7 @@ export function toMarkdown(report: BenchReport, chartFile = 'chart.svg'): string
       `content ${(report.content.totalBytes / 2 ** 20).toFixed(0)} MiB (cold set ${(report.content.coldBytes / 2 ** 20).toFixed(0)} MiB, segd --cache-size ${report.content.segdCacheSize}), ` +
       `${report.machine.cpus} CPUs, node ${report.machine.node}.`,
     '',
-    head,
-    sep,
-    ...body,
+    ...markdownTable(COLUMNS, tableRows(report), NUMERIC_COLUMNS),
     '',
     ...footnotes(report).map((f) => `- ${f}`),
     '',

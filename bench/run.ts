@@ -5,13 +5,12 @@ import { writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { toSvg } from './chart.js';
 import { ensureContent, type Content } from './content.js';
 import { autocannonGenerator } from './generators/autocannon.js';
 import type { LoadGenerator, LoadResult } from './generators/types.js';
 import { setWrkCpu, wrkAvailable, wrkGenerator } from './generators/wrk.js';
-import { defaultOptions, parseArgs, USAGE, type BenchOptions, type ScenarioName, type ServerName } from './options.js';
+import { defaultOptions, parseArgs, runAsMain, USAGE, type BenchOptions, type ScenarioName, type ServerName } from './options.js';
 import { cpuSeconds, groupPids, installCleanupHandlers, killAllSync, pinSelf, RssSampler } from './procs.js';
 import { finishReport, formatTable, toMarkdown, type BenchReport, type ScenarioResult, type ServerStatus } from './report.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
@@ -246,29 +245,4 @@ async function writeResults(report: BenchReport, outDir: string): Promise<string
   return files;
 }
 
-async function main(): Promise<void> {
-  let opts: BenchOptions | null;
-  try {
-    opts = parseArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error((e as Error).message);
-    process.exit(2);
-  }
-  if (!opts) {
-    console.log(USAGE);
-    return;
-  }
-  const t0 = Date.now();
-  await runBench(opts);
-  console.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().then(
-    () => process.exit(0),
-    (e: unknown) => {
-      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-      process.exit(1);
-    },
-  );
-}
+runAsMain(import.meta.url, parseArgs, USAGE, (opts) => runBench(opts));

@@ -56,6 +56,7 @@ export const autocannonGenerator: LoadGenerator = {
   },
   run: async (r: LoadRun): Promise<LoadResult> => {
     const { sequence, random } = r.plan;
+    if (r.plan.numbered) throw new Error('numbered (never-repeating) plans need wrk');
     const head = sequence.every((q) => q.method === 'HEAD');
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();

@@ -11,6 +11,11 @@ export interface LoadPlan {
   sequence: LoadRequest[];
   /** Pick a random entry of `sequence` for every request instead of cycling. */
   random: boolean;
+  /**
+   * Requests that never repeat, in place of `sequence`: GET `${prefix}${n}${suffix}` for
+   * n = 0, 1, 2, ... (a cold fill, each object asked for once). wrk only.
+   */
+  numbered?: { prefix: string; suffix: string };
 }
 
 export interface LoadRun {

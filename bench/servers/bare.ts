@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { exitOnSignals } from './lifecycle.js';
 
 interface Entry {
   body: Buffer;
@@ -81,9 +82,4 @@ const server = http.createServer((req, res) => {
 server.listen(Number(portArg), '127.0.0.1', () => {
   console.log(`bare: ${files.size} files in memory, listening on http://127.0.0.1:${portArg}`);
 });
-const stop = (): void => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+exitOnSignals(server);
