@@ -160,27 +160,40 @@ function footnotes(report: BenchReport): string[] {
   return out.concat(report.notes);
 }
 
-export function formatTable(report: BenchReport): string {
-  const rows = [COLUMNS as readonly string[], ...tableRows(report)];
-  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const numeric = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+/** Rows as aligned text columns (numeric ones right-aligned), with a rule under the first row. */
+export function alignColumns(rows: readonly (readonly string[])[], numeric: ReadonlySet<number>): string[] {
+  const head = rows[0] ?? [];
+  const widths = head.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: readonly string[]): string =>
     r.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  ')];
-  let prev = '';
-  for (const r of rows.slice(1)) {
-    if (prev && r[0] !== prev) out.push('');
-    prev = r[0]!;
-    out.push(line(r));
-  }
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+}
+
+/** A markdown table; numeric columns are right-aligned. */
+export function markdownTable(head: readonly string[], rows: readonly (readonly string[])[], numeric: ReadonlySet<number>): string[] {
+  const cell = (s: string): string => s.replace(/\|/g, '\\|');
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map((_, i) => (numeric.has(i) ? '---:' : '---')).join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+  ];
+}
+
+const NUMERIC_COLUMNS: ReadonlySet<number> = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+
+export function formatTable(report: BenchReport): string {
+  const rows = tableRows(report);
+  const [head, rule, ...lines] = alignColumns([COLUMNS, ...rows], NUMERIC_COLUMNS);
+  const out = [head!, rule!];
+  // A blank line between scenarios.
+  lines.forEach((l, i) => {
+    if (i > 0 && rows[i]![0] !== rows[i - 1]![0]) out.push('');
+    out.push(l);
+  });
   return `${out.join('\n')}\n\n${footnotes(report).map((f) => `  ${f}`).join('\n')}\n`;
 }
 
 export function toMarkdown(report: BenchReport, chartFile = 'chart.svg'): string {
-  const esc = (s: string): string => s.replace(/\|/g, '\\|');
-  const head = `| ${COLUMNS.join(' | ')} |`;
-  const sep = `| ${COLUMNS.map((_, i) => (i >= 3 && i <= 12 ? '---:' : '---')).join(' | ')} |`;
-  const body = tableRows(report).map((r) => `| ${r.map(esc).join(' | ')} |`);
   return [
     `# segd benchmark ${report.startedAt}`,
     '',
@@ -188,9 +201,7 @@ export function toMarkdown(report: BenchReport, chartFile = 'chart.svg'): string
       `content ${(report.content.totalBytes / 2 ** 20).toFixed(0)} MiB (cold set ${(report.content.coldBytes / 2 ** 20).toFixed(0)} MiB, segd --cache-size ${report.content.segdCacheSize}), ` +
       `${report.machine.cpus} CPUs, node ${report.machine.node}.`,
     '',
-    head,
-    sep,
-    ...body,
+    ...markdownTable(COLUMNS, tableRows(report), NUMERIC_COLUMNS),
     '',
     ...footnotes(report).map((f) => `- ${f}`),
     '',
