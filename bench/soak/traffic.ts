@@ -30,7 +30,7 @@ export const MIX = {
   revalidateEvery: 8,
   floodEverySec: 5,
   floodRequests: 1000,
-  /** Half the flood's connections are kept alive, half open a new connection per request. */
+  /** Parallel requests; every other one opens a new connection, the rest share half as many kept-alive ones. */
   floodConnections: 32,
   stormEverySec: 5,
   stormRequests: 500,
@@ -153,7 +153,7 @@ class Traffic {
   private readonly rangeTargets: string[];
   private readonly tally: Tally;
   private readonly t0 = Date.now();
-  readonly loops: Promise<void>[] = [];
+  private readonly loops: Promise<void>[] = [];
 
   constructor(private readonly o: TrafficOptions) {
     this.tally = o.tally;
