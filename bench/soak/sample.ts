@@ -12,6 +12,8 @@ export interface Sample {
   /** Anonymous resident memory (RssAnon): heap, malloc; not the mapped files segd serves. */
   anon: number;
   heapUsed: number;
+  /** V8 heap committed: young generation growth under load shows here, and in anonymous RSS. */
+  heapTotal: number;
   /** V8's external memory: Buffers outside the heap, the cache's mappings included. */
   external: number;
   /** Open descriptors other than sockets. */
@@ -65,6 +67,7 @@ export const METRICS: MetricDef[] = [
   { key: 'maps', label: 'memory mappings', unit: '', tolerance: { share: 0.1, floor: 32 } },
   { key: 'loopP99', label: 'event-loop delay p99', unit: 'ms', tolerance: { share: 0.5, floor: 5 } },
   { key: 'unexplained', label: 'unexplained errors (total)', unit: '' },
+  { key: 'heapTotal', label: 'V8 heap committed', unit: 'MiB' },
   { key: 'cpu', label: 'segd CPU', unit: 'cores' },
   { key: 'reqPerSec', label: 'client exchanges', unit: 'req/s' },
   { key: 'cacheBytes', label: 'segd cache', unit: 'MiB' },
@@ -152,6 +155,7 @@ export class Sampler {
       t: (now - this.t0) / 1000,
       ...proc,
       heapUsed: one('nodejs_heap_size_used_bytes'),
+      heapTotal: one('nodejs_heap_size_total_bytes'),
       external: one('nodejs_external_memory_bytes'),
       loopP99: one('nodejs_eventloop_lag_p99_seconds') * 1000,
       loopMax: one('nodejs_eventloop_lag_max_seconds') * 1000,
