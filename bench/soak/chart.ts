@@ -8,7 +8,7 @@ import type { Trend } from './trend.js';
 const COLUMNS = 2;
 const PANEL_W = 440;
 const PANEL_H = 170;
-const PLOT = { left: 50, right: 16, top: 40, bottom: 24 };
+const PLOT = { left: 50, right: 28, top: 40, bottom: 24 };
 const HEADER = 64;
 
 /** Whole seconds, or minutes past three of them. */
@@ -26,7 +26,8 @@ function panel(trend: Trend, samples: readonly Sample[], x0: number, y0: number,
   const w = PANEL_W - PLOT.left - PLOT.right;
   const h = PANEL_H - PLOT.top - PLOT.bottom;
   const points = samples.filter((s) => Number.isFinite(s[def.key])).map((s) => [s.t, shown(def, s[def.key])] as const);
-  const yMax = Math.max(1e-9, ...points.map(([, v]) => v)) * 1.1;
+  const top = Math.max(0, ...points.map(([, v]) => v));
+  const yMax = (top > 0 ? top : 1) * 1.1;
   const px = (t: number): number => x0 + PLOT.left + (w * t) / tMax;
   const py = (v: number): number => y0 + PLOT.top + h - (h * v) / yMax;
   const rising = trend.verdict === 'rising';
