@@ -267,8 +267,8 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / CLK_TCK;
 }
 
-/** A kB field of /proc/PID/status (VmRSS, VmHWM, RssAnon, RssFile), 0 when unreadable. */
-export function statusKiB(pid: number, key: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
+/** A kB field of /proc/PID/status, 0 when unreadable. */
+export function statusKiB(pid: number, key: 'VmRSS' | 'VmHWM' | 'RssAnon'): number {
   try {
     const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : 0;
