@@ -3,7 +3,7 @@
 import type { ServerName } from './options.js';
 import type { BenchReport } from './report.js';
 
-const COLORS: Record<ServerName, string> = {
+export const COLORS: Record<ServerName, string> = {
   segd: '#d62728',
   nginx: '#2ca02c',
   'fastify-static': '#1f77b4',
@@ -14,9 +14,9 @@ const COLORS: Record<ServerName, string> = {
 /** Scenarios whose figure of merit is bytes per second rather than requests per second. */
 const BYTE_SCENARIOS = new Set(['segments', 'ranges', 'cold', 'mix']);
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-function short(n: number): string {
+export function short(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
   if (n >= 1e4) return `${(n / 1e3).toFixed(0)}k`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;

@@ -1,7 +1,7 @@
 // Child processes in their own process groups, CPU pinning, cleanup on exit or signal,
-// and /proc sampling (CPU time, peak RSS).
+// and /proc sampling (CPU time, memory, descriptors, mappings).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -267,10 +267,41 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / CLK_TCK;
 }
 
-function statusKiB(pid: number, key: 'VmRSS' | 'VmHWM'): number {
+/** A kB field of /proc/PID/status, 0 when unreadable. */
+export function statusKiB(pid: number, key: 'VmRSS' | 'VmHWM' | 'RssAnon'): number {
   try {
     const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Open descriptors of a process: sockets apart, since their number follows the traffic. */
+export function openFds(pid: number): { sockets: number; others: number } {
+  const out = { sockets: 0, others: 0 };
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) out.sockets++;
+      else out.others++;
+    } catch {
+      /* closed since the listing */
+    }
+  }
+  return out;
+}
+
+/** Memory mappings of a process (lines of /proc/PID/maps), 0 when unreadable. */
+export function mappingCount(pid: number): number {
+  try {
+    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    return maps.split('\n').length - 1;
   } catch {
     return 0;
   }

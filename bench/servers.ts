@@ -29,6 +29,8 @@ export interface RunningServer<N extends string = ServerName> {
 export interface ServerContext {
   opts: BenchOptions;
   content: Content;
+  /** More segd flags, after the ones the bench passes (the soak adds --no-player). */
+  segdArgs?: readonly string[];
 }
 
 interface ServerDef {
@@ -123,7 +125,7 @@ const segd: ServerDef = {
   start: async (ctx, port) => {
     const cli = ctx.opts.segdCli;
     const node = cli.endsWith('.ts') ? [process.execPath, '--import', 'tsx', cli] : [process.execPath, cli];
-    const base = [...node, 'serve', ctx.content.dir, '--host', '127.0.0.1', '--port', String(port)];
+    const base = [...node, 'serve', ctx.content.dir, '--host', '127.0.0.1', '--port', String(port), ...(ctx.segdArgs ?? [])];
     const attempt = async (args: string[]): Promise<GroupChild> => {
       const proc = spawnGroup(args, { cpu: cpu(ctx), cwd: REPO_DIR });
       try {
