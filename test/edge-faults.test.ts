@@ -114,11 +114,13 @@ describe('revalidation', () => {
     const s = await edge();
     const path = unique('m3u8');
     const body = Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n');
-    origin.put(path, body, { headers: { 'cache-control': 'max-age=1', 'content-type': 'application/vnd.apple.mpegurl' } });
+    // max-age=0: stored, but stale at once, so every later request revalidates
+    const headers = { 'cache-control': 'max-age=0', 'content-type': 'application/vnd.apple.mpegurl' };
+    origin.put(path, body, { headers });
     expect((await get(s.url, path)).body.equals(body)).toBe(true);
-    await new Promise((r) => setTimeout(r, 1100)); // past max-age=1
+    expect(origin.count(path)).toBe(1); // the fill's own waiters are answered from it, not sent back
     let release!: () => void;
-    origin.behave(path, { headers: { 'cache-control': 'max-age=1', 'content-type': 'application/vnd.apple.mpegurl' }, holdRevalidation: new Promise<void>((r) => (release = r)) });
+    origin.behave(path, { headers, holdRevalidation: new Promise<void>((r) => (release = r)) });
     const replies = Array.from({ length: 20 }, () => get(s.url, path));
     await eventually(() => origin.count(path) === 2, { what: 'the conditional request' });
     await new Promise((r) => setTimeout(r, 100)); // every request has arrived and waits on it

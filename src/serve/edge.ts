@@ -31,10 +31,10 @@ export function edgeContent(ctx: EdgeServeContext): (req: IncomingMessage, res: 
   return async (req, res, path, query) => {
     const k = cacheKey(path, query, ctx.stripParams);
     const a = await ctx.edge.lookup(k.key, path, k.originQuery);
-    return answer(req, res, a, path, k.key, k.originQuery);
+    return answer(req, res, a, path, k.key);
   };
 
-  async function answer(req: IncomingMessage, res: ServerResponse, a: EdgeAnswer<Representation>, path: string, key: string, originQuery: string): Promise<void> {
+  async function answer(req: IncomingMessage, res: ServerResponse, a: EdgeAnswer<Representation>, path: string, key: string): Promise<void> {
     switch (a.kind) {
       case 'entry':
         return respond(req, res, a.entry, ctx, ['Cache-Status', cacheStatus(a.status), 'Age', ageHeader(a.entry.fresh, Date.now())]);
@@ -50,8 +50,8 @@ export function edgeContent(ctx: EdgeServeContext): (req: IncomingMessage, res: 
         // round trip to arrive, and a playlist's caching policy and compression need all of it.
         const small = head.status === 200 && (kind === 'playlist' || (head.length !== undefined && head.length <= COPY_LIMIT));
         if (small && (await fill.done).kind === 'committed') {
-          const stored = await ctx.edge.lookup(key, path, originQuery);
-          if (stored.kind === 'entry') return respond(req, res, stored.entry, ctx, ['Cache-Status', cacheStatus(a.status), 'Age', ageHeader(stored.entry.fresh, Date.now())]);
+          const stored = await ctx.edge.justStored(key, path);
+          if (stored !== undefined) return respond(req, res, stored, ctx, ['Cache-Status', cacheStatus(a.status), 'Age', ageHeader(stored.fresh, Date.now())]);
         }
         const fresh = ctx.edge.headFreshness(head, path);
         return respondFromFill(

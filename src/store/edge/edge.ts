@@ -116,6 +116,16 @@ export class EdgeStore<R> {
     return this.join(this.startFill(key, hash, path, query, {}), { fwd: 'miss' }, true);
   }
 
+  /**
+   * The object a fill of `key` just committed, from memory or disk, without a freshness check:
+   * it answers the requests that waited for that fill (an object fresh for `max-age=0` must not
+   * send them straight back to the origin).
+   */
+  async justStored(key: string, path: string): Promise<EdgeEntry<R> | undefined> {
+    const hash = keyHash(key);
+    return this.o.memory.get(hash) ?? (this.o.disk?.has(hash) ? this.loadFromDisk(key, hash, path) : undefined);
+  }
+
   get inflight(): number {
     return this.fills.size;
   }
