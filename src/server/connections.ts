@@ -133,13 +133,21 @@ export class Connections {
   private sweep(): void {
     const now = Date.now();
     for (const [socket, c] of this.open) {
-      const pending = c.busy > 0 || socket.writableLength > 0;
-      if (!pending || socket.bytesWritten !== c.lastBytes) {
-        c.lastBytes = socket.bytesWritten;
+      // Moves whenever the kernel takes bytes: bytesWritten counts a whole body as soon as
+      // res.end() hands it to libuv (and writableLength keeps counting it until the last byte is
+      // taken), so neither moves while a slow client drains a large body; libuv's queue does.
+      const flushed = socket.bytesWritten - writeQueueSize(socket);
+      if ((c.busy === 0 && socket.writableLength === 0) || flushed !== c.lastBytes) {
+        c.lastBytes = flushed;
         c.progressAt = now;
       } else if (now - c.progressAt >= this.limits.stallMs) {
         socket.destroy();
       }
     }
   }
+}
+
+/** Bytes libuv still holds for the socket (not yet taken by the kernel); 0 once it is closed. */
+function writeQueueSize(socket: Socket): number {
+  return (socket as Socket & { _handle?: { writeQueueSize?: number } | null })._handle?.writeQueueSize ?? 0;
 }
