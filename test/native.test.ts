@@ -188,6 +188,19 @@ describe('map / slice', () => {
     expect(err!.message).toBe(`ENOENT: no such file or directory, open '${p}'`);
   });
 
+  it('a directory throws EISDIR shaped like fs errors', () => {
+    let err: NodeJS.ErrnoException | undefined;
+    try {
+      native.map(dir);
+    } catch (e) {
+      err = e as NodeJS.ErrnoException;
+    }
+    expect(err).toBeInstanceOf(Error);
+    expect(err!.code).toBe('EISDIR');
+    expect(err!.errno).toBe(-21);
+    expect(err!.message).toMatch(/^EISDIR: illegal operation on a directory, /);
+  });
+
   it('warm/resident/poisoned/close are well behaved', () => {
     const m = native.map(bigPath);
     m.warm();

@@ -158,7 +158,7 @@ fn read_at_impl(cx: &Cx) -> Result<napi_value> {
             sys::libc::pread(fd as i32, buf.add(filled) as *mut std::ffi::c_void, cap - filled, (pos + filled as u64) as i64)
         };
         if n < 0 {
-            let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(5);
+            let e = errno::last();
             if e == sys::libc::EINTR {
                 continue;
             }
@@ -210,8 +210,7 @@ fn raise_file_limit_impl(cx: &Cx) -> Result<napi_value> {
     let mut lim = sys::libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes one `struct rlimit` into the valid, exclusive `lim`.
     if unsafe { sys::libc::getrlimit(sys::libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(5);
-        return Err(Error::Os { errno: e, syscall: "getrlimit", path: None });
+        return Err(Error::Os { errno: errno::last(), syscall: "getrlimit", path: None });
     }
     if lim.rlim_cur < lim.rlim_max {
         let want = sys::libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };

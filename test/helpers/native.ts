@@ -1,0 +1,17 @@
+/** What the native tests need to know about the machine: a Rust toolchain, the active byte path. */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const NATIVE_DIR = fileURLToPath(new URL('../../native', import.meta.url));
+
+/** Why cargo cannot be used here, or undefined when it can (`native/build.mjs` looks it up the same way). */
+export const noCargo: string | undefined = spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status === 0 ? undefined : 'cargo is not on PATH';
+
+/**
+ * For `it.skipIf`/`describe.skipIf`: true when `reason` is set, and then says on stderr what is
+ * skipped and why, so a skip never passes unnoticed as a success.
+ */
+export function skipping(what: string, reason: string | undefined): boolean {
+  if (reason !== undefined) console.warn(`skipped: ${what}: ${reason}`);
+  return reason !== undefined;
+}

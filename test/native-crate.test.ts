@@ -1,0 +1,13 @@
+// The Rust crate's own unit tests (native/src: CRC32C vectors, the SIGBUS guard's registry), run
+// here so that `npm test` and CI run them too.
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { NATIVE_DIR, noCargo, skipping } from './helpers/native.js';
+
+describe.skipIf(skipping('the crate unit tests (cargo test)', noCargo))('native crate', () => {
+  it('cargo test passes', () => {
+    const r = spawnSync('cargo', ['test', '--release', '--quiet'], { cwd: NATIVE_DIR, encoding: 'utf8', timeout: 240_000 });
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/test result: ok\. [1-9]\d* passed; 0 failed/);
+  }, 250_000);
+});
