@@ -16,7 +16,6 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
@@ -90,23 +89,25 @@ interface RawAddon {
 const ADDON_BASENAME = 'segd';
 const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 
-function platformTriples(): string[] {
-  const { platform, arch } = process;
-  // napi build --platform names: segd.linux-x64-gnu.node, segd.linux-x64-musl.node, segd.darwin-arm64.node...
-  return platform === 'linux' ? [`linux-${arch}-gnu`, `linux-${arch}-musl`] : [`${platform}-${arch}`];
+/**
+ * The addon's file name on this platform, or undefined where no addon can exist:
+ * native/src/sys/libc.rs declares glibc's structs by hand for Linux on x64 and arm64 and refuses
+ * to build for anything else. (`napi build --platform` names the file segd.linux-x64-gnu.node.)
+ */
+export function addonFileName(platform: string = process.platform, arch: string = process.arch): string | undefined {
+  return platform === 'linux' && (arch === 'x64' || arch === 'arm64') ? `${ADDON_BASENAME}.linux-${arch}-gnu.node` : undefined;
 }
 
-/** Candidate addon paths: $SEGD_NATIVE_PATH, then <package root>/native/segd.<triple>.node, where the
+/** Candidate addon paths: $SEGD_NATIVE_PATH, then <package root>/native/<addonFileName()>, where the
  * package root is found by walking up from this file (works from src/ and from dist/src/). */
 function candidatePaths(): string[] {
   const out: string[] = [];
   if (process.env.SEGD_NATIVE_PATH) out.push(path.resolve(process.env.SEGD_NATIVE_PATH));
-  const triples = platformTriples();
+  const name = addonFileName();
   let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; name !== undefined && i < 5; i++) {
     if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'native'))) {
-      for (const t of triples) out.push(path.join(dir, 'native', `${ADDON_BASENAME}.${t}.node`));
-      out.push(path.join(dir, 'native', `${ADDON_BASENAME}.node`));
+      out.push(path.join(dir, 'native', name));
       break;
     }
     const parent = path.dirname(dir);
@@ -124,19 +125,26 @@ function loadAddon(): RawAddon | null {
     description = 'segd native: pure-TS fallback (SEGD_NATIVE=0)';
     return null;
   }
-  const require = createRequire(import.meta.url);
   const errors: string[] = [];
   for (const p of candidatePaths()) {
     if (!fs.existsSync(p)) continue;
     try {
-      const raw = require(p) as RawAddon;
-      description = `segd native: addon ${p} (crc32c ${raw.crcImpl})`;
-      return raw;
+      // process.dlopen, not require(): require() reads any name not ending in .node as
+      // JavaScript, and cargo's own output is target/release/libsegd_native.so.
+      const module = { exports: {} as RawAddon };
+      process.dlopen(module, p);
+      description = `segd native: addon ${p} (crc32c ${module.exports.crcImpl})`;
+      return module.exports;
     } catch (e) {
       errors.push(`${p}: ${(e as Error).message}`);
     }
   }
-  const why = errors.length ? `failed to load: ${errors.join('; ')}` : 'not built (run npm run build:native)';
+  const why =
+    errors.length > 0
+      ? `failed to load: ${errors.join('; ')}`
+      : addonFileName() === undefined
+        ? `not available for ${process.platform}-${process.arch} (Linux glibc on x64 and arm64 only)`
+        : 'not built (run npm run build:native)';
   if (mode === '1') throw new Error(`segd native addon required (SEGD_NATIVE=1) but ${why}`);
   description = `segd native: pure-TS fallback (addon ${why})`;
   return null;
