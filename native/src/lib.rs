@@ -15,6 +15,9 @@
 //! All `unsafe` FFI is confined to `sys` (declarations), `napi` (safe wrapper), `mapping`
 //! and `sigbus`; each block carries a SAFETY comment.
 
+// Inside an `unsafe fn` every unsafe operation still needs its own block and SAFETY comment.
+#![deny(unsafe_op_in_unsafe_fn)]
+
 mod crc;
 mod errno;
 mod mapping;
@@ -120,7 +123,11 @@ fn crc32c_map_impl(cx: &Cx) -> Result<napi_value> {
     let (off, len) = r.check_range(offset, length)?;
     let seed = cx.opt_u32_arg(3, "seed")?;
     r.check_poison()?;
-    let crc = crc::crc32c(seed, r.bytes(off, len));
+    // SAFETY: [off, off+len) lies inside the mapping (check_range) and `r` keeps it mapped for
+    // this call. A page that vanished under it (a truncated file) faults, and the SIGBUS guard
+    // maps a zero page there, so every address stays readable; that its bytes may change while
+    // read is within crc32c's contract.
+    let crc = unsafe { crc::crc32c(seed, r.ptr_at(off), len) };
     r.check_poison()?; // a truncation fault during the pass means the result is garbage
     napi::uint32(cx.env, crc)
 }
@@ -172,23 +179,20 @@ fn read_at_impl(cx: &Cx) -> Result<napi_value> {
     napi::number(cx.env, filled as f64)
 }
 
-fn bytes_of(cx: &Cx) -> Result<&[u8]> {
-    let (p, len) = cx.bytes_arg(0, "data")?;
-    if len == 0 || p.is_null() {
-        return Ok(&[]);
-    }
-    // SAFETY: the typed array's backing store is valid for `len` bytes during this call.
-    Ok(unsafe { std::slice::from_raw_parts(p, len) })
-}
-
 fn crc32c_impl(cx: &Cx) -> Result<napi_value> {
+    let (p, len) = cx.bytes_arg(0, "data")?;
     let seed = cx.opt_u32_arg(1, "seed")?;
-    napi::uint32(cx.env, crc::crc32c(seed, bytes_of(cx)?))
+    // SAFETY: the typed array's backing store is readable for `len` bytes during this
+    // synchronous call (no JS runs, so nothing can detach or free it); when it is a
+    // SharedArrayBuffer another thread may write it meanwhile, which crc32c's contract allows.
+    napi::uint32(cx.env, unsafe { crc::crc32c(seed, p, len) })
 }
 
 fn crc32c_portable_impl(cx: &Cx) -> Result<napi_value> {
+    let (p, len) = cx.bytes_arg(0, "data")?;
     let seed = cx.opt_u32_arg(1, "seed")?;
-    napi::uint32(cx.env, crc::crc32c_portable(seed, bytes_of(cx)?))
+    // SAFETY: as in crc32c_impl.
+    napi::uint32(cx.env, unsafe { crc::crc32c_portable(seed, p, len) })
 }
 
 fn live_impl(cx: &Cx) -> Result<napi_value> {

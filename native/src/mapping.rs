@@ -110,24 +110,12 @@ impl Region {
         Ok((offset as usize, length as usize))
     }
 
-    /// Raw pointer to byte `offset` (offset <= len, checked by the caller).
+    /// Raw pointer to byte `offset` (offset <= len, checked by the caller). The bytes behind it
+    /// are never lent out as `&[u8]`: another process may change the file while we read
+    /// (MAP_SHARED), so they are read through raw pointers only (see src/crc.rs).
     pub fn ptr_at(&self, offset: usize) -> *mut u8 {
         debug_assert!(offset <= self.len);
         self.ptr.wrapping_add(offset)
-    }
-
-    /// Borrow [offset, offset+len) as a byte slice.
-    ///
-    /// Caveat accepted by design: another process may modify the file (MAP_SHARED), so the
-    /// bytes may change while borrowed; we only ever read them as plain `u8`s (any value is
-    /// valid), and a truncation fault is repaired by the SIGBUS handler.
-    pub fn bytes(&self, offset: usize, len: usize) -> &[u8] {
-        assert!(offset <= self.len && len <= self.len - offset);
-        if len == 0 {
-            return &[];
-        }
-        // SAFETY: in bounds of a live mapping (asserted above) that outlives `&self`.
-        unsafe { std::slice::from_raw_parts(self.ptr.add(offset), len) }
     }
 
     pub fn warm(&self) -> Result<()> {
