@@ -7,18 +7,8 @@ use crate::sys::libc as c;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-
-pub fn live() -> usize {
-    LIVE.load(Ordering::Relaxed)
-}
-pub fn bytes() -> usize {
-    BYTES.load(Ordering::Relaxed)
-}
 
 /// One mmap(PROT_READ, MAP_SHARED) of a whole file. Unmapped when the last `Arc` drops
 /// (handles, transfer tokens and every sliced Buffer each hold one).
@@ -46,7 +36,6 @@ impl Region {
         // Exact: sys/libc.rs refuses to build for anything but 64-bit targets.
         let len = meta.len() as usize;
         if len == 0 {
-            LIVE.fetch_add(1, Ordering::Relaxed);
             return Ok(Region { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0, slot: None });
         }
         if !sigbus::install() {
@@ -72,8 +61,6 @@ impl Region {
                 ),
             });
         };
-        LIVE.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(len, Ordering::Relaxed);
         Ok(Region { ptr: p as *mut u8, len, slot: Some(slot) })
     }
 
@@ -171,9 +158,7 @@ impl Drop for Region {
             // SAFETY: ptr/len is exactly the mapping created in `open`; this is the last
             // reference, so no Buffer or handle can read it anymore.
             unsafe { c::munmap(self.ptr as *mut c_void, self.len) };
-            BYTES.fetch_sub(self.len, Ordering::Relaxed);
         }
-        LIVE.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -108,6 +108,7 @@ extern "C" {
     pub fn munmap(addr: *mut c_void, len: size_t) -> c_int;
     pub fn madvise(addr: *mut c_void, len: size_t, advice: c_int) -> c_int;
     pub fn mincore(addr: *mut c_void, len: size_t, vec: *mut c_uchar) -> c_int;
+    #[cfg(feature = "bench")]
     pub fn pread(fd: c_int, buf: *mut c_void, count: size_t, offset: off_t) -> isize;
     pub fn sysconf(name: c_int) -> c_long;
     pub fn sigaction(signum: c_int, act: *const sigaction_t, oldact: *mut sigaction_t) -> c_int;
