@@ -12,7 +12,7 @@ import { DEFAULT_MAX_URL_LENGTH } from './http/url-path.js';
 import { crcHex } from './http/etag.js';
 import { Metrics } from './observe/metrics.js';
 import { accessLogger, diagnostics as stderrDiagnostics, type Diagnostics } from './observe/log.js';
-import { nativeDescription } from './native/index.js';
+import { nativeDescription, sigbusFaults } from './native/index.js';
 import { LoadPool, defaultThreads } from './pool/load-pool.js';
 import { FileStore } from './store/folder.js';
 import { createHandler, type ContentMount } from './serve/handler.js';
@@ -133,6 +133,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
     cacheBytes: (): number => store.memory.bytes + (edge?.memory.bytes ?? 0),
     cacheEntries: (): number => store.memory.size + (edge?.memory.size ?? 0),
     poolQueueDepth: () => pool.stats.queueSize,
+    sigbusRepairs: sigbusFaults,
   });
   pool.onTaskTime = (s) => metrics.poolTaskSeconds.observe(s);
 
@@ -158,6 +159,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
       miss: () => metrics.cacheMisses.inc(),
       evict: () => metrics.cacheEvictions.inc(),
       rewarm: () => metrics.cacheRewarms.inc(),
+      truncated: (file) => truncatedUnderMapping(diag, file),
       corrupt: (file, expected, actual) => {
         metrics.integrityFailures.inc();
         diag.limited('error', `corrupt:${file}`, 'integrity check failed, file refused until it changes', {
@@ -230,6 +232,14 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
   };
 }
 
+/** A cached object's file shrank under its mapping: someone writes served files in place. */
+function truncatedUnderMapping(diag: Diagnostics, file: string): void {
+  diag.limited('warn', `truncated:${file}`, 'file truncated while mapped (written in place, not replaced by a rename): dropped from the cache, reloaded on the next request', {
+    file,
+    code: 'ESEGDPOISONED',
+  });
+}
+
 /** The player's page and hls.js, all an edge serves from its own folders. */
 const PLAYER_CACHE = 16 * 1024 * 1024;
 
@@ -269,6 +279,7 @@ async function createEdge(
     evict: () => metrics.cacheEvictions.inc(),
     rewarm: () => metrics.cacheRewarms.inc(),
     rewarmFailed: (file, err) => diag.limited('warn', `rewarm:${file}`, 'cannot re-read dropped pages', { file, code: err.code, reason: err.message }),
+    truncated: (file) => truncatedUnderMapping(diag, file),
   });
   const t0 = performance.now();
   disk = await DiskCache.open(options.cacheDir, quota, {
