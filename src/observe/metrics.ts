@@ -105,7 +105,7 @@ export class Metrics {
     let repairs = 0;
     counter({
       name: 'segd_sigbus_repairs_total',
-      help: 'Faults on mapped files truncated under segd (written in place): repaired by the addon, the object dropped and reloaded',
+      help: 'SIGBUS faults on files truncated while mapped (written in place), repaired by the native addon',
       collect() {
         const now = sources.sigbusRepairs();
         if (now > repairs) this.inc(now - repairs);
