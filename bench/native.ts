@@ -1,11 +1,27 @@
 // Native layer micro-benchmarks. Run: npx tsx bench/native.ts   (~20-30 s; SEGD_NATIVE=0 for the fallback)
+//
+// The comparisons (the table CRC32C, a pread loop) are addon exports compiled only with
+// `--features bench`. So this bench builds that variant first (node native/build.mjs --bench,
+// into native/target/bench/, beside the default build, which it leaves alone) and loads it
+// through SEGD_NATIVE_PATH, unless SEGD_NATIVE_PATH is already set or SEGD_NATIVE=0. The segd
+// code it measures (crc32c, mappings) is the same in both builds. Without cargo it runs on the
+// default addon and leaves those rows out.
+import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
-import { native, nativeDescription } from '../src/native/index.js';
 import { crc32cTable } from '../src/native/fallback.js';
+
+if (process.env.SEGD_NATIVE_PATH === undefined && process.env.SEGD_NATIVE !== '0') {
+  const build = spawnSync(process.execPath, [fileURLToPath(new URL('../native/build.mjs', import.meta.url)), '--bench'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (build.status === 0) process.env.SEGD_NATIVE_PATH = build.stdout.trim();
+  else console.warn('bench: the --features bench addon did not build; measuring the default addon without the comparison rows');
+}
+// Imported only now: the module picks its addon when it loads.
+const { native, nativeDescription } = await import('../src/native/index.js');
 
 const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;
@@ -59,7 +75,8 @@ row('Buffer.copy (memcpy)', memcpy);
 const simd = gbps(SIZE, () => void (sink ^= native.crc32c(data)));
 row(`native.crc32c (${native.crcImpl})`, simd);
 console.log(`  = ${(simd / memcpy).toFixed(2)}x memcpy`);
-row('native.crc32cPortable (table)', gbps(SIZE, () => void (sink ^= native.crc32cPortable(data))));
+const bench = native.bench;
+if (bench !== undefined) row('native.bench.crc32cPortable (table)', gbps(SIZE, () => void (sink ^= bench.crc32cPortable(data))));
 const small = data.subarray(0, 8 * MiB);
 row('TS fallback crc32cTable (8 MiB)', gbps(small.length, () => void (sink ^= crc32cTable(small)), 400));
 const zcrc = (zlib as unknown as { crc32?: (d: Uint8Array) => number }).crc32;
@@ -74,6 +91,8 @@ fs.writeFileSync(file, data);
 const fd = fs.openSync(file, 'r');
 const held = native.map(file);
 held.warm();
+// The checksum a cold load computes: the same CRC, reading a MAP_SHARED mapping.
+row('mapping.crc32c (held mapping, page cache)', gbps(SIZE, () => void (sink ^= held.crc32c())));
 console.log('\n-- per range (file in page cache) --');
 for (const size of [4 * 1024, 256 * 1024, MiB]) {
   const slots = Math.floor(SIZE / size) - 1;
@@ -86,7 +105,7 @@ for (const size of [4 * 1024, 256 * 1024, MiB]) {
     for (let p = 0; p < size; p += 4096) sink ^= s[p]!;
   }), 'us');
   row(`${label}: fs.readSync into preallocated`, await usPer((i) => void (sink ^= fs.readSync(fd, pre, 0, size, off(i)))), 'us');
-  row(`${label}: native.readAt into preallocated`, await usPer((i) => void (sink ^= native.readAt(fd, pre, off(i)))), 'us');
+  if (bench !== undefined) row(`${label}: native.bench.readAt into preallocated`, await usPer((i) => void (sink ^= bench.readAt(fd, pre, off(i)))), 'us');
   row(`${label}: map-per-request (map+slice+close)`, await usPer((i) => {
     const m = native.map(file);
     sink ^= m.slice(off(i), size).length;

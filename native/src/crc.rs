@@ -1,10 +1,21 @@
 //! CRC32C (Castagnoli, reflected polynomial 0x82F63B78, init/xorout 0xFFFFFFFF).
-//! `crc32c(seed, data)` streams: crc32c(crc32c(0, a), b) == crc32c(0, a ++ b).
+//! `crc32c(seed, p, len)` streams: crc32c(crc32c(0, a), b) == crc32c(0, a ++ b).
 //!
 //! * portable: slicing-by-8 tables generated at compile time;
 //! * x86_64 with SSE4.2 (runtime detected): `_mm_crc32_u64` over three interleaved streams
 //!   (the instruction has 3-cycle latency / 1-cycle throughput), combined by multiplying the
 //!   earlier streams' CRC by x^(8*block) mod P through 4x256 "shift" tables built at first use.
+//!
+//! The bytes are taken as a raw pointer and a length, and read with `read_volatile`, never
+//! through a `&[u8]`: they are a MAP_SHARED mapping of a file that another process may write
+//! while we read, or a SharedArrayBuffer that another JS thread may write. A shared reference
+//! promises Rust the bytes do not change while it lives (a concurrent write would be undefined
+//! behaviour), and a plain read lets the compiler assume the same. The std documentation of
+//! `ptr::read_volatile` provides for exactly this case, memory outside any Rust allocation that
+//! changes by means outside the program: each byte is read once, as it is at that instant, and
+//! a concurrent writer can only make the checksum meaningless, which the callers detect by other
+//! means (the mapping's poison flag, the file's size and mtime). Loads are 8 bytes wide and
+//! aligned (a byte-wise head aligns the pointer first), as `read_volatile` requires.
 
 use std::sync::OnceLock;
 
@@ -38,13 +49,29 @@ const fn make_tables() -> [[u32; 256]; 8] {
 
 static TABLES: [[u32; 256]; 8] = make_tables();
 
+#[inline]
+fn table_byte(crc: u32, b: u8) -> u32 {
+    (crc >> 8) ^ TABLES[0][((crc ^ b as u32) & 0xff) as usize]
+}
+
 /// Raw (no pre/post inversion) slicing-by-8 update.
-fn raw_table(mut crc: u32, data: &[u8]) -> u32 {
+///
+/// # Safety
+/// As [`crc32c`].
+unsafe fn raw_table(mut crc: u32, mut p: *const u8, mut len: usize) -> u32 {
     let t = &TABLES;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let lo = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) ^ crc;
-        let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+    while len > 0 && !(p as usize).is_multiple_of(8) {
+        // SAFETY: len > 0, so p is inside the caller's readable range.
+        crc = table_byte(crc, unsafe { p.read_volatile() });
+        // SAFETY: one past p is still in the range or its end.
+        p = unsafe { p.add(1) };
+        len -= 1;
+    }
+    while len >= 8 {
+        // SAFETY: 8 readable bytes at p (len >= 8), 8-aligned (the head loop aligned p).
+        let w = u64::from_le(unsafe { (p as *const u64).read_volatile() });
+        let lo = w as u32 ^ crc;
+        let hi = (w >> 32) as u32;
         crc = t[7][(lo & 0xff) as usize]
             ^ t[6][((lo >> 8) & 0xff) as usize]
             ^ t[5][((lo >> 16) & 0xff) as usize]
@@ -53,16 +80,27 @@ fn raw_table(mut crc: u32, data: &[u8]) -> u32 {
             ^ t[2][((hi >> 8) & 0xff) as usize]
             ^ t[1][((hi >> 16) & 0xff) as usize]
             ^ t[0][(hi >> 24) as usize];
+        // SAFETY: stays within the range or at its end.
+        p = unsafe { p.add(8) };
+        len -= 8;
     }
-    for &b in chunks.remainder() {
-        crc = (crc >> 8) ^ t[0][((crc ^ b as u32) & 0xff) as usize];
+    while len > 0 {
+        // SAFETY: as in the head loop.
+        crc = table_byte(crc, unsafe { p.read_volatile() });
+        // SAFETY: as in the head loop.
+        p = unsafe { p.add(1) };
+        len -= 1;
     }
     crc
 }
 
 /// Portable CRC32C with streaming seed.
-pub fn crc32c_portable(seed: u32, data: &[u8]) -> u32 {
-    !raw_table(!seed, data)
+///
+/// # Safety
+/// As [`crc32c`].
+pub unsafe fn crc32c_portable(seed: u32, data: *const u8, len: usize) -> u32 {
+    // SAFETY: the caller upholds crc32c's contract, which is raw_table's.
+    !unsafe { raw_table(!seed, data, len) }
 }
 
 /// Which implementation `crc32c` uses on this CPU.
@@ -87,15 +125,22 @@ fn hw_available() -> bool {
 }
 
 /// Fastest CRC32C available, streaming seed semantics.
-pub fn crc32c(seed: u32, data: &[u8]) -> u32 {
+///
+/// # Safety
+/// `data..data+len` must stay readable for the whole call: mapped, and neither unmapped nor
+/// freed meanwhile (`data` may be null or dangling when `len` is 0). The bytes may change while
+/// they are read (see the module comment); the result is then meaningless but nothing worse.
+pub unsafe fn crc32c(seed: u32, data: *const u8, len: usize) -> u32 {
     #[cfg(target_arch = "x86_64")]
     {
         if hw_available() {
-            // SAFETY: SSE4.2 presence was checked at runtime just above.
-            return !unsafe { hw::raw(!seed, data) };
+            // SAFETY: SSE4.2 presence was checked at runtime just above; the range is the
+            // caller's, under this function's contract.
+            return !unsafe { hw::raw(!seed, data, len) };
         }
     }
-    crc32c_portable(seed, data)
+    // SAFETY: the caller upholds this function's contract, which is crc32c_portable's.
+    unsafe { crc32c_portable(seed, data, len) }
 }
 
 /// Operator "append `n` zero bytes" on a raw CRC register, as 4x256 lookup tables
@@ -153,22 +198,25 @@ mod hw {
         S.get_or_init(|| (Shift::new(LONG), Shift::new(SHORT)))
     }
 
-    /// Three streams of `block` bytes each, starting at `data[0]`, `data[block]`, `data[2*block]`.
+    /// Three streams of `block` bytes each, starting at `p`, `p + block` and `p + 2*block`.
+    ///
+    /// # Safety
+    /// `p..p+3*block` is readable (as in `super::crc32c`), `p` is 8-aligned and `block` is a
+    /// multiple of 8.
     #[target_feature(enable = "sse4.2")]
-    fn three_way(crc: u32, data: &[u8], block: usize, shift: &Shift) -> u32 {
-        assert!(block.is_multiple_of(8) && data.len() >= 3 * block);
-        let p = data.as_ptr();
+    unsafe fn three_way(crc: u32, p: *const u8, block: usize, shift: &Shift) -> u32 {
+        debug_assert!(block.is_multiple_of(8) && (p as usize).is_multiple_of(8));
         let mut c0 = crc as u64;
         let mut c1 = 0u64;
         let mut c2 = 0u64;
         let mut i = 0;
         while i < block {
-            // SAFETY: i + 8 <= block and 2*block + i + 8 <= 3*block <= data.len() (asserted),
-            // so all three 8-byte unaligned reads are in bounds of `data`.
+            // SAFETY: i + 8 <= block, so the reads at i, block + i and 2*block + i lie inside
+            // p..p+3*block; all three are 8-aligned (p is; block and i are multiples of 8).
             unsafe {
-                c0 = _mm_crc32_u64(c0, (p.add(i) as *const u64).read_unaligned());
-                c1 = _mm_crc32_u64(c1, (p.add(block + i) as *const u64).read_unaligned());
-                c2 = _mm_crc32_u64(c2, (p.add(2 * block + i) as *const u64).read_unaligned());
+                c0 = _mm_crc32_u64(c0, (p.add(i) as *const u64).read_volatile());
+                c1 = _mm_crc32_u64(c1, (p.add(block + i) as *const u64).read_volatile());
+                c2 = _mm_crc32_u64(c2, (p.add(2 * block + i) as *const u64).read_volatile());
             }
             i += 8;
         }
@@ -177,25 +225,48 @@ mod hw {
     }
 
     /// Raw (no inversion) hardware CRC32C.
+    ///
+    /// # Safety
+    /// SSE4.2 is present, and the range is as in `super::crc32c`.
     #[target_feature(enable = "sse4.2")]
-    pub fn raw(mut crc: u32, mut data: &[u8]) -> u32 {
-        let (long, short) = shifts();
-        while data.len() >= 3 * LONG {
-            crc = three_way(crc, data, LONG, long);
-            data = &data[3 * LONG..];
+    pub unsafe fn raw(mut crc: u32, mut p: *const u8, mut len: usize) -> u32 {
+        while len > 0 && !(p as usize).is_multiple_of(8) {
+            // SAFETY: len > 0, so p is inside the caller's readable range.
+            crc = _mm_crc32_u8(crc, unsafe { p.read_volatile() });
+            // SAFETY: one past p is still in the range or its end.
+            p = unsafe { p.add(1) };
+            len -= 1;
         }
-        while data.len() >= 3 * SHORT {
-            crc = three_way(crc, data, SHORT, short);
-            data = &data[3 * SHORT..];
+        let (long, short) = shifts();
+        while len >= 3 * LONG {
+            // SAFETY: 3*LONG readable bytes at p, which the head loop aligned.
+            crc = unsafe { three_way(crc, p, LONG, long) };
+            // SAFETY: stays within the range or at its end.
+            p = unsafe { p.add(3 * LONG) };
+            len -= 3 * LONG;
+        }
+        while len >= 3 * SHORT {
+            // SAFETY: as above, with SHORT.
+            crc = unsafe { three_way(crc, p, SHORT, short) };
+            // SAFETY: as above.
+            p = unsafe { p.add(3 * SHORT) };
+            len -= 3 * SHORT;
         }
         let mut c = crc as u64;
-        let mut words = data.chunks_exact(8);
-        for w in &mut words {
-            c = _mm_crc32_u64(c, u64::from_le_bytes(w.try_into().unwrap()));
+        while len >= 8 {
+            // SAFETY: 8 readable bytes at p, 8-aligned (every step above kept the alignment).
+            c = _mm_crc32_u64(c, unsafe { (p as *const u64).read_volatile() });
+            // SAFETY: stays within the range or at its end.
+            p = unsafe { p.add(8) };
+            len -= 8;
         }
         let mut crc = c as u32;
-        for &b in words.remainder() {
-            crc = _mm_crc32_u8(crc, b);
+        while len > 0 {
+            // SAFETY: as in the head loop.
+            crc = _mm_crc32_u8(crc, unsafe { p.read_volatile() });
+            // SAFETY: as in the head loop.
+            p = unsafe { p.add(1) };
+            len -= 1;
         }
         crc
     }
@@ -204,15 +275,32 @@ mod hw {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hw(seed: u32, d: &[u8]) -> u32 {
+        // SAFETY: a live slice is readable for its length and does not change meanwhile.
+        unsafe { crc32c(seed, d.as_ptr(), d.len()) }
+    }
+    fn table(seed: u32, d: &[u8]) -> u32 {
+        // SAFETY: as above.
+        unsafe { crc32c_portable(seed, d.as_ptr(), d.len()) }
+    }
+
     #[test]
     fn vectors() {
-        assert_eq!(crc32c(0, b"123456789"), 0xE306_9283);
-        assert_eq!(crc32c_portable(0, b"123456789"), 0xE306_9283);
+        assert_eq!(hw(0, b"123456789"), 0xE306_9283);
+        assert_eq!(table(0, b"123456789"), 0xE306_9283);
+        // SAFETY: length 0 reads nothing, whatever the pointer.
+        assert_eq!(unsafe { crc32c(7, std::ptr::null(), 0) }, 7);
         let data: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
-        for len in [0, 1, 7, 8, 767, 768, 769, 24575, 24576, 24577, 100_000, 200_000] {
-            assert_eq!(crc32c(0, &data[..len]), crc32c_portable(0, &data[..len]), "len {len}");
-            let (a, b) = data[..len].split_at(len / 3);
-            assert_eq!(crc32c(crc32c(0, a), b), crc32c(0, &data[..len]));
+        for len in [0, 1, 7, 8, 767, 768, 769, 24575, 24576, 24577, 100_000, 199_990] {
+            // every alignment of the start: the byte-wise head takes 0 to 7 bytes
+            for off in 0..8 {
+                let d = &data[off..off + len];
+                assert_eq!(hw(0, d), table(0, d), "len {len} off {off}");
+                let (a, b) = d.split_at(len / 3);
+                assert_eq!(hw(hw(0, a), b), hw(0, d));
+                assert_eq!(table(table(0, a), b), table(0, d));
+            }
         }
     }
 }

@@ -1,19 +1,17 @@
 //! segd native addon (raw Node-API, zero dependencies). The JS surface is private: it is
-//! wrapped by `src/native.ts`, which is the only supported caller.
+//! wrapped by `src/native/index.ts`, which is the only supported caller.
 //!
-//! Raw exports (handle = napi external owning a `Handle`):
-//!   map(path) -> handle                     adopt(id) -> handle
-//!   size(h) -> number                       slice(h, offset, length) -> Buffer (zero-copy)
-//!   view(h) -> Buffer over the whole mapping (zero-copy)
-//!   warm(h)                                 resident(h, offset, length) -> boolean
-//!   crc32cMap(h, offset?, length?, seed?)   poisoned(h) -> boolean
-//!   transfer(h) -> id                       close(h)
-//!   readAt(fd, buffer, position) -> number  crc32c(data, seed?)  crc32cPortable(data, seed?)
-//!   liveMappings()  mappedBytes()  sigbusFaults()  sigbusInstalled()  crcImpl: string
-//!   raiseFileLimit() -> the soft RLIMIT_NOFILE after raising it to the hard limit
+//! What the addon exports is the `exports!` calls in `init()` below, and nothing else says it:
+//! `ADDON_EXPORTS` and `BENCH_EXPORTS` in src/native/index.ts name the same exports for
+//! TypeScript (its `RawAddon` type is derived from them), and test/native-api.test.ts and
+//! test/native-bench.test.ts load each build and compare what it really exports with them.
+//! A handle is a napi external owning one reference to a mapping (`Handle` below).
 //!
 //! All `unsafe` FFI is confined to `sys` (declarations), `napi` (safe wrapper), `mapping`
 //! and `sigbus`; each block carries a SAFETY comment.
+
+// Inside an `unsafe fn` every unsafe operation still needs its own block and SAFETY comment.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod crc;
 mod errno;
@@ -38,7 +36,7 @@ struct Handle {
 
 fn handle(cx: &Cx) -> Result<&Handle> {
     let p = cx.external_arg(0)? as *const Handle;
-    // SAFETY: externals reach this function only through src/native.ts, which passes handles
+    // SAFETY: externals reach this function only through src/native/index.ts, which passes handles
     // created by `new_handle` (the raw exports are private). The external keeps the Box alive
     // for at least the duration of this call; the magic check catches gross misuse.
     let h = unsafe { &*p };
@@ -88,7 +86,7 @@ fn slice_impl(cx: &Cx) -> Result<napi_value> {
     napi::external_buffer(cx.env, p, len, Box::new(r))
 }
 
-/// Whole-mapping Buffer (one external buffer per JS handle; src/native.ts slices it with
+/// Whole-mapping Buffer (one external buffer per JS handle; src/native/index.ts slices it with
 /// subarray). V8 accounts the external bytes once per view instead of once per slice, which
 /// keeps large-range slicing from triggering a GC every ~64 MiB of slices.
 fn view_impl(cx: &Cx) -> Result<napi_value> {
@@ -120,7 +118,11 @@ fn crc32c_map_impl(cx: &Cx) -> Result<napi_value> {
     let (off, len) = r.check_range(offset, length)?;
     let seed = cx.opt_u32_arg(3, "seed")?;
     r.check_poison()?;
-    let crc = crc::crc32c(seed, r.bytes(off, len));
+    // SAFETY: [off, off+len) lies inside the mapping (check_range) and `r` keeps it mapped for
+    // this call. A page that vanished under it (a truncated file) faults, and the SIGBUS guard
+    // maps a zero page there, so every address stays readable; that its bytes may change while
+    // read is within crc32c's contract.
+    let crc = unsafe { crc::crc32c(seed, r.ptr_at(off), len) };
     r.check_poison()?; // a truncation fault during the pass means the result is garbage
     napi::uint32(cx.env, crc)
 }
@@ -143,6 +145,7 @@ fn close_impl(cx: &Cx) -> Result<napi_value> {
     napi::undefined(cx.env)
 }
 
+#[cfg(feature = "bench")]
 fn read_at_impl(cx: &Cx) -> Result<napi_value> {
     let fd = cx.index_arg(0, "fd")?;
     if fd > i32::MAX as u64 {
@@ -158,7 +161,7 @@ fn read_at_impl(cx: &Cx) -> Result<napi_value> {
             sys::libc::pread(fd as i32, buf.add(filled) as *mut std::ffi::c_void, cap - filled, (pos + filled as u64) as i64)
         };
         if n < 0 {
-            let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(5);
+            let e = errno::last();
             if e == sys::libc::EINTR {
                 continue;
             }
@@ -172,46 +175,33 @@ fn read_at_impl(cx: &Cx) -> Result<napi_value> {
     napi::number(cx.env, filled as f64)
 }
 
-fn bytes_of(cx: &Cx) -> Result<&[u8]> {
-    let (p, len) = cx.bytes_arg(0, "data")?;
-    if len == 0 || p.is_null() {
-        return Ok(&[]);
-    }
-    // SAFETY: the typed array's backing store is valid for `len` bytes during this call.
-    Ok(unsafe { std::slice::from_raw_parts(p, len) })
-}
-
 fn crc32c_impl(cx: &Cx) -> Result<napi_value> {
+    let (p, len) = cx.bytes_arg(0, "data")?;
     let seed = cx.opt_u32_arg(1, "seed")?;
-    napi::uint32(cx.env, crc::crc32c(seed, bytes_of(cx)?))
+    // SAFETY: the typed array's backing store is readable for `len` bytes during this
+    // synchronous call (no JS runs, so nothing can detach or free it); when it is a
+    // SharedArrayBuffer another thread may write it meanwhile, which crc32c's contract allows.
+    napi::uint32(cx.env, unsafe { crc::crc32c(seed, p, len) })
 }
 
+#[cfg(feature = "bench")]
 fn crc32c_portable_impl(cx: &Cx) -> Result<napi_value> {
+    let (p, len) = cx.bytes_arg(0, "data")?;
     let seed = cx.opt_u32_arg(1, "seed")?;
-    napi::uint32(cx.env, crc::crc32c_portable(seed, bytes_of(cx)?))
+    // SAFETY: as in crc32c_impl.
+    napi::uint32(cx.env, unsafe { crc::crc32c_portable(seed, p, len) })
 }
 
-fn live_impl(cx: &Cx) -> Result<napi_value> {
-    napi::number(cx.env, mapping::live() as f64)
-}
-fn bytes_impl(cx: &Cx) -> Result<napi_value> {
-    napi::number(cx.env, mapping::bytes() as f64)
-}
 fn faults_impl(cx: &Cx) -> Result<napi_value> {
     napi::number(cx.env, sigbus::faults() as f64)
 }
-fn installed_impl(cx: &Cx) -> Result<napi_value> {
-    napi::boolean(cx.env, sigbus::installed())
-}
-
 /// Raises the soft descriptor limit to the hard one (what every server wants: the soft default
 /// of 1024 is for programs that use select()), and returns the soft limit now in force.
 fn raise_file_limit_impl(cx: &Cx) -> Result<napi_value> {
     let mut lim = sys::libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes one `struct rlimit` into the valid, exclusive `lim`.
     if unsafe { sys::libc::getrlimit(sys::libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(5);
-        return Err(Error::Os { errno: e, syscall: "getrlimit", path: None });
+        return Err(Error::Os { errno: errno::last(), syscall: "getrlimit", path: None });
     }
     if lim.rlim_cur < lim.rlim_max {
         let want = sys::libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
@@ -249,14 +239,15 @@ fn init(env: napi_env, exports: napi_value) -> Result<napi_value> {
         "poisoned" => poisoned_impl,
         "transfer" => transfer_impl,
         "close" => close_impl,
-        "readAt" => read_at_impl,
         "crc32c" => crc32c_impl,
-        "crc32cPortable" => crc32c_portable_impl,
-        "liveMappings" => live_impl,
-        "mappedBytes" => bytes_impl,
         "sigbusFaults" => faults_impl,
-        "sigbusInstalled" => installed_impl,
         "raiseFileLimit" => raise_file_limit_impl,
+    );
+    // Comparisons for bench/native.ts (and their tests), never shipped: `--features bench`.
+    #[cfg(feature = "bench")]
+    exports!(env, exports,
+        "crc32cPortable" => crc32c_portable_impl,
+        "readAt" => read_at_impl,
     );
     napi::set(env, exports, "crcImpl", napi::string(env, crc::implementation())?)?;
     Ok(exports)

@@ -1,23 +1,14 @@
 //! Reference-counted read-only file mappings shared by every thread of the process.
 
+use crate::errno;
 use crate::napi::{Error, Result};
 use crate::sigbus;
 use crate::sys::libc as c;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-
-pub fn live() -> usize {
-    LIVE.load(Ordering::Relaxed)
-}
-pub fn bytes() -> usize {
-    BYTES.load(Ordering::Relaxed)
-}
 
 /// One mmap(PROT_READ, MAP_SHARED) of a whole file. Unmapped when the last `Arc` drops
 /// (handles, transfer tokens and every sliced Buffer each hold one).
@@ -35,19 +26,16 @@ unsafe impl Sync for Region {}
 
 impl Region {
     pub fn open(path: &str) -> Result<Region> {
-        let os = |e: std::io::Error, syscall: &'static str| Error::Os {
-            errno: e.raw_os_error().unwrap_or(5),
-            syscall,
-            path: Some(path.to_string()),
-        };
-        let file = std::fs::File::open(path).map_err(|e| os(e, "open"))?;
-        let meta = file.metadata().map_err(|e| os(e, "fstat"))?;
+        let os = |errno: i32, syscall: &'static str| Error::Os { errno, syscall, path: Some(path.to_string()) };
+        let io = |e: std::io::Error, syscall: &'static str| os(e.raw_os_error().unwrap_or(c::EIO), syscall);
+        let file = std::fs::File::open(path).map_err(|e| io(e, "open"))?;
+        let meta = file.metadata().map_err(|e| io(e, "fstat"))?;
         if meta.is_dir() {
-            return Err(Error::Os { errno: 21, syscall: "mmap", path: Some(path.to_string()) });
+            return Err(os(c::EISDIR, "mmap"));
         }
-        let len = usize::try_from(meta.len()).map_err(|_| Error::Os { errno: 27, syscall: "mmap", path: Some(path.to_string()) })?;
+        // Exact: sys/libc.rs refuses to build for anything but 64-bit targets.
+        let len = meta.len() as usize;
         if len == 0 {
-            LIVE.fetch_add(1, Ordering::Relaxed);
             return Ok(Region { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0, slot: None });
         }
         if !sigbus::install() {
@@ -57,19 +45,22 @@ impl Region {
         // bytes at a kernel-chosen address. The result is checked against MAP_FAILED.
         let p = unsafe { c::mmap(std::ptr::null_mut(), len, c::PROT_READ, c::MAP_SHARED, file.as_raw_fd(), 0) };
         if p == c::MAP_FAILED {
-            return Err(os(std::io::Error::last_os_error(), "mmap"));
+            return Err(os(errno::last(), "mmap"));
         }
         drop(file); // the mapping keeps its own reference to the file
-        let slot = match sigbus::register(p as usize, len) {
-            Some(s) => s,
-            None => {
-                // SAFETY: p/len is the mapping we just created and nobody else has seen it.
-                unsafe { c::munmap(p, len) };
-                return Err(Error::Os { errno: 24, syscall: "mmap", path: Some(path.to_string()) });
-            }
+        let Some(slot) = sigbus::register(p as usize, len) else {
+            // SAFETY: p/len is the mapping we just created and nobody else has seen it.
+            unsafe { c::munmap(p, len) };
+            // Not an errno: no system limit was hit, the guard's own table is full (and a
+            // mapping the guard does not know could crash the process when its file shrinks).
+            return Err(Error::Custom {
+                code: "ERR_SEGD_TOO_MANY_MAPPINGS",
+                message: format!(
+                    "ERR_SEGD_TOO_MANY_MAPPINGS: {} mappings are live, as many as the SIGBUS guard can track; '{path}' was not mapped",
+                    sigbus::SLOTS
+                ),
+            });
         };
-        LIVE.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(len, Ordering::Relaxed);
         Ok(Region { ptr: p as *mut u8, len, slot: Some(slot) })
     }
 
@@ -106,24 +97,12 @@ impl Region {
         Ok((offset as usize, length as usize))
     }
 
-    /// Raw pointer to byte `offset` (offset <= len, checked by the caller).
+    /// Raw pointer to byte `offset` (offset <= len, checked by the caller). The bytes behind it
+    /// are never lent out as `&[u8]`: another process may change the file while we read
+    /// (MAP_SHARED), so they are read through raw pointers only (see src/crc.rs).
     pub fn ptr_at(&self, offset: usize) -> *mut u8 {
         debug_assert!(offset <= self.len);
         self.ptr.wrapping_add(offset)
-    }
-
-    /// Borrow [offset, offset+len) as a byte slice.
-    ///
-    /// Caveat accepted by design: another process may modify the file (MAP_SHARED), so the
-    /// bytes may change while borrowed; we only ever read them as plain `u8`s (any value is
-    /// valid), and a truncation fault is repaired by the SIGBUS handler.
-    pub fn bytes(&self, offset: usize, len: usize) -> &[u8] {
-        assert!(offset <= self.len && len <= self.len - offset);
-        if len == 0 {
-            return &[];
-        }
-        // SAFETY: in bounds of a live mapping (asserted above) that outlives `&self`.
-        unsafe { std::slice::from_raw_parts(self.ptr.add(offset), len) }
     }
 
     pub fn warm(&self) -> Result<()> {
@@ -166,7 +145,7 @@ impl Region {
         // byte per page as mincore requires.
         let r = unsafe { c::mincore(start as *mut c_void, end - start, vec.as_mut_ptr()) };
         if r != 0 {
-            return Err(Error::Os { errno: std::io::Error::last_os_error().raw_os_error().unwrap_or(22), syscall: "mincore", path: None });
+            return Err(Error::Os { errno: errno::last(), syscall: "mincore", path: None });
         }
         Ok(vec.iter().all(|b| b & 1 != 0))
     }
@@ -179,9 +158,7 @@ impl Drop for Region {
             // SAFETY: ptr/len is exactly the mapping created in `open`; this is the last
             // reference, so no Buffer or handle can read it anymore.
             unsafe { c::munmap(self.ptr as *mut c_void, self.len) };
-            BYTES.fetch_sub(self.len, Ordering::Relaxed);
         }
-        LIVE.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -203,4 +180,40 @@ pub fn unpark(id: u64) -> Result<Arc<Region>> {
         code: "ERR_SEGD_BAD_TOKEN",
         message: format!("mapping token {id} is unknown or was already adopted"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_guard_registry_is_its_own_error_not_an_errno() {
+        let file = std::env::temp_dir().join(format!("segd-native-full-{}", std::process::id()));
+        std::fs::write(&file, [7u8; 100]).unwrap();
+        // Fill every free slot with ranges that are never mapped nor touched (no SIGBUS can
+        // reach them): the registry is full while the system has file descriptors to spare.
+        let mut taken = Vec::new();
+        while let Some(slot) = sigbus::register(0x1000 * (taken.len() + 1), 1) {
+            taken.push(slot);
+        }
+        let r = Region::open(file.to_str().unwrap());
+        for slot in taken {
+            sigbus::unregister(slot);
+        }
+        std::fs::remove_file(&file).unwrap();
+        match r {
+            Err(Error::Custom { code, message }) => {
+                assert_eq!(code, "ERR_SEGD_TOO_MANY_MAPPINGS");
+                assert!(message.contains("65536 mappings are live"), "{message}");
+            }
+            Err(e) => panic!("wrong error: {e:?}"),
+            Ok(_) => panic!("mapped with a full registry"),
+        }
+        // and a slot freed is a mapping possible again
+        let again = std::env::temp_dir().join(format!("segd-native-again-{}", std::process::id()));
+        std::fs::write(&again, [7u8; 100]).unwrap();
+        let r = Region::open(again.to_str().unwrap());
+        std::fs::remove_file(&again).unwrap();
+        assert_eq!(r.expect("maps once slots are free").len(), 100);
+    }
 }

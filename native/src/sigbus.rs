@@ -53,7 +53,7 @@ pub fn faults() -> u64 {
     FAULTS.load(Ordering::Relaxed)
 }
 
-pub fn installed() -> bool {
+fn installed() -> bool {
     INSTALLED.load(Ordering::Relaxed)
 }
 

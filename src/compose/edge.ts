@@ -15,6 +15,7 @@ import { DEFAULT_ORIGIN, httpTarget, Origin, type Target } from '../store/origin
 import { parseS3Url, s3Target } from '../store/origin/s3.js';
 import { describe, type Representation } from '../serve/representation.js';
 import { parseSize } from '../config/size.js';
+import { truncatedUnderMapping } from './folder.js';
 import { SegdError } from '../config/error.js';
 import type { SegdOptions } from '../segd.js';
 
@@ -54,6 +55,7 @@ export async function createEdge(
     evict: () => metrics.cacheEvictions.inc(),
     rewarm: () => metrics.cacheRewarms.inc(),
     rewarmFailed: (file, err) => diag.limited('warn', `rewarm:${file}`, 'cannot re-read dropped pages', { file, code: err.code, reason: err.message }),
+    truncated: (file) => truncatedUnderMapping(diag, file),
   });
   const t0 = performance.now();
   disk = await DiskCache.open(options.cacheDir, quota, {

@@ -45,6 +45,7 @@ export function createFolderStore(d: FolderDeps): FileStore<Representation> {
       miss: () => metrics.cacheMisses.inc(),
       evict: () => metrics.cacheEvictions.inc(),
       rewarm: () => metrics.cacheRewarms.inc(),
+      truncated: (file) => truncatedUnderMapping(diag, file),
       corrupt: (file, expected, actual) => {
         metrics.integrityFailures.inc();
         diag.limited('error', `corrupt:${file}`, 'integrity check failed, file refused until it changes', {
@@ -60,4 +61,12 @@ export function createFolderStore(d: FolderDeps): FileStore<Representation> {
   });
   if (manifest !== undefined) manifest.onChange = () => store.redescribe();
   return store;
+}
+
+/** A cached object's file shrank under its mapping: someone writes served files in place. */
+export function truncatedUnderMapping(diag: Diagnostics, file: string): void {
+  diag.limited('warn', `truncated:${file}`, 'file truncated while mapped (written in place, not replaced by a rename): dropped from the cache, reloaded on the next request', {
+    file,
+    code: 'ESEGDPOISONED',
+  });
 }

@@ -1,5 +1,5 @@
 /**
- * Pure-TypeScript implementation of the `Native` API (see ./native.ts), used when the Rust
+ * Pure-TypeScript implementation of the `Native` API (see ./index.ts), used when the Rust
  * addon is missing or disabled with SEGD_NATIVE=0.
  *
  * `map()` reads the whole file into a SharedArrayBuffer-backed Buffer (so slices are zero-copy
@@ -71,14 +71,6 @@ export function crc32cTable(data: Uint8Array, seed?: number): number {
 
 // ---------------- mappings ----------------
 
-let live = 0;
-let bytes = 0;
-/** Handles dropped without close() still give their count back when collected. */
-const registry = new FinalizationRegistry<number>((size) => {
-  live--;
-  bytes -= size;
-});
-
 function rangeError(name: string, max: number, value: unknown): RangeError {
   const e = new RangeError(`The value of "${name}" is out of range. It must be >= 0 && <= ${max}. Received ${String(value)}`);
   (e as NodeJS.ErrnoException).code = 'ERR_OUT_OF_RANGE';
@@ -106,15 +98,11 @@ export class FallbackMapping implements Mapping {
   readonly poisoned = false;
   #shared: SharedArrayBuffer | null;
   #view: Buffer | null;
-  readonly #token = {};
 
   constructor(shared: SharedArrayBuffer) {
     this.#shared = shared;
     this.#view = Buffer.from(shared, 0, shared.byteLength);
     this.size = shared.byteLength;
-    live++;
-    bytes += this.size;
-    registry.register(this, this.size, this.#token);
   }
 
   #buf(): Buffer {
@@ -157,9 +145,6 @@ export class FallbackMapping implements Mapping {
     if (!this.#view) return;
     this.#view = null;
     this.#shared = null;
-    live--;
-    bytes -= this.size;
-    registry.unregister(this.#token);
   }
 }
 
@@ -192,29 +177,15 @@ export function adoptFallbackToken(token: MappingToken): Mapping {
   return new FallbackMapping(t.shared);
 }
 
-export function readAtFallback(fd: number, buffer: Uint8Array, position: number): number {
-  checkIndex('position', position, Number.MAX_SAFE_INTEGER);
-  let filled = 0;
-  while (filled < buffer.byteLength) {
-    const n = fs.readSync(fd, buffer, filled, buffer.byteLength - filled, position + filled);
-    if (n === 0) break;
-    filled += n;
-  }
-  return filled;
-}
-
 export const fallback: Native = {
   kind: 'fallback',
   crcImpl: 'ts-table',
   map: (path: string) => new FallbackMapping(readWhole(path)),
   adopt: adoptFallbackToken,
-  readAt: readAtFallback,
   crc32c: crc32cTable,
-  crc32cPortable: crc32cTable,
-  liveMappings: () => live,
-  mappedBytes: () => bytes,
   // Node has no setrlimit: report the soft limit as it is.
   raiseFileLimit: () => softFileLimit(),
+  bench: undefined,
 };
 
 /** The soft descriptor limit from /proc/self/limits (`Max open files  SOFT  HARD  files`). */

@@ -2,7 +2,7 @@
  * segd native layer: zero-copy mmap'd file ranges, page-cache warming, CRC32C.
  *
  * Backed by the Rust Node-API addon in `native/` (built with `npm run build:native`), or by the
- * pure-TS fallback in ./native-fallback.ts when the addon is missing or `SEGD_NATIVE=0`
+ * pure-TS fallback in ./fallback.ts when the addon is missing or `SEGD_NATIVE=0`
  * (`SEGD_NATIVE=1` makes a missing/broken addon a hard error instead).
  *
  * Which implementation is active: `nativeDescription()` returns a one-line string meant for the
@@ -16,7 +16,6 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
@@ -42,26 +41,43 @@ export interface Mapping {
 export type MappingToken = { readonly __mappingToken: unknown }; // opaque; addon: {id:number}; fallback: {shared: SharedArrayBuffer}
 export interface Native {
   readonly kind: 'addon' | 'fallback';
-  readonly crcImpl: string; // e.g. 'sse4.2-3way', 'table', 'ts-table'
+  readonly crcImpl: string; // e.g. 'sse4.2-3way', 'table-slice8', 'ts-table'
   map(path: string): Mapping; // open + fstat + mmap(PROT_READ, MAP_SHARED) + close fd. Empty file ok (size 0).
   adopt(token: MappingToken): Mapping;
-  /** pread into buffer until full or EOF, looping on short reads and EINTR; no allocation. Returns bytes read. */
-  readAt(fd: number, buffer: Uint8Array, position: number): number;
   crc32c(data: Uint8Array, seed?: number): number; // streaming: crc32c(b, crc32c(a)) === crc32c(a+b)
-  crc32cPortable(data: Uint8Array, seed?: number): number; // the table fallback, for the benchmark
-  liveMappings(): number; // debug counter: mappings currently mapped in the process
-  mappedBytes(): number;
   /** Raise the soft RLIMIT_NOFILE to the hard limit where possible; returns the soft limit in force. */
   raiseFileLimit(): number;
+  /** The bench-only exports: present only in an addon built with `--features bench` (node native/build.mjs --bench). */
+  readonly bench: NativeBench | undefined;
+}
+
+/** What bench/native.ts compares the byte path with; segd itself never calls these. */
+export interface NativeBench {
+  /** The slicing-by-8 table CRC32C (what crc32c falls back to on a CPU without SSE4.2). */
+  crc32cPortable(data: Uint8Array, seed?: number): number;
+  /** pread into buffer until full or EOF, looping on short reads and EINTR; no allocation. Returns bytes read. */
+  readAt(fd: number, buffer: Uint8Array, position: number): number;
 }
 
 // ---------------- the addon's raw (private) exports ----------------
+
+/**
+ * Every export of the default build: the `exports!` call in native/src/lib.rs, which is the
+ * source of truth; test/native-api.test.ts loads the addon and compares it with this list.
+ */
+export const ADDON_EXPORTS = [
+  'map', 'adopt', 'size', 'slice', 'view', 'warm', 'resident', 'crc32cMap', 'poisoned', 'transfer', 'close',
+  'crc32c', 'sigbusFaults', 'raiseFileLimit', 'crcImpl',
+] as const;
+/** The exports only `--features bench` adds (test/native-bench.test.ts checks that build). */
+export const BENCH_EXPORTS = ['crc32cPortable', 'readAt'] as const;
 
 declare const handleBrand: unique symbol;
 /** napi external owning one reference to a mapping. */
 type Handle = { readonly [handleBrand]: true };
 
-interface RawAddon {
+/** The signature of each export, by name. */
+interface Signatures {
   readonly crcImpl: string;
   map(path: string): Handle;
   adopt(id: number): Handle;
@@ -76,37 +92,44 @@ interface RawAddon {
   poisoned(h: Handle): boolean;
   transfer(h: Handle): number;
   close(h: Handle): void;
-  readAt(fd: number, buffer: Uint8Array, position: number): number;
   crc32c(data: Uint8Array, seed?: number): number;
-  crc32cPortable(data: Uint8Array, seed?: number): number;
-  liveMappings(): number;
-  mappedBytes(): number;
-  raiseFileLimit(): number;
-  /** SIGBUS faults repaired so far in this process (diagnostics). */
+  /** SIGBUS faults repaired so far in this process. */
   sigbusFaults(): number;
-  sigbusInstalled(): boolean;
+  raiseFileLimit(): number;
+  crc32cPortable(data: Uint8Array, seed?: number): number;
+  readAt(fd: number, buffer: Uint8Array, position: number): number;
 }
+type AddonExport = (typeof ADDON_EXPORTS)[number];
+type BenchExport = (typeof BENCH_EXPORTS)[number];
+/** What the loaded addon is: the listed exports with their signatures; the bench ones only in that build. */
+type RawAddon = Pick<Signatures, AddonExport> & Partial<Pick<Signatures, BenchExport>>;
+// A signature whose name is in neither list does not compile (nor, through Pick, a listed name
+// without a signature): `Unlisted` must be never.
+type MustBeNever<T extends never> = T;
+type Unlisted = MustBeNever<Exclude<keyof Signatures, AddonExport | BenchExport>>;
 
 const ADDON_BASENAME = 'segd';
 const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 
-function platformTriples(): string[] {
-  const { platform, arch } = process;
-  // napi build --platform names: segd.linux-x64-gnu.node, segd.linux-x64-musl.node, segd.darwin-arm64.node...
-  return platform === 'linux' ? [`linux-${arch}-gnu`, `linux-${arch}-musl`] : [`${platform}-${arch}`];
+/**
+ * The addon's file name on this platform, or undefined where no addon can exist:
+ * native/src/sys/libc.rs declares glibc's structs by hand for Linux on x64 and arm64 and refuses
+ * to build for anything else. (`napi build --platform` names the file segd.linux-x64-gnu.node.)
+ */
+export function addonFileName(platform: string = process.platform, arch: string = process.arch): string | undefined {
+  return platform === 'linux' && (arch === 'x64' || arch === 'arm64') ? `${ADDON_BASENAME}.linux-${arch}-gnu.node` : undefined;
 }
 
-/** Candidate addon paths: $SEGD_NATIVE_PATH, then <package root>/native/segd.<triple>.node, where the
+/** Candidate addon paths: $SEGD_NATIVE_PATH, then <package root>/native/<addonFileName()>, where the
  * package root is found by walking up from this file (works from src/ and from dist/src/). */
 function candidatePaths(): string[] {
   const out: string[] = [];
   if (process.env.SEGD_NATIVE_PATH) out.push(path.resolve(process.env.SEGD_NATIVE_PATH));
-  const triples = platformTriples();
+  const name = addonFileName();
   let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; name !== undefined && i < 5; i++) {
     if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'native'))) {
-      for (const t of triples) out.push(path.join(dir, 'native', `${ADDON_BASENAME}.${t}.node`));
-      out.push(path.join(dir, 'native', `${ADDON_BASENAME}.node`));
+      out.push(path.join(dir, 'native', name));
       break;
     }
     const parent = path.dirname(dir);
@@ -124,19 +147,26 @@ function loadAddon(): RawAddon | null {
     description = 'segd native: pure-TS fallback (SEGD_NATIVE=0)';
     return null;
   }
-  const require = createRequire(import.meta.url);
   const errors: string[] = [];
   for (const p of candidatePaths()) {
     if (!fs.existsSync(p)) continue;
     try {
-      const raw = require(p) as RawAddon;
-      description = `segd native: addon ${p} (crc32c ${raw.crcImpl})`;
-      return raw;
+      // process.dlopen, not require(): require() reads any name not ending in .node as
+      // JavaScript, and cargo's own output is target/release/libsegd_native.so.
+      const module = { exports: {} as RawAddon };
+      process.dlopen(module, p);
+      description = `segd native: addon ${p} (crc32c ${module.exports.crcImpl})`;
+      return module.exports;
     } catch (e) {
       errors.push(`${p}: ${(e as Error).message}`);
     }
   }
-  const why = errors.length ? `failed to load: ${errors.join('; ')}` : 'not built (run npm run build:native)';
+  const why =
+    errors.length > 0
+      ? `failed to load: ${errors.join('; ')}`
+      : addonFileName() === undefined
+        ? `not available for ${process.platform}-${process.arch} (Linux glibc on x64 and arm64 only)`
+        : 'not built (run npm run build:native)';
   if (mode === '1') throw new Error(`segd native addon required (SEGD_NATIVE=1) but ${why}`);
   description = `segd native: pure-TS fallback (addon ${why})`;
   return null;
@@ -208,6 +238,7 @@ class AddonMapping implements Mapping {
 }
 
 function addonNative(r: RawAddon): Native {
+  const { crc32cPortable, readAt } = r;
   return {
     kind: 'addon',
     crcImpl: r.crcImpl,
@@ -222,18 +253,15 @@ function addonNative(r: RawAddon): Native {
       }
       return new AddonMapping(r, r.adopt(t.id));
     },
-    readAt: (fd, buffer, position) => r.readAt(fd, buffer, position),
     crc32c: (data, seed) => r.crc32c(data, seed),
-    crc32cPortable: (data, seed) => r.crc32cPortable(data, seed),
-    liveMappings: () => r.liveMappings(),
-    mappedBytes: () => r.mappedBytes(),
     raiseFileLimit: () => r.raiseFileLimit(),
+    bench: crc32cPortable !== undefined && readAt !== undefined ? { crc32cPortable, readAt } : undefined,
   };
 }
 
 export const native: Native = raw ? addonNative(raw) : fallback;
 
-/** Diagnostics only (tests/metrics): SIGBUS faults repaired in this process; 0 for the fallback. */
+/** SIGBUS faults the addon repaired in this process (files truncated under a live mapping); 0 for the fallback. */
 export function sigbusFaults(): number {
   return raw ? raw.sigbusFaults() : 0;
 }

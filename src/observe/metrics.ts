@@ -14,6 +14,8 @@ export interface MetricSources {
   cacheBytes(): number;
   cacheEntries(): number;
   poolQueueDepth(): number;
+  /** SIGBUS faults the native addon repaired in this process so far. */
+  sigbusRepairs(): number;
 }
 
 /** What an edge (--origin) reports besides: read at scrape time. */
@@ -100,6 +102,16 @@ export class Metrics {
     new Gauge({ name: 'segd_cache_bytes', help: 'Bytes held by the hot cache', registers, collect() { this.set(sources.cacheBytes()); } });
     new Gauge({ name: 'segd_cache_entries', help: 'Objects held by the hot cache', registers, collect() { this.set(sources.cacheEntries()); } });
     new Gauge({ name: 'segd_pool_queue_depth', help: 'Tasks waiting for a pool thread', registers, collect() { this.set(sources.poolQueueDepth()); } });
+    let repairs = 0;
+    counter({
+      name: 'segd_sigbus_repairs_total',
+      help: 'SIGBUS faults on files truncated while mapped (written in place), repaired by the native addon',
+      collect() {
+        const now = sources.sigbusRepairs();
+        if (now > repairs) this.inc(now - repairs);
+        repairs = now;
+      },
+    });
     // Includes nodejs_eventloop_lag_* (event-loop delay), heap, RSS and handles.
     collectDefaultMetrics({ register: this.registry });
   }

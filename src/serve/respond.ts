@@ -93,6 +93,7 @@ function multiple(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: R
   const body = multipartByteranges(ranges, e.rep.size, e.rep.contentType, (s, l) => e.file.view(s, l));
   const headers = [...partial, 'Content-Type', body.contentType, 'Content-Length', String(body.length)];
   const write = (): void => {
+    if (req.method !== 'HEAD' && !intact(req, e, body.chunks)) return void res.destroy();
     countAndHead(res, ctx, e.rep, 206, headers);
     if (req.method === 'HEAD') return void res.end();
     ctx.metrics.body(e.rep.kind, body.length);
@@ -108,10 +109,12 @@ function multiple(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: R
 
 function sendView(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): void | Promise<void> {
   if (req.method === 'HEAD') return finish(res, ctx, e.rep, status, headers);
-  const go = (): void | Promise<void> =>
-    length <= WINDOW
-      ? send(req, res, ctx, e.rep, status, headers, e.file.view(start, length))
-      : sendWindows(res, e, ctx, status, headers, start, length);
+  const go = (): void | Promise<void> => {
+    if (length > WINDOW) return sendWindows(req, res, e, ctx, status, headers, start, length);
+    const body = e.file.view(start, length);
+    if (!intact(req, e, [body])) return void res.destroy();
+    send(req, res, ctx, e.rep, status, headers, body);
+  };
   const wait = ctx.memory.ensureResident(e, start, length);
   return wait === undefined ? go() : wait.then(go);
 }
@@ -124,14 +127,46 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: RespondContext, re
 }
 
 /** A body bigger than one Buffer window, written window by window as the socket drains. */
-async function sendWindows(res: ServerResponse, e: Servable, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
+async function sendWindows(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
   countAndHead(res, ctx, e.rep, status, headers);
   for (let off = 0; off < length && !res.destroyed; off += WINDOW) {
     const n = Math.min(WINDOW, length - off);
+    const view = e.file.view(start + off, n);
+    if (!intact(req, e, [view])) return void res.destroy();
     ctx.metrics.body(e.rep.kind, n);
-    if (!res.write(e.file.view(start + off, n))) await drained(res);
+    if (!res.write(view)) await drained(res);
   }
   res.end();
+}
+
+/**
+ * Whether views of e's bytes may still go out on this response. A file truncated under its
+ * mapping poisons it: the addon's SIGBUS guard has mapped zero pages where the file's pages
+ * vanished, and those zeros must never reach a client as the object's bytes. The request is
+ * cut instead, as when the pages vanish in the middle of a send; the player retries, and the
+ * memory tier hands the retry no poisoned object, so it reloads the file.
+ *
+ * The poison is found where bytes are read in user space. An HTTP/1 write on a plain socket is
+ * the kernel's copy, which meets a vanished page as EFAULT and cuts the response by itself. TLS
+ * encrypts the body in user space (OpenSSL), and HTTP/2 copies it into frames: there the read
+ * would fault in the middle of a response already under way and carry on with zeros. So for
+ * those every page is read here first, and a fault is taken (and repaired) before anything is
+ * sent. A truncation between this check and the encryption remains possible, as it does between
+ * any check and a send.
+ */
+function intact(req: IncomingMessage, e: Servable, views: readonly Buffer[]): boolean {
+  if (e.mapping === undefined) return true;
+  if (req.httpVersionMajor !== 1 || (req.socket as { encrypted?: boolean }).encrypted === true) for (const v of views) touchPages(v);
+  return !e.mapping.poisoned;
+}
+
+/** Sink for the reads of touchPages, so the compiler cannot drop them as unused. */
+let touched = 0;
+
+/** One byte of each page of `view`, read in user space: 4 KiB steps reach every page of any size Linux uses, and the last byte the last page. */
+function touchPages(view: Buffer): void {
+  for (let i = 0; i < view.length; i += 4096) touched ^= view[i]!;
+  if (view.length > 0) touched ^= view[view.length - 1]!;
 }
 
 function finish(res: ServerResponse, ctx: RespondContext, rep: Representation, status: number, headers: readonly string[]): void {

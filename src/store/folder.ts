@@ -45,6 +45,8 @@ export interface StoreEvents {
   evict(): void;
   /** A cached object's pages had been dropped by the kernel and were read back in the pool. */
   rewarm(): void;
+  /** A cached object was dropped because its file was truncated under its mapping. */
+  truncated(file: string): void;
   corrupt(file: string, expected: number, actual: number): void;
   /** The file exists but could not be read (EACCES, EIO, ...): `err.code` says why. */
   unreadable(file: string, err: NodeJS.ErrnoException): void;
@@ -81,6 +83,7 @@ export class FileStore<R> {
       evict: () => events.evict?.(),
       rewarm: () => events.rewarm?.(),
       rewarmFailed: (file, err) => events.unreadable?.(file, err),
+      truncated: (file) => events.truncated?.(file),
     });
     this.negative = new LRUCache({ max: 10_000, ttl: Math.max(1, opts.validityMs) });
   }
@@ -88,22 +91,18 @@ export class FileStore<R> {
   /** The fast path: a ready object whose stat is still within the validity window. */
   hot(file: string): Entry<R> | undefined {
     const e = this.memory.get(file);
-    if (e === undefined || Date.now() - e.checkedAt > this.opts.validityMs || e.mapping?.poisoned) return undefined;
+    if (e === undefined || Date.now() - e.checkedAt > this.opts.validityMs) return undefined;
     this.events.hit?.();
     return e;
   }
 
   async fetch(file: string, mount: Mount): Promise<Outcome<R>> {
-    const cached = this.memory.get(file);
+    const cached = this.memory.get(file); // (never a poisoned object: the memory tier drops those)
     if (cached !== undefined) {
-      if (cached.mapping?.poisoned) {
-        this.memory.delete(file);
-      } else {
-        const fresh = await this.revalidate(cached);
-        if (fresh !== undefined) {
-          this.events.hit?.();
-          return { kind: 'found', entry: fresh };
-        }
+      const fresh = await this.revalidate(cached);
+      if (fresh !== undefined) {
+        this.events.hit?.();
+        return { kind: 'found', entry: fresh };
       }
     }
     const refused = this.negative.get(file);

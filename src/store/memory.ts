@@ -11,6 +11,8 @@ export interface MemoryEvents {
   rewarm(): void;
   /** The re-read failed; the send goes ahead and faults the pages in itself. */
   rewarmFailed(file: string, err: NodeJS.ErrnoException): void;
+  /** An object was dropped because its file was truncated under its mapping (it is poisoned). */
+  truncated(file: string): void;
 }
 
 export class MemoryTier<E extends Resident> {
@@ -33,8 +35,17 @@ export class MemoryTier<E extends Resident> {
     });
   }
 
+  /**
+   * The object under `key`, unless its mapping is poisoned: its file was truncated under it and
+   * its bytes are gone (zero pages where the file's were), whatever the file's stat says now. Such
+   * an object is dropped here, so no tier ever serves it and the next lookup loads the file anew.
+   */
   get(key: string): E | undefined {
-    return this.lru.get(key);
+    const e = this.lru.get(key);
+    if (e?.mapping?.poisoned !== true) return e;
+    this.lru.delete(key);
+    this.events.truncated?.(e.file.file);
+    return undefined;
   }
 
   /** Without counting as a use (no change of recency). */

@@ -1,5 +1,6 @@
 /** Minimal HTTP clients for tests: node:http for ordinary requests, raw sockets for hostile ones. */
 import { request, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 
 export interface Reply {
@@ -98,6 +99,43 @@ export function getTimed(base: string, path: string, headers: Record<string, str
       res.on('close', () => done(res.complete ? undefined : 'closed before the end'));
     });
     req.on('error', reject);
+    req.end();
+  });
+}
+
+/** How one request ended: whole (the body its framing announced, all of it), or cut short. */
+export interface Outcome {
+  /** 0 when the connection ended before any response head. */
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /** What arrived, whole or not. */
+  readonly body: Buffer;
+  /** Why it is not whole, or undefined when it is. */
+  readonly cut: string | undefined;
+}
+
+/**
+ * One GET over http: or https: (`ca` trusts a test certificate) that never rejects: a request cut
+ * short at any point is an outcome like any other, for the test to assert on.
+ */
+export function attempt(base: string, path: string, options: { ca?: Buffer } = {}): Promise<Outcome> {
+  const url = new URL(base);
+  const send = url.protocol === 'https:' ? httpsRequest : request;
+  return new Promise((resolve) => {
+    const req = send({ host: url.hostname, port: url.port, path, agent: false, ca: options.ca }, (res) => {
+      const chunks: Buffer[] = [];
+      let settled = false;
+      const done = (cut: string | undefined): void => {
+        if (settled) return;
+        settled = true;
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), cut });
+      };
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => done(res.complete ? undefined : 'incomplete'));
+      res.on('error', (e) => done(e.message));
+      res.on('close', () => done(res.complete ? undefined : 'closed before the end'));
+    });
+    req.on('error', (e) => resolve({ status: 0, headers: {}, body: Buffer.alloc(0), cut: e.message }));
     req.end();
   });
 }

@@ -1,6 +1,16 @@
 //! The few libc functions/structs we need, declared by hand for x86_64/aarch64 Linux (glibc).
 //! open/fstat/close go through `std::fs::File` (safe), so they are not declared here.
-#![allow(non_camel_case_types, dead_code)]
+//! Everything declared here is used: an unused declaration is a warning, not a spare.
+#![allow(non_camel_case_types)]
+
+// The struct layouts and constants below are glibc's on 64-bit Linux for these two
+// architectures, copied by hand (there is no libc crate to get them from). On any other target
+// they would be silently wrong, so refuse to build there instead.
+#[cfg(not(all(target_os = "linux", target_env = "gnu", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+compile_error!(
+    "segd-native declares libc by hand for Linux glibc on x86_64 and aarch64 only (src/sys/libc.rs); \
+     another target needs its own, checked declarations"
+);
 
 use std::ffi::{c_int, c_long, c_uchar, c_void};
 
@@ -21,13 +31,38 @@ pub const SIGBUS: c_int = 7;
 pub const SA_SIGINFO: c_int = 0x0000_0004;
 pub const SA_ONSTACK: c_int = 0x0800_0000;
 pub const SA_RESTART: c_int = 0x1000_0000;
-pub const SA_NODEFER: c_int = 0x4000_0000;
 pub const SIG_DFL: usize = 0;
 pub const SIG_IGN: usize = 1;
-/// si_code values for SIGBUS (asm-generic/siginfo.h).
-pub const BUS_ADRERR: c_int = 2;
 
+// errno values (asm-generic/errno-base.h and errno.h, shared by x86_64 and aarch64): the ones
+// the addon raises itself or names for Node (src/errno.rs).
+pub const EPERM: c_int = 1;
+pub const ENOENT: c_int = 2;
 pub const EINTR: c_int = 4;
+pub const EIO: c_int = 5;
+pub const ENXIO: c_int = 6;
+pub const E2BIG: c_int = 7;
+pub const EBADF: c_int = 9;
+pub const EAGAIN: c_int = 11;
+pub const ENOMEM: c_int = 12;
+pub const EACCES: c_int = 13;
+pub const EFAULT: c_int = 14;
+pub const EBUSY: c_int = 16;
+pub const EEXIST: c_int = 17;
+pub const ENODEV: c_int = 19;
+pub const ENOTDIR: c_int = 20;
+pub const EISDIR: c_int = 21;
+pub const EINVAL: c_int = 22;
+pub const ENFILE: c_int = 23;
+pub const EMFILE: c_int = 24;
+pub const ETXTBSY: c_int = 26;
+pub const EFBIG: c_int = 27;
+pub const ESPIPE: c_int = 29;
+pub const EROFS: c_int = 30;
+pub const ENAMETOOLONG: c_int = 36;
+pub const ELOOP: c_int = 40;
+pub const EOVERFLOW: c_int = 75;
+pub const ENOTSUP: c_int = 95;
 
 pub const RLIMIT_NOFILE: c_int = 7;
 
@@ -73,6 +108,7 @@ extern "C" {
     pub fn munmap(addr: *mut c_void, len: size_t) -> c_int;
     pub fn madvise(addr: *mut c_void, len: size_t, advice: c_int) -> c_int;
     pub fn mincore(addr: *mut c_void, len: size_t, vec: *mut c_uchar) -> c_int;
+    #[cfg(feature = "bench")]
     pub fn pread(fd: c_int, buf: *mut c_void, count: size_t, offset: off_t) -> isize;
     pub fn sysconf(name: c_int) -> c_long;
     pub fn sigaction(signum: c_int, act: *const sigaction_t, oldact: *mut sigaction_t) -> c_int;

@@ -1,0 +1,26 @@
+/** What the native tests need to know about the machine: a Rust toolchain, the active byte path. */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const NATIVE_DIR = fileURLToPath(new URL('../../native', import.meta.url));
+
+/** Why cargo cannot be used here, or undefined when it can (`native/build.mjs` looks it up the same way). */
+export const noCargo: string | undefined = spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status === 0 ? undefined : 'cargo is not on PATH';
+
+/**
+ * For `it.skipIf`/`describe.skipIf`: true when `reason` is set, and then says on stderr what is
+ * skipped and why, so a skip never passes unnoticed as a success.
+ */
+export function skipping(what: string, reason: string | undefined): boolean {
+  if (reason !== undefined) console.warn(`skipped: ${what}: ${reason}`);
+  return reason !== undefined;
+}
+
+/** How many mappings of `file` this process holds, from the kernel's own list (/proc/self/maps). */
+export function mappingsOf(file: string): number {
+  const real = realpathSync(file);
+  return readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((l) => l.endsWith(` ${real}`)).length;
+}
