@@ -1,6 +1,8 @@
 /** Runs segd's CLI from source in a child process, as a user would run `segd ...`. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { chmodSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -25,7 +27,19 @@ export interface CliOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * Another user must be able to reach the sources: a checkout is usually world-readable, but a
+ * copy made for a tool (StrykerJS's sandbox is a private temporary directory) is not.
+ */
+function letOthersIn(dir: string): void {
+  for (let d = dir; d !== dirname(d); d = dirname(d)) {
+    const mode = statSync(d).mode;
+    if ((mode & 0o005) !== 0o005) chmodSync(d, mode | 0o005);
+  }
+}
+
 export function cli(args: readonly string[], opts: CliOptions = {}): CliRun {
+  if (opts.uid !== undefined) letOthersIn(REPO);
   const argv = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...args];
   const [cmd, ...rest] = opts.shellPrefix === undefined ? argv : ['/bin/sh', '-c', `${opts.shellPrefix} && exec "$@"`, 'sh', ...argv];
   const child = spawn(cmd!, rest, {
