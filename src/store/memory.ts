@@ -15,8 +15,12 @@ export interface MemoryEvents {
   truncated(file: string): void;
 }
 
+/** How long an evicted object's mapping handle stays open for requests already holding it. */
+const RETIRE_MS = 5_000;
+
 export class MemoryTier<E extends Resident> {
   private readonly lru: LRUCache<string, E>;
+  private clearing = false;
 
   constructor(
     readonly maxBytes: number,
@@ -26,10 +30,12 @@ export class MemoryTier<E extends Resident> {
     this.lru = new LRUCache<string, E>({
       maxSize: Math.max(1, maxBytes),
       sizeCalculation: (e) => Math.max(1, bytesOf(e.file)),
-      // An object leaving the tier keeps its mapping handle: a request that got it a moment ago
-      // may still check residency or slice it. The handle's finalizer drops the mapping when the
-      // last such request is done (the whole-object view holds it until then anyway).
-      dispose: (_e, _key, reason) => {
+      // An object leaving the tier keeps its mapping handle a while: a request that got it a
+      // moment ago may still check residency or slice it (its sends hold views of their own).
+      // Waiting for GC instead would let evicted mappings pile up between collections.
+      dispose: (e, _key, reason) => {
+        const mapping = e.mapping;
+        if (mapping !== undefined && !this.clearing) setTimeout(() => mapping.close(), RETIRE_MS).unref();
         if (reason === 'evict') this.events.evict?.();
       },
     });
@@ -84,8 +90,10 @@ export class MemoryTier<E extends Resident> {
 
   /** At shutdown, when no request is left: every mapping handle is closed at once. */
   clear(): void {
+    this.clearing = true;
     for (const e of this.lru.values()) e.mapping?.close();
     this.lru.clear();
+    this.clearing = false;
   }
 
   /**
