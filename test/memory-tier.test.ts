@@ -11,7 +11,7 @@ import { unlinkSync } from 'node:fs';
 import { native, type Mapping } from '../src/native/index.js';
 import { LoadPool } from '../src/pool/load-pool.js';
 import { MemoryTier } from '../src/store/memory.js';
-import type { Resident, StoredFile } from '../src/store/objects.js';
+import { adopt, type Resident, type StoredFile } from '../src/store/objects.js';
 import { random, tempTree } from './helpers/content.js';
 
 const tree = tempTree();
@@ -23,20 +23,21 @@ afterAll(async () => {
   tree.remove();
 });
 
-/** A real mapping of a real file whose mincore() answer is `resident`. */
+/** A real object (adopted as the store adopts a load) whose mapping's mincore() answer is `resident`. */
 function object(name: string, resident: () => boolean): Resident & { file: StoredFile } {
   const path = join(tree.dir, name);
   tree.write(name, random(256 * 1024));
-  const real = native.map(path);
-  const mapping = new Proxy(real, {
+  const m = native.map(path);
+  const { stored, mapping: real } = adopt(path, { kind: 'mapped', token: m.transfer(), size: m.size, mtimeMs: 0, ino: 0, crc32c: 0 });
+  m.close();
+  const mapping = new Proxy(real!, {
     get: (t, p) => {
-      if (p === 'resident') return resident;
+      if (p === 'resident') return (s: number, l: number) => (t.resident(s, l), resident()); // the real call too: it throws once closed
       const v = Reflect.get(t, p) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v; // private fields need the real this
     },
   }) as Mapping;
-  const file = { file: path, size: real.size, mtimeMs: 0, ino: 0, crc32c: 0, playlist: undefined, gzip: undefined, br: undefined, view: (s: number, l: number) => real.slice(s, l) };
-  return { file, mapping, warming: undefined };
+  return { file: stored, mapping, warming: undefined };
 }
 
 describe('re-warming dropped pages', () => {
@@ -85,5 +86,11 @@ describe('an object leaving the tier', () => {
     expect(() => tier.ensureResident(inFlight, 0, 1000)).not.toThrow();
     expect(inFlight.file.view(0, 10).length).toBe(10);
     expect(inFlight.mapping!.slice(100, 10).length).toBe(10);
+    // after this turn of the event loop its handle is closed, and a request that waited across
+    // it (a revalidation) still sends from the whole-file view
+    await new Promise((r) => setImmediate(r));
+    expect(() => inFlight.mapping!.slice(100, 10)).toThrow(expect.objectContaining({ code: 'ERR_SEGD_CLOSED' }));
+    expect(tier.ensureResident(inFlight, 0, 1000)).toBeUndefined();
+    expect(inFlight.file.view(0, 10).length).toBe(10);
   });
 });

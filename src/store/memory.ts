@@ -3,7 +3,7 @@
  * check that keeps a send from faulting dropped pages in on the event loop.
  */
 import { LRUCache } from 'lru-cache';
-import { bytesOf, type Resident } from './objects.js';
+import { bytesOf, MAX_VIEW, type Resident } from './objects.js';
 
 export interface MemoryEvents {
   evict(): void;
@@ -14,9 +14,6 @@ export interface MemoryEvents {
   /** An object was dropped because its file was truncated under its mapping (it is poisoned). */
   truncated(file: string): void;
 }
-
-/** How long an evicted object's mapping handle stays open for requests already holding it. */
-const RETIRE_MS = 5_000;
 
 export class MemoryTier<E extends Resident> {
   private readonly lru: LRUCache<string, E>;
@@ -30,12 +27,14 @@ export class MemoryTier<E extends Resident> {
     this.lru = new LRUCache<string, E>({
       maxSize: Math.max(1, maxBytes),
       sizeCalculation: (e) => Math.max(1, bytesOf(e.file)),
-      // An object leaving the tier keeps its mapping handle a while: a request that got it a
-      // moment ago may still check residency or slice it (its sends hold views of their own).
-      // Waiting for GC instead would let evicted mappings pile up between collections.
+      // An object leaving the tier may have been handed to a request a moment ago, whose
+      // continuation (a microtask) has yet to check residency: its handle is closed after this
+      // turn of the event loop, not at once. Its sends need no handle: they slice the object's
+      // whole-file view, which holds the mapping itself. An object too large for one view is
+      // sliced through the handle for as long as a send lasts, so its handle goes with GC.
       dispose: (e, _key, reason) => {
         const mapping = e.mapping;
-        if (mapping !== undefined && !this.clearing) setTimeout(() => mapping.close(), RETIRE_MS).unref();
+        if (mapping !== undefined && !this.clearing && e.file.size <= MAX_VIEW) setImmediate(() => mapping.close());
         if (reason === 'evict') this.events.evict?.();
       },
     });
@@ -102,7 +101,7 @@ export class MemoryTier<E extends Resident> {
    * is about a microsecond, and the re-read happens in the pool. Returns undefined when resident.
    */
   ensureResident(e: Resident, start: number, length: number): Promise<void> | undefined {
-    if (e.mapping === undefined || length === 0 || e.mapping.resident(start, length)) return undefined;
+    if (e.mapping === undefined || length === 0 || residentOrGone(e, start, length)) return undefined;
     if (e.warming === undefined) {
       this.events.rewarm?.();
       // A failed re-read only costs speed: the mapping still holds the bytes, and the socket
@@ -114,5 +113,19 @@ export class MemoryTier<E extends Resident> {
         .finally(() => (e.warming = undefined));
     }
     return e.warming;
+  }
+}
+
+/**
+ * mincore() through the handle; an object that left the tier while a request held it across a
+ * wait (a revalidation) has a closed handle: its whole-file view still holds the bytes, so the
+ * send goes ahead unchecked.
+ */
+function residentOrGone(e: Resident, start: number, length: number): boolean {
+  try {
+    return e.mapping!.resident(start, length);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_SEGD_CLOSED') return true;
+    throw err;
   }
 }

@@ -7,7 +7,7 @@ import { native, type Mapping } from '../native/index.js';
 import type { Loaded, PlaylistFacts } from '../pool/tasks.js';
 
 /** The largest object exposed as one Buffer; bigger files are sliced from the mapping per request. */
-const MAX_VIEW = Math.min(bufferConstants.MAX_LENGTH, 2 ** 31);
+export const MAX_VIEW = Math.min(bufferConstants.MAX_LENGTH, 2 ** 31);
 /** Files up to this size are copied, not mapped (one mapping per tiny file is waste). */
 export const COPY_LIMIT = 64 * 1024;
 
