@@ -127,6 +127,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
     sigbusRepairs: sigbusFaults,
   });
   pool.onTaskTime = (s) => metrics.poolTaskSeconds.observe(s);
+  await pool.ready();
 
   // The player's own files change with segd releases, not with content: always revalidated.
   const playerRoots: string[] = [];

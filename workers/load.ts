@@ -79,5 +79,7 @@ export default carry((task: PoolTask): LoadResult | CachedLoadResult | boolean =
       return loadCached(task);
     case 'warm':
       return warm(task);
+    case 'ping':
+      return true;
   }
 });

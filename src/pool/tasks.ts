@@ -71,7 +71,12 @@ export type CachedLoadResult =
   /** The body's CRC32C differs from the trailer's: bit rot. */
   | { readonly kind: 'corrupt'; readonly expected: number; readonly actual: number };
 
-export type PoolTask = ({ readonly op: 'load' } & LoadTask) | ({ readonly op: 'cached' } & CachedLoadTask) | { readonly op: 'warm'; readonly file: string };
+export type PoolTask =
+  | ({ readonly op: 'load' } & LoadTask)
+  | ({ readonly op: 'cached' } & CachedLoadTask)
+  | { readonly op: 'warm'; readonly file: string }
+  /** Nothing: answered once a thread has loaded its code (start-up). */
+  | { readonly op: 'ping' };
 
 /** Catalogue tasks (workers/hash.ts): one-pass CRC32C + SHA-256 of a file. */
 export interface HashTask {
