@@ -1,8 +1,9 @@
 /** Runs segd's CLI from source in a child process, as a user would run `segd ...`. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { chmodSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { accessSync, chmodSync, constants, copyFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -38,9 +39,44 @@ function letOthersIn(dir: string): void {
   }
 }
 
+/** Whether every directory above `file` lets others through and others may execute it. */
+function othersCanRun(file: string): boolean {
+  if ((statSync(file).mode & 0o001) === 0) return false;
+  for (let d = dirname(file); d !== dirname(d); d = dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) return false;
+  }
+  return true;
+}
+
+let nodeForOthers: string | undefined;
+
+/**
+ * The Node binary as another user can run it. CI's second Node comes from `npx node@24`, which
+ * lives under root's private home; rather than open that up, run a copy from the temporary
+ * directory (renamed into place, so test files copying at once never run a half-written one).
+ */
+function nodeBinaryForOthers(): string {
+  if (nodeForOthers !== undefined) return nodeForOthers;
+  if (othersCanRun(process.execPath)) return (nodeForOthers = process.execPath);
+  const dir = join(tmpdir(), `segd-test-node-${process.version}-${statSync(process.execPath).size}`);
+  const target = join(dir, 'node');
+  try {
+    accessSync(target, constants.X_OK);
+  } catch {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    chmodSync(dir, 0o755);
+    const partial = `${target}.${process.pid}`;
+    copyFileSync(process.execPath, partial);
+    chmodSync(partial, 0o755);
+    renameSync(partial, target);
+  }
+  return (nodeForOthers = target);
+}
+
 export function cli(args: readonly string[], opts: CliOptions = {}): CliRun {
   if (opts.uid !== undefined) letOthersIn(REPO);
-  const argv = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...args];
+  const node = opts.uid !== undefined ? nodeBinaryForOthers() : process.execPath;
+  const argv = [node, '--import', 'tsx', 'src/cli/main.ts', ...args];
   const [cmd, ...rest] = opts.shellPrefix === undefined ? argv : ['/bin/sh', '-c', `${opts.shellPrefix} && exec "$@"`, 'sh', ...argv];
   const child = spawn(cmd!, rest, {
     cwd: REPO,
