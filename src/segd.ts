@@ -13,7 +13,7 @@ import { DEFAULT_TOKEN_PARAMS } from './http/cache-key.js';
 import { Metrics } from './observe/metrics.js';
 import { accessLogger, diagnostics as stderrDiagnostics, type Diagnostics } from './observe/log.js';
 import { withAccessLog } from './observe/access-log.js';
-import { nativeDescription, sigbusFaults } from './native/index.js';
+import { nativeDescription, nativeHandles, sigbusFaults } from './native/index.js';
 import { LoadPool, servingThreads } from './pool/load-pool.js';
 import type { OriginOptions } from './store/origin/client.js';
 import { createHandler } from './serve/handler.js';
@@ -125,6 +125,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
     cacheEntries: (): number => store.memory.size + (edge?.memory.size ?? 0),
     poolQueueDepth: () => pool.stats.queueSize,
     sigbusRepairs: sigbusFaults,
+    nativeHandles,
   });
   pool.onTaskTime = (s) => metrics.poolTaskSeconds.observe(s);
   await pool.ready();

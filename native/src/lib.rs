@@ -23,6 +23,7 @@ mod sys;
 use mapping::Region;
 use napi::{callback, Cx, Error, Result};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use sys::napi::{napi_callback_info, napi_env, napi_value};
 
@@ -32,6 +33,16 @@ const HANDLE_MAGIC: u64 = 0x5345_4744_4d41_5031; // "SEGDMAP1"
 struct Handle {
     magic: u64,
     region: RefCell<Option<Arc<Region>>>,
+}
+
+/// Handles whose JS object is not finalized yet, on every thread: each costs native memory even
+/// after close(), until its thread's GC and event loop run the finalizer (a leak detector).
+static HANDLES: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        HANDLES.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn handle(cx: &Cx) -> Result<&Handle> {
@@ -54,6 +65,7 @@ fn region(cx: &Cx) -> Result<Arc<Region>> {
 }
 
 fn new_handle(env: napi_env, r: Arc<Region>) -> Result<napi_value> {
+    HANDLES.fetch_add(1, Ordering::Relaxed); // before the Box exists: its Drop, even on failure, subtracts
     napi::external_box(env, Box::new(Handle { magic: HANDLE_MAGIC, region: RefCell::new(Some(r)) }))
 }
 
@@ -195,6 +207,10 @@ fn crc32c_portable_impl(cx: &Cx) -> Result<napi_value> {
 fn faults_impl(cx: &Cx) -> Result<napi_value> {
     napi::number(cx.env, sigbus::faults() as f64)
 }
+
+fn handles_impl(cx: &Cx) -> Result<napi_value> {
+    napi::number(cx.env, HANDLES.load(Ordering::Relaxed) as f64)
+}
 /// Raises the soft descriptor limit to the hard one (what every server wants: the soft default
 /// of 1024 is for programs that use select()), and returns the soft limit now in force.
 fn raise_file_limit_impl(cx: &Cx) -> Result<napi_value> {
@@ -241,6 +257,7 @@ fn init(env: napi_env, exports: napi_value) -> Result<napi_value> {
         "close" => close_impl,
         "crc32c" => crc32c_impl,
         "sigbusFaults" => faults_impl,
+        "liveHandles" => handles_impl,
         "raiseFileLimit" => raise_file_limit_impl,
     );
     // Comparisons for bench/native.ts (and their tests), never shipped: `--features bench`.

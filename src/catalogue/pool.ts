@@ -15,10 +15,8 @@ export class CataloguePool {
   private readonly pool: Piscina;
 
   constructor(threads = catalogueThreads()) {
-    const spec = workerModule('hash');
     this.pool = new Piscina({
-      filename: spec.filename,
-      execArgv: spec.execArgv,
+      ...workerModule('hash'),
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: 1_000,

@@ -67,7 +67,7 @@ export interface NativeBench {
  */
 export const ADDON_EXPORTS = [
   'map', 'adopt', 'size', 'slice', 'view', 'warm', 'resident', 'crc32cMap', 'poisoned', 'transfer', 'close',
-  'crc32c', 'sigbusFaults', 'raiseFileLimit', 'crcImpl',
+  'crc32c', 'sigbusFaults', 'liveHandles', 'raiseFileLimit', 'crcImpl',
 ] as const;
 /** The exports only `--features bench` adds (test/native-bench.test.ts checks that build). */
 export const BENCH_EXPORTS = ['crc32cPortable', 'readAt'] as const;
@@ -95,6 +95,8 @@ interface Signatures {
   crc32c(data: Uint8Array, seed?: number): number;
   /** SIGBUS faults repaired so far in this process. */
   sigbusFaults(): number;
+  /** Mapping handles not finalized yet, on every thread (closed ones included until their GC). */
+  liveHandles(): number;
   raiseFileLimit(): number;
   crc32cPortable(data: Uint8Array, seed?: number): number;
   readAt(fd: number, buffer: Uint8Array, position: number): number;
@@ -264,4 +266,9 @@ export const native: Native = raw ? addonNative(raw) : fallback;
 /** SIGBUS faults the addon repaired in this process (files truncated under a live mapping); 0 for the fallback. */
 export function sigbusFaults(): number {
   return raw ? raw.sigbusFaults() : 0;
+}
+
+/** The addon's mapping handles not yet finalized (0 on the TypeScript path, which has none). */
+export function nativeHandles(): number {
+  return raw ? raw.liveHandles() : 0;
 }

@@ -16,6 +16,7 @@ export interface MetricSources {
   poolQueueDepth(): number;
   /** SIGBUS faults the native addon repaired in this process so far. */
   sigbusRepairs(): number;
+  nativeHandles(): number;
 }
 
 /** What an edge (--origin) reports besides: read at scrape time. */
@@ -110,6 +111,14 @@ export class Metrics {
         const now = sources.sigbusRepairs();
         if (now > repairs) this.inc(now - repairs);
         repairs = now;
+      },
+    });
+    new Gauge({
+      name: 'segd_native_handles',
+      help: 'Mapping handles of the native addon not finalized yet, pool threads included (grows without bound if a thread never runs its finalizers)',
+      registers,
+      collect() {
+        this.set(sources.nativeHandles());
       },
     });
     // Includes nodejs_eventloop_lag_* (event-loop delay), heap, RSS and handles.
