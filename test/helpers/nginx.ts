@@ -4,6 +4,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { eventually } from './wait.js';
 
 export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 
@@ -15,6 +16,11 @@ export interface Nginx {
   start(): Promise<void>;
   /** Requests nginx has logged, for `path` only when given. */
   requests(path?: string): number;
+  /**
+   * The same, once at least `atLeast` are logged: nginx writes a request's log line after it has
+   * answered, so a count read as soon as segd has answered can be one short on a busy machine.
+   */
+  requestsReaching(atLeast: number, path?: string): Promise<number>;
   /** Stops it and removes its files. */
   remove(): Promise<void>;
 }
@@ -80,6 +86,10 @@ http {
     p.kill('SIGTERM');
     await exited;
   };
+  const requests = (path?: string): number => {
+    const log = existsSync(join(prefix, 'access.log')) ? readFileSync(join(prefix, 'access.log'), 'utf8') : '';
+    return log.split('\n').filter((l) => l !== '' && (path === undefined || l.includes(` ${path} HTTP/`))).length;
+  };
   await start();
   return {
     url: `http://127.0.0.1:${port}/`,
@@ -88,9 +98,13 @@ http {
     async stop() {
       await stop();
     },
-    requests(path) {
-      const log = existsSync(join(prefix, 'access.log')) ? readFileSync(join(prefix, 'access.log'), 'utf8') : '';
-      return log.split('\n').filter((l) => l !== '' && (path === undefined || l.includes(` ${path} HTTP/`))).length;
+    requests,
+    requestsReaching(atLeast, path) {
+      const reached = (): number | false => {
+        const n = requests(path);
+        return n >= atLeast && n;
+      };
+      return eventually(reached, { what: `${atLeast} logged requests for ${path ?? 'anything'}`, timeoutMs: 5000 });
     },
     async remove() {
       await stop();
