@@ -5,8 +5,9 @@
  * `map()` reads the whole file into an ArrayBuffer (slices are zero-copy views and survive
  * close()); a token carries it to another thread as a copy. Not a SharedArrayBuffer: the pool
  * threads' garbage collector did not reclaim the shared buffers they had handed over (anonymous
- * memory reached 1.9 GB after 60,000 misses of 200 KB files; 100 MB, flat, with copies). Nothing is mapped, so
- * truncation can never fault (`poisoned` is always false) and `warm()` is a no-op.
+ * memory reached 1.9 GB after 60,000 misses of 200 KB files; 100 MB, flat, with copies).
+ * Nothing is mapped, so truncation can never fault (`poisoned` is always false) and `warm()` is
+ * a no-op.
  */
 import * as fs from 'node:fs';
 import type { Mapping, MappingToken, Native } from './index.js';
@@ -98,13 +99,13 @@ function closedError(): Error {
 export class FallbackMapping implements Mapping {
   readonly size: number;
   readonly poisoned = false;
-  #shared: ArrayBuffer | null;
+  #bytes: ArrayBuffer | null;
   #view: Buffer | null;
 
-  constructor(shared: ArrayBuffer) {
-    this.#shared = shared;
-    this.#view = Buffer.from(shared, 0, shared.byteLength);
-    this.size = shared.byteLength;
+  constructor(bytes: ArrayBuffer) {
+    this.#bytes = bytes;
+    this.#view = Buffer.from(bytes, 0, bytes.byteLength);
+    this.size = bytes.byteLength;
   }
 
   #buf(): Buffer {
@@ -140,13 +141,13 @@ export class FallbackMapping implements Mapping {
 
   transfer(): MappingToken {
     this.#buf();
-    return { __mappingToken: 'fallback', shared: this.#shared } as unknown as MappingToken;
+    return { __mappingToken: 'fallback', bytes: this.#bytes } as unknown as MappingToken;
   }
 
   close(): void {
     if (!this.#view) return;
     this.#view = null;
-    this.#shared = null;
+    this.#bytes = null;
   }
 }
 
@@ -155,28 +156,28 @@ export function readWhole(path: string): ArrayBuffer {
   const fd = fs.openSync(path, 'r');
   try {
     const size = fs.fstatSync(fd).size;
-    const shared = new ArrayBuffer(size);
-    const view = Buffer.from(shared);
+    const bytes = new ArrayBuffer(size);
+    const view = Buffer.from(bytes);
     let off = 0;
     while (off < size) {
       const n = fs.readSync(fd, view, off, size - off, off);
       if (n === 0) break; // truncated meanwhile: the tail stays zero, like the addon's repair
       off += n;
     }
-    return shared;
+    return bytes;
   } finally {
     fs.closeSync(fd);
   }
 }
 
 export function adoptFallbackToken(token: MappingToken): Mapping {
-  const t = token as unknown as { __mappingToken?: unknown; shared?: unknown };
-  if (t?.__mappingToken !== 'fallback' || !(t.shared instanceof ArrayBuffer)) {
+  const t = token as unknown as { __mappingToken?: unknown; bytes?: unknown };
+  if (t?.__mappingToken !== 'fallback' || !(t.bytes instanceof ArrayBuffer)) {
     const e = new TypeError('not a mapping token');
     (e as NodeJS.ErrnoException).code = 'ERR_SEGD_BAD_TOKEN';
     throw e;
   }
-  return new FallbackMapping(t.shared);
+  return new FallbackMapping(t.bytes);
 }
 
 export const fallback: Native = {

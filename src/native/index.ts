@@ -38,7 +38,7 @@ export interface Mapping {
   /** Drop this handle's reference (idempotent). Buffers already sliced keep the memory alive; the mapping is unmapped when the last reference goes. */
   close(): void;
 }
-export type MappingToken = { readonly __mappingToken: unknown }; // opaque; addon: {id:number}; fallback: {shared: ArrayBuffer}
+export type MappingToken = { readonly __mappingToken: unknown }; // opaque; addon: {id:number}; fallback: {bytes: ArrayBuffer}
 export interface Native {
   readonly kind: 'addon' | 'fallback';
   readonly crcImpl: string; // e.g. 'sse4.2-3way', 'table-slice8', 'ts-table'

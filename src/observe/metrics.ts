@@ -16,6 +16,7 @@ export interface MetricSources {
   poolQueueDepth(): number;
   /** SIGBUS faults the native addon repaired in this process so far. */
   sigbusRepairs(): number;
+  /** The native addon's mapping handles not finalized yet, on every thread. */
   nativeHandles(): number;
 }
 

@@ -33,19 +33,20 @@ export interface CliOptions {
  * copy made for a tool (StrykerJS's sandbox is a private temporary directory) is not.
  */
 function letOthersIn(dir: string): void {
-  for (let d = dir; d !== dirname(d); d = dirname(d)) {
+  for (const d of pathAndParents(dir)) {
     const mode = statSync(d).mode;
     if ((mode & 0o005) !== 0o005) chmodSync(d, mode | 0o005);
   }
 }
 
-/** Whether every directory above `file` lets others through and others may execute it. */
+/** `path` and each directory above it, short of the root. */
+function* pathAndParents(path: string): Generator<string> {
+  for (let d = path; d !== dirname(d); d = dirname(d)) yield d;
+}
+
+/** Whether others may execute `file` and pass through every directory above it. */
 function othersCanRun(file: string): boolean {
-  if ((statSync(file).mode & 0o001) === 0) return false;
-  for (let d = dirname(file); d !== dirname(d); d = dirname(d)) {
-    if ((statSync(d).mode & 0o001) === 0) return false;
-  }
-  return true;
+  return [...pathAndParents(file)].every((d) => (statSync(d).mode & 0o001) !== 0);
 }
 
 let nodeForOthers: string | undefined;
