@@ -105,7 +105,7 @@ for (const size of [4 * 1024, 256 * 1024, MiB]) {
     for (let p = 0; p < size; p += 4096) sink ^= s[p]!;
   }), 'us');
   row(`${label}: fs.readSync into preallocated`, await usPer((i) => void (sink ^= fs.readSync(fd, pre, 0, size, off(i)))), 'us');
-  if (bench !== undefined) row(`${label}: native.bench.readAt into preallocated`, await usPer((i) => void (sink ^= bench.readAt(fd, pre, off(i)))), 'us');
+  row(`${label}: native.readAt into preallocated`, await usPer((i) => void (sink ^= native.readAt(fd, pre, off(i)))), 'us');
   row(`${label}: map-per-request (map+slice+close)`, await usPer((i) => {
     const m = native.map(file);
     sink ^= m.slice(off(i), size).length;

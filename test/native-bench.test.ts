@@ -40,7 +40,7 @@ describe.skipIf(skipping('the --features bench build', noCargo))('the --features
   it.skipIf(skipping('the bench exports through src/native/index.ts', forcedFallback))('is what src/native/index.ts loads, with native.bench', () => {
     expect(api.nativeDescription()).toContain(addonPath);
     expect(api.native.kind).toBe('addon');
-    expect(api.native.bench).toEqual({ crc32cPortable: expect.any(Function), readAt: expect.any(Function) });
+    expect(api.native.bench).toEqual({ crc32cPortable: expect.any(Function) });
   });
 
   it.skipIf(skipping('crc32cPortable', forcedFallback))('crc32cPortable: the vector, every length 0..4096 at every alignment, large sizes, seeds', () => {
@@ -59,41 +59,5 @@ describe.skipIf(skipping('the --features bench build', noCargo))('the --features
     expect(bench.crc32cPortable(big)).toBe(crc32cTable(big));
     expect(bench.crc32cPortable(big.subarray(1000), bench.crc32cPortable(big.subarray(0, 1000)))).toBe(crc32cTable(big));
     expect(() => bench.crc32cPortable(Buffer.from('x'), -1)).toThrow(RangeError);
-  });
-
-  it.skipIf(skipping('readAt', forcedFallback))('readAt: reads fully, short at EOF, 0 past EOF, into subarrays; errors shaped like fs errors', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segd-native-bench-'));
-    const p = path.join(dir, 'r.bin');
-    const data = crypto.randomBytes(1000);
-    fs.writeFileSync(p, data);
-    const fd = fs.openSync(p, 'r');
-    try {
-      const buf = Buffer.alloc(300);
-      expect(bench.readAt(fd, buf, 0)).toBe(300);
-      expect(buf.equals(data.subarray(0, 300))).toBe(true);
-      expect(bench.readAt(fd, buf, 900)).toBe(100);
-      expect(buf.subarray(0, 100).equals(data.subarray(900))).toBe(true);
-      expect(bench.readAt(fd, buf, 1000)).toBe(0);
-      expect(bench.readAt(fd, buf, 5000)).toBe(0);
-      const outer = Buffer.alloc(64, 0xaa);
-      expect(bench.readAt(fd, outer.subarray(8, 24), 17)).toBe(16);
-      expect(outer.subarray(8, 24).equals(data.subarray(17, 33))).toBe(true);
-      expect(outer[7]).toBe(0xaa);
-      expect(outer[24]).toBe(0xaa);
-      expect(bench.readAt(fd, new Uint8Array(0), 0)).toBe(0);
-      const whole = Buffer.alloc(4096);
-      expect(bench.readAt(fd, whole, 0)).toBe(1000);
-    } finally {
-      fs.closeSync(fd);
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-    let err: NodeJS.ErrnoException | undefined;
-    try {
-      bench.readAt(fd, Buffer.alloc(10), 0); // closed fd
-    } catch (e) {
-      err = e as NodeJS.ErrnoException;
-    }
-    expect(err?.code).toBe('EBADF');
-    expect(err?.errno).toBe(-9);
   });
 });

@@ -2,6 +2,7 @@
 // Addon-only tests are skipped, with the reason on stderr, when the fallback is active.
 // Runs against whichever implementation is active (SEGD_NATIVE=0 forces the fallback).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -118,6 +119,71 @@ describe('crc32c', () => {
       expect(() => m.crc32c(0, big.length + 1)).toThrow(RangeError);
     } finally {
       m.close();
+    }
+  });
+});
+
+describe('readAt', () => {
+  it('reads fully, short at EOF, 0 past EOF, into subarrays; errors shaped like fs errors', () => {
+    const p = path.join(dir, 'r.bin');
+    const data = crypto.randomBytes(1000);
+    fs.writeFileSync(p, data);
+    const fd = fs.openSync(p, 'r');
+    try {
+      const buf = Buffer.alloc(300);
+      expect(native.readAt(fd, buf, 0)).toBe(300);
+      expect(buf.equals(data.subarray(0, 300))).toBe(true);
+      expect(native.readAt(fd, buf, 900)).toBe(100);
+      expect(buf.subarray(0, 100).equals(data.subarray(900))).toBe(true);
+      expect(native.readAt(fd, buf, 1000)).toBe(0);
+      expect(native.readAt(fd, buf, 5000)).toBe(0);
+      const outer = Buffer.alloc(64, 0xaa);
+      expect(native.readAt(fd, outer.subarray(8, 24), 17)).toBe(16);
+      expect(outer.subarray(8, 24).equals(data.subarray(17, 33))).toBe(true);
+      expect(outer[7]).toBe(0xaa);
+      expect(outer[24]).toBe(0xaa);
+      expect(native.readAt(fd, new Uint8Array(0), 0)).toBe(0);
+      const whole = Buffer.alloc(4096);
+      expect(native.readAt(fd, whole, 0)).toBe(1000);
+    } finally {
+      fs.closeSync(fd);
+    }
+    let err: NodeJS.ErrnoException | undefined;
+    try {
+      native.readAt(fd, Buffer.alloc(10), 0); // closed fd
+    } catch (e) {
+      err = e as NodeJS.ErrnoException;
+    }
+    expect(err?.code).toBe('EBADF');
+  });
+
+  it.skipIf(skipping('preadv2(RWF_NOWAIT)', onFallback))('nowait: stops at bytes not in the page cache, reads them once they are', (ctx) => {
+    // Written with O_DIRECT, the file's bytes are on the disk and not in the page cache.
+    const p = path.join(dir, 'nowait.bin');
+    const dd = spawnSync('dd', ['if=/dev/urandom', `of=${p}`, 'bs=1M', 'count=4', 'oflag=direct'], { encoding: 'utf8' });
+    if (dd.status !== 0) return ctx.skip(`O_DIRECT writes are refused here (${dd.stderr.trim()})`);
+    const fd = fs.openSync(p, 'r');
+    try {
+      const buf = Buffer.alloc(4 * 1024 * 1024);
+      expect(native.readAt(fd, buf, 0, true)).toBe(0);
+      expect(native.readAt(fd, buf, 0)).toBe(buf.length);
+      const copy = Buffer.alloc(buf.length);
+      expect(native.readAt(fd, copy, 0, true)).toBe(buf.length);
+      expect(copy.equals(buf)).toBe(true);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('nowait on the TypeScript fallback reads nothing: the caller reads off the event loop', () => {
+    const fd = fs.openSync(bigPath, 'r');
+    try {
+      expect(fallback.readAt(fd, Buffer.alloc(100), 0, true)).toBe(0);
+      const buf = Buffer.alloc(100);
+      expect(fallback.readAt(fd, buf, 7)).toBe(100);
+      expect(buf.equals(big.subarray(7, 107))).toBe(true);
+    } finally {
+      fs.closeSync(fd);
     }
   });
 });

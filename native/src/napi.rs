@@ -92,6 +92,21 @@ impl Cx {
         Ok(out)
     }
 
+    /// An optional boolean argument: absent, undefined or null is false.
+    pub fn opt_bool_arg(&self, i: usize, name: &str) -> Result<bool> {
+        let v = self.arg(i);
+        if self.is_nullish(v)? {
+            return Ok(false);
+        }
+        if self.type_of(v)? != sys::NAPI_BOOLEAN {
+            return Err(Error::Type(format!("The \"{name}\" argument must be of type boolean")));
+        }
+        let mut out = false;
+        // SAFETY: v is a boolean handle of this call's scope; out is a valid out pointer.
+        check("napi_get_value_bool", self.env, unsafe { sys::napi_get_value_bool(self.env, v, &mut out) })?;
+        Ok(out)
+    }
+
     /// A non-negative safe integer argument (like Node's validateInteger).
     pub fn index_arg(&self, i: usize, name: &str) -> Result<u64> {
         let x = self.f64_arg(i, name)?;

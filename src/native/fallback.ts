@@ -188,8 +188,21 @@ export const fallback: Native = {
   crc32c: crc32cTable,
   // Node has no setrlimit: report the soft limit as it is.
   raiseFileLimit: () => softFileLimit(),
+  readAt,
   bench: undefined,
 };
+
+/** Node cannot ask for RWF_NOWAIT, so with `nowait` nothing is read: the caller reads off the loop. */
+function readAt(fd: number, buffer: Uint8Array, position: number, nowait?: boolean): number {
+  if (nowait === true) return 0;
+  let filled = 0;
+  while (filled < buffer.length) {
+    const n = fs.readSync(fd, buffer, filled, buffer.length - filled, position + filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return filled;
+}
 
 /** The soft descriptor limit from /proc/self/limits (`Max open files  SOFT  HARD  files`). */
 function softFileLimit(): number {

@@ -47,6 +47,13 @@ export interface Native {
   crc32c(data: Uint8Array, seed?: number): number; // streaming: crc32c(b, crc32c(a)) === crc32c(a+b)
   /** Raise the soft RLIMIT_NOFILE to the hard limit where possible; returns the soft limit in force. */
   raiseFileLimit(): number;
+  /**
+   * pread into `buffer` until it is full or the file ends (short reads and EINTR looped over);
+   * returns the bytes read. `nowait`: stop at the first byte not in the page cache instead of
+   * waiting for the disk (preadv2 RWF_NOWAIT; the TypeScript fallback cannot tell, so it reads
+   * nothing), for a caller on the event loop that reads the rest elsewhere.
+   */
+  readAt(fd: number, buffer: Uint8Array, position: number, nowait?: boolean): number;
   /** The bench-only exports: present only in an addon built with `--features bench` (node native/build.mjs --bench). */
   readonly bench: NativeBench | undefined;
 }
@@ -55,8 +62,6 @@ export interface Native {
 export interface NativeBench {
   /** The slicing-by-8 table CRC32C (what crc32c falls back to on a CPU without SSE4.2). */
   crc32cPortable(data: Uint8Array, seed?: number): number;
-  /** pread into buffer until full or EOF, looping on short reads and EINTR; no allocation. Returns bytes read. */
-  readAt(fd: number, buffer: Uint8Array, position: number): number;
 }
 
 // ---------------- the addon's raw (private) exports ----------------
@@ -67,10 +72,10 @@ export interface NativeBench {
  */
 export const ADDON_EXPORTS = [
   'map', 'adopt', 'size', 'slice', 'view', 'warm', 'resident', 'crc32cMap', 'poisoned', 'transfer', 'close',
-  'crc32c', 'sigbusFaults', 'liveHandles', 'raiseFileLimit', 'crcImpl',
+  'crc32c', 'sigbusFaults', 'liveHandles', 'raiseFileLimit', 'readAt', 'crcImpl',
 ] as const;
 /** The exports only `--features bench` adds (test/native-bench.test.ts checks that build). */
-export const BENCH_EXPORTS = ['crc32cPortable', 'readAt'] as const;
+export const BENCH_EXPORTS = ['crc32cPortable'] as const;
 
 declare const handleBrand: unique symbol;
 /** napi external owning one reference to a mapping. */
@@ -98,8 +103,8 @@ interface Signatures {
   /** Mapping handles not finalized yet, on every thread (closed ones included until their GC). */
   liveHandles(): number;
   raiseFileLimit(): number;
+  readAt(fd: number, buffer: Uint8Array, position: number, nowait?: boolean): number;
   crc32cPortable(data: Uint8Array, seed?: number): number;
-  readAt(fd: number, buffer: Uint8Array, position: number): number;
 }
 type AddonExport = (typeof ADDON_EXPORTS)[number];
 type BenchExport = (typeof BENCH_EXPORTS)[number];
@@ -240,7 +245,7 @@ class AddonMapping implements Mapping {
 }
 
 function addonNative(r: RawAddon): Native {
-  const { crc32cPortable, readAt } = r;
+  const { crc32cPortable } = r;
   return {
     kind: 'addon',
     crcImpl: r.crcImpl,
@@ -257,7 +262,8 @@ function addonNative(r: RawAddon): Native {
     },
     crc32c: (data, seed) => r.crc32c(data, seed),
     raiseFileLimit: () => r.raiseFileLimit(),
-    bench: crc32cPortable !== undefined && readAt !== undefined ? { crc32cPortable, readAt } : undefined,
+    readAt: (fd, buffer, position, nowait) => r.readAt(fd, buffer, position, nowait),
+    bench: crc32cPortable !== undefined ? { crc32cPortable } : undefined,
   };
 }
 

@@ -63,8 +63,19 @@ pub const ENAMETOOLONG: c_int = 36;
 pub const ELOOP: c_int = 40;
 pub const EOVERFLOW: c_int = 75;
 pub const ENOTSUP: c_int = 95;
+pub const EOPNOTSUPP: c_int = ENOTSUP; // the same number on Linux
 
 pub const RLIMIT_NOFILE: c_int = 7;
+
+/// preadv2 flag (linux/fs.h): fail with EAGAIN instead of waiting for the disk.
+pub const RWF_NOWAIT: c_int = 0x0000_0008;
+
+/// `struct iovec`.
+#[repr(C)]
+pub struct iovec {
+    pub iov_base: *mut c_void,
+    pub iov_len: size_t,
+}
 
 /// `struct rlimit` (two `rlim_t`, 64-bit on LP64).
 #[repr(C)]
@@ -108,8 +119,8 @@ extern "C" {
     pub fn munmap(addr: *mut c_void, len: size_t) -> c_int;
     pub fn madvise(addr: *mut c_void, len: size_t, advice: c_int) -> c_int;
     pub fn mincore(addr: *mut c_void, len: size_t, vec: *mut c_uchar) -> c_int;
-    #[cfg(feature = "bench")]
     pub fn pread(fd: c_int, buf: *mut c_void, count: size_t, offset: off_t) -> isize;
+    pub fn preadv2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> isize;
     pub fn sysconf(name: c_int) -> c_long;
     pub fn sigaction(signum: c_int, act: *const sigaction_t, oldact: *mut sigaction_t) -> c_int;
     pub fn sigemptyset(set: *mut sigset_t) -> c_int;

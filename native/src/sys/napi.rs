@@ -35,6 +35,7 @@ pub const NAPI_PENDING_EXCEPTION: napi_status = 10;
 pub type napi_valuetype = i32;
 pub const NAPI_UNDEFINED: napi_valuetype = 0;
 pub const NAPI_NULL: napi_valuetype = 1;
+pub const NAPI_BOOLEAN: napi_valuetype = 2;
 pub const NAPI_NUMBER: napi_valuetype = 3;
 pub const NAPI_STRING: napi_valuetype = 4;
 pub const NAPI_OBJECT: napi_valuetype = 6;
@@ -70,6 +71,7 @@ extern "C" {
     pub fn napi_create_type_error(env: napi_env, code: napi_value, msg: napi_value, result: *mut napi_value) -> napi_status;
     pub fn napi_create_range_error(env: napi_env, code: napi_value, msg: napi_value, result: *mut napi_value) -> napi_status;
     pub fn napi_typeof(env: napi_env, value: napi_value, result: *mut napi_valuetype) -> napi_status;
+    pub fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
     pub fn napi_get_value_double(env: napi_env, value: napi_value, result: *mut f64) -> napi_status;
     pub fn napi_get_value_int64(env: napi_env, value: napi_value, result: *mut i64) -> napi_status;
     pub fn napi_get_value_string_utf8(env: napi_env, value: napi_value, buf: *mut c_char, bufsize: usize, result: *mut usize) -> napi_status;
