@@ -28,7 +28,7 @@ function object(name: string, resident: () => boolean): Resident & { file: Store
   const path = join(tree.dir, name);
   tree.write(name, random(256 * 1024));
   const m = native.map(path);
-  const { stored, mapping: real } = adopt(path, { kind: 'mapped', token: m.transfer(), size: m.size, mtimeMs: 0, ino: 0, crc32c: 0 });
+  const { stored, mapping: real } = adopt(path, { kind: 'mapped', token: m.transfer(), size: m.size, mtimeMs: 0, ino: 0, crc32c: 0, blocks: undefined });
   m.close();
   const mapping = new Proxy(real!, {
     get: (t, p) => {

@@ -37,7 +37,12 @@ interface FileFacts {
 }
 
 export type Loaded =
-  | (FileFacts & { readonly kind: 'mapped'; readonly token: MappingToken })
+  | (FileFacts & {
+      readonly kind: 'mapped';
+      readonly token: MappingToken;
+      /** CRC32C per block (src/store/blocks.ts), unless the checksum was taken on trust. */
+      readonly blocks: Uint32Array | undefined;
+    })
   | (FileFacts & {
       readonly kind: 'copied';
       readonly bytes: Uint8Array;

@@ -18,6 +18,8 @@ export interface StoredFile {
   readonly mtimeMs: number;
   readonly ino: number;
   readonly crc32c: number;
+  /** CRC32C per block (src/store/blocks.ts): what lets the object be served by reading the file. */
+  readonly blocks: Uint32Array | undefined;
   readonly playlist: PlaylistFacts | undefined;
   readonly gzip: Buffer | undefined;
   readonly br: Buffer | undefined;
@@ -45,6 +47,7 @@ export function adopt(file: string, r: Loaded): { stored: StoredFile; mapping: M
     return {
       stored: {
         ...facts,
+        blocks: undefined,
         playlist: r.playlist,
         gzip: r.gzip && toBuffer(r.gzip),
         br: r.br && toBuffer(r.br),
@@ -60,6 +63,7 @@ export function adopt(file: string, r: Loaded): { stored: StoredFile; mapping: M
   return {
     stored: {
       ...facts,
+      blocks: r.blocks,
       playlist: undefined,
       gzip: undefined,
       br: undefined,
