@@ -10,6 +10,7 @@ import { addressKey } from '../src/server/address.js';
 import { startServer, type RunningServer } from '../src/server/listen.js';
 import { cli, serveCli } from './helpers/cli.js';
 import { tempTree, vodPlaylist, type TempTree } from './helpers/content.js';
+import { metric } from './helpers/http.js';
 import { eventually } from './helpers/wait.js';
 
 describe('addressKey', () => {
@@ -72,14 +73,6 @@ function timedPlaylist(base: string): Promise<{ ms: number; status: number; body
 }
 
 const alive = (sockets: Socket[]): number => sockets.filter((s) => !s.destroyed && s.readyState === 'open').length;
-
-async function metric(base: string, name: string): Promise<number> {
-  const r = await fetch(new URL('/metrics', base));
-  const text = await r.text();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{')) sum += Number(line.split(' ').pop());
-  return sum;
-}
 
 describe('one address flooding with idle sockets', () => {
   let srv: RunningServer | undefined;

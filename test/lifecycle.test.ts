@@ -73,7 +73,10 @@ describe('client aborts', () => {
       }
       await settle(() => mappingsOf(file) === 0);
       expect(mappingsOf(file)).toBe(0);
-      expect(fdsOn(file)).toBe(0);
+      // The file is too big for the memory tier: the read tier serves it after the first load,
+      // and keeps one descriptor open for it (nginx's open_file_cache does the same); five
+      // aborted reads must not have left one each.
+      expect(fdsOn(file)).toBeLessThanOrEqual(1);
       // and the server still answers whole and correct
       const r = await get(s.url, '/big.m4s', { range: 'bytes=1000000-1000999' });
       expect(r.body.equals(big.subarray(1_000_000, 1_001_000))).toBe(true);

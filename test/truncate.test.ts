@@ -18,8 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { native, sigbusFaults } from '../src/native/index.js';
 import { crc32cTable } from '../src/native/fallback.js';
 import { LoadPool } from '../src/pool/load-pool.js';
-import { FileStore, type Outcome } from '../src/store/folder.js';
-import type { StoredFile } from '../src/store/objects.js';
+import { FileStore, type Entry, type Outcome } from '../src/store/folder.js';
+import type { ObjectFacts } from '../src/store/objects.js';
+import { ReadEntry } from '../src/store/read-tier.js';
 import { random, tempTree, type TempTree } from './helpers/content.js';
 import { skipping } from './helpers/native.js';
 
@@ -86,11 +87,13 @@ describe.skipIf(skipping('truncation under a live mapping', onFallback))('a file
       fs.writeFileSync(file, old);
       fs.utimesSync(file, MTIME, MTIME);
       const truncated: string[] = [];
-      const store = new FileStore<StoredFile>({ maxBytes: 64 * 1024 * 1024, validityMs: 600_000, pool, describe: (f) => f, verify: true, events: { truncated: (f) => truncated.push(f) } });
+      const store = new FileStore<ObjectFacts>({ maxBytes: 64 * 1024 * 1024, validityMs: 600_000, pool, describe: (f) => f, verify: true, events: { truncated: (f) => truncated.push(f) } });
       const mount = { realRoot: fs.realpathSync(dir), followSymlinks: false };
-      const found = (o: Outcome<StoredFile>) => {
+      const found = (o: Outcome<ObjectFacts>): Entry<ObjectFacts> => {
         expect(o.kind).toBe('found');
-        return (o as Extract<Outcome<StoredFile>, { kind: 'found' }>).entry;
+        const e = (o as Extract<Outcome<ObjectFacts>, { kind: 'found' }>).entry;
+        expect(e).not.toBeInstanceOf(ReadEntry); // loaded anew, not read by the facts of the truncated file
+        return e as Entry<ObjectFacts>;
       };
 
       const first = found(await store.fetch(file, mount));

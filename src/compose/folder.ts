@@ -41,11 +41,19 @@ export function createFolderStore(d: FolderDeps): FileStore<Representation> {
         reprDigest: manifest?.reprDigest(f.file, f.size, f.mtimeMs, f.crc32c),
       }),
     events: {
-      hit: () => metrics.cacheHits.inc({ tier: 'memory' }),
+      hit: (tier) => metrics.cacheHits.inc({ tier }),
       miss: () => metrics.cacheMisses.inc(),
       evict: () => metrics.cacheEvictions.inc(),
       rewarm: () => metrics.cacheRewarms.inc(),
       truncated: (file) => truncatedUnderMapping(diag, file),
+      diskRead: () => metrics.diskReads.inc(),
+      changedUnderRead: (file) => {
+        metrics.changedUnderRead.inc();
+        diag.limited('warn', `changed:${file}`, 'file changed while read (written in place, not replaced by a rename): the response was cut short, the file is reloaded on the next request', {
+          file,
+          code: 'ESEGDCHANGED',
+        });
+      },
       corrupt: (file, expected, actual) => {
         metrics.integrityFailures.inc();
         diag.limited('error', `corrupt:${file}`, 'integrity check failed, file refused until it changes', {

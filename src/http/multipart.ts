@@ -14,11 +14,12 @@ export interface MultipartBody {
 /** One boundary per process: random, so it cannot be predicted and planted inside a media file. */
 const BOUNDARY = `segd-${randomBytes(12).toString('hex')}`;
 
+/** `view`: each range's bytes; without it (a HEAD) the body's length still counts them, and its chunks leave them out. */
 export function multipartByteranges(
   ranges: readonly ByteRange[],
   size: number,
   partType: string,
-  view: (start: number, length: number) => Buffer,
+  view: ((start: number, length: number) => Buffer) | undefined,
 ): MultipartBody {
   const chunks: Buffer[] = [];
   let length = 0;
@@ -28,7 +29,9 @@ export function multipartByteranges(
   };
   for (const r of ranges) {
     push(Buffer.from(`\r\n--${BOUNDARY}\r\nContent-Type: ${partType}\r\nContent-Range: ${contentRange(r, size)}\r\n\r\n`, 'latin1'));
-    push(view(r.start, r.end - r.start + 1));
+    const n = r.end - r.start + 1;
+    if (view === undefined) length += n;
+    else push(view(r.start, n));
   }
   push(Buffer.from(`\r\n--${BOUNDARY}--\r\n`, 'latin1'));
   return { contentType: `multipart/byteranges; boundary=${BOUNDARY}`, length, chunks };

@@ -52,6 +52,8 @@ export class Metrics {
   readonly cacheMisses: Counter;
   readonly cacheEvictions: Counter;
   readonly cacheRewarms: Counter;
+  readonly diskReads: Counter;
+  readonly changedUnderRead: Counter;
   readonly integrityFailures: Counter;
   readonly poolTaskSeconds: Histogram;
   readonly connectionsRefused: Counter<'reason'>;
@@ -86,10 +88,12 @@ export class Metrics {
         }
       },
     });
-    this.cacheHits = counter({ name: 'segd_cache_hits_total', help: 'Requests answered from a cache tier (memory, or disk for an edge)', labelNames: ['tier'] });
+    this.cacheHits = counter({ name: 'segd_cache_hits_total', help: 'Requests answered from a cache tier (memory; read: from the file, checked block by block; disk for an edge)', labelNames: ['tier'] });
     this.cacheMisses = counter({ name: 'segd_cache_misses_total', help: 'Objects loaded through the worker pool' });
     this.cacheEvictions = counter({ name: 'segd_cache_evictions_total', help: 'Objects evicted to stay within the cache size' });
     this.cacheRewarms = counter({ name: 'segd_cache_rewarms_total', help: 'Cached objects whose pages the kernel had dropped, read back in the pool before sending' });
+    this.diskReads = counter({ name: 'segd_read_tier_disk_reads_total', help: 'Reads of the read tier that found bytes outside the page cache and read them off the event loop' });
+    this.changedUnderRead = counter({ name: 'segd_read_tier_mismatches_total', help: 'Reads whose bytes no longer matched their block checksums (a file rewritten in place): the response was cut short' });
     this.integrityFailures = counter({ name: 'segd_integrity_failures_total', help: 'Files refused because their bytes did not match the manifest' });
     this.connectionsRefused = counter({ name: 'segd_connections_refused_total', help: 'Connections closed at accept: over the per-address limit, or every slot busy', labelNames: ['reason'] });
     this.connectionsReclaimed = counter({ name: 'segd_connections_reclaimed_total', help: 'Idle connections closed to make room when every slot was taken' });

@@ -8,7 +8,7 @@ import { cacheControlFor, type CachePolicy } from '../http/cache-control.js';
 import { contentKindFor, contentTypeFor, type ContentKind } from '../http/content-type.js';
 import type { Encoding } from '../http/encoding.js';
 import { parseHttpDate, type Validators } from '../http/conditional.js';
-import type { StoredFile } from '../store/objects.js';
+import type { ObjectFacts } from '../store/objects.js';
 
 export interface Variant {
   readonly encoding: Encoding;
@@ -52,7 +52,7 @@ export interface DescribeOptions {
   readonly extra?: readonly string[] | undefined;
 }
 
-export function describe(file: StoredFile, o: DescribeOptions): Representation {
+export function describe(file: ObjectFacts, o: DescribeOptions): Representation {
   const name = o.path ?? file.file;
   const kind = contentKindFor(name);
   const contentType = o.contentType ?? contentTypeFor(name);

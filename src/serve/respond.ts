@@ -9,15 +9,19 @@ import { negotiateEncoding } from '../http/encoding.js';
 import { contentRange, parseRange, unsatisfiedRange, type ByteRange } from '../http/range.js';
 import { multipartByteranges } from '../http/multipart.js';
 import type { Resident } from '../store/objects.js';
+import { ReadEntry } from '../store/read-tier.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Representation, Variant } from './representation.js';
 import { drained } from './drained.js';
 import { crc32cHeader } from '../http/declared-digest.js';
 
 /** A cached object ready to answer from: its bytes and its precomputed response data. */
-export interface Servable extends Resident {
+export interface InMemory extends Resident {
   readonly rep: Representation;
 }
+
+/** An object in memory, or one of the read tier, whose bytes are read from its file per request. */
+export type Servable = InMemory | ReadEntry<Representation>;
 
 export interface RespondContext {
   /** Where the byte path checks that pages are resident before a send. */
@@ -90,6 +94,7 @@ function single(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: Res
 }
 
 function multiple(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, partial: readonly string[], ranges: readonly ByteRange[]): void | Promise<void> {
+  if (e instanceof ReadEntry) return multipleRead(req, res, e, ctx, partial, ranges);
   const body = multipartByteranges(ranges, e.rep.size, e.rep.contentType, (s, l) => e.file.view(s, l));
   const headers = [...partial, 'Content-Type', body.contentType, 'Content-Length', String(body.length)];
   const write = (): void => {
@@ -107,8 +112,30 @@ function multiple(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: R
   return Promise.all(waits).then(write);
 }
 
+/** The parts of a multi-range answer read (and checked) first: they are small, at most 16 of them. */
+async function multipleRead(req: IncomingMessage, res: ServerResponse, e: ReadEntry<Representation>, ctx: RespondContext, partial: readonly string[], ranges: readonly ByteRange[]): Promise<void> {
+  let parts: Buffer[] | undefined;
+  if (req.method !== 'HEAD') {
+    try {
+      parts = await Promise.all(ranges.map((r) => e.bytes(r.start, r.end - r.start + 1)));
+    } catch {
+      return void res.destroy();
+    }
+  }
+  let i = 0;
+  const body = multipartByteranges(ranges, e.rep.size, e.rep.contentType, parts && (() => parts[i++]!));
+  countAndHead(res, ctx, e.rep, 206, [...partial, 'Content-Type', body.contentType, 'Content-Length', String(body.length)]);
+  if (req.method === 'HEAD') return void res.end();
+  ctx.metrics.body(e.rep.kind, body.length);
+  res.cork();
+  for (const chunk of body.chunks) res.write(chunk);
+  res.end();
+  res.uncork();
+}
+
 function sendView(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): void | Promise<void> {
   if (req.method === 'HEAD') return finish(res, ctx, e.rep, status, headers);
+  if (e instanceof ReadEntry) return sendRead(res, e, ctx, status, headers, start, length);
   const go = (): void | Promise<void> => {
     if (length > WINDOW) return sendWindows(req, res, e, ctx, status, headers, start, length);
     const body = e.file.view(start, length);
@@ -127,7 +154,7 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: RespondContext, re
 }
 
 /** A body bigger than one Buffer window, written window by window as the socket drains. */
-async function sendWindows(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
+async function sendWindows(req: IncomingMessage, res: ServerResponse, e: InMemory, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
   countAndHead(res, ctx, e.rep, status, headers);
   for (let off = 0; off < length && !res.destroyed; off += WINDOW) {
     const n = Math.min(WINDOW, length - off);
@@ -135,6 +162,29 @@ async function sendWindows(req: IncomingMessage, res: ServerResponse, e: Servabl
     if (!intact(req, e, [view])) return void res.destroy();
     ctx.metrics.body(e.rep.kind, n);
     if (!res.write(view)) await drained(res);
+  }
+  res.end();
+}
+
+/**
+ * A body read from the file block by block, each block checked before it is sent, each chunk's
+ * buffer recycled once the socket has taken it. Bytes that no longer match their checksum (the
+ * file was rewritten in place) cut the response short: before its first byte, the client sees
+ * the connection close without an answer, never a 200 with other bytes than its ETag's.
+ */
+async function sendRead(res: ServerResponse, e: ReadEntry<Representation>, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
+  countAndHead(res, ctx, e.rep, status, headers); // (Node sends the head with the first chunk)
+  try {
+    for await (const chunk of e.chunks(start, length)) {
+      if (res.destroyed) {
+        chunk.release();
+        return;
+      }
+      ctx.metrics.body(e.rep.kind, chunk.bytes.length);
+      if (!res.write(chunk.bytes, chunk.release)) await drained(res);
+    }
+  } catch {
+    return void res.destroy();
   }
   res.end();
 }
@@ -154,7 +204,7 @@ async function sendWindows(req: IncomingMessage, res: ServerResponse, e: Servabl
  * sent. A truncation between this check and the encryption remains possible, as it does between
  * any check and a send.
  */
-function intact(req: IncomingMessage, e: Servable, views: readonly Buffer[]): boolean {
+function intact(req: IncomingMessage, e: InMemory, views: readonly Buffer[]): boolean {
   if (e.mapping === undefined) return true;
   if (req.httpVersionMajor !== 1 || (req.socket as { encrypted?: boolean }).encrypted === true) for (const v of views) touchPages(v);
   return !e.mapping.poisoned;

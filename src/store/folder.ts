@@ -14,7 +14,8 @@ import type { Mapping } from '../native/index.js';
 import type { LoadPool } from '../pool/load-pool.js';
 import type { Expectation, LoadResult, LoadTask } from '../pool/tasks.js';
 import { MemoryTier } from './memory.js';
-import { adopt, COPY_LIMIT, type Resident, type StoredFile } from './objects.js';
+import { adopt, COPY_LIMIT, type ObjectFacts, type Resident, type StoredFile } from './objects.js';
+import { ReadTier, type ReadEntry } from './read-tier.js';
 
 export interface Entry<R> extends Resident {
   readonly file: StoredFile;
@@ -32,7 +33,8 @@ export type Refusal =
   | { readonly kind: 'forbidden' }
   | { readonly kind: 'failed'; readonly code: string };
 
-export type Outcome<R> = { readonly kind: 'found'; readonly entry: Entry<R> } | Refusal;
+/** A ready object: in memory, or known and served by reading its file (the read tier). */
+export type Outcome<R> = { readonly kind: 'found'; readonly entry: Entry<R> | ReadEntry<R> } | Refusal;
 
 export interface Mount {
   readonly realRoot: string;
@@ -40,7 +42,7 @@ export interface Mount {
 }
 
 export interface StoreEvents {
-  hit(): void;
+  hit(tier: 'memory' | 'read'): void;
   miss(): void;
   evict(): void;
   /** A cached object's pages had been dropped by the kernel and were read back in the pool. */
@@ -52,6 +54,10 @@ export interface StoreEvents {
   unreadable(file: string, err: NodeJS.ErrnoException): void;
   /** A playlist that hls-parser could not read cleanly; served as it is. */
   malformedPlaylist(file: string, problem: string): void;
+  /** A read of the read tier had to wait for the disk (off the event loop). */
+  diskRead(): void;
+  /** A file's bytes no longer matched their block checksums while read: the response was cut short. */
+  changedUnderRead(file: string): void;
 }
 
 export interface StoreOptions<R> {
@@ -59,7 +65,7 @@ export interface StoreOptions<R> {
   readonly validityMs: number;
   readonly pool: LoadPool;
   /** Builds the per-object response data (headers) once, when an object enters the store. */
-  readonly describe: (file: StoredFile) => R;
+  readonly describe: (file: ObjectFacts) => R;
   readonly expected?: ((file: string) => Expectation | undefined) | undefined;
   /** Check loaded bytes against `expected` (true), or take the expected checksum on trust. */
   readonly verify: boolean;
@@ -70,8 +76,16 @@ const MISSING = { kind: 'missing' } as const;
 const CORRUPT = { kind: 'corrupt' } as const;
 const FORBIDDEN = { kind: 'forbidden' } as const;
 
+/** What revalidation needs of an object of either tier. */
+interface Checked<E> {
+  readonly file: { readonly file: string; readonly size: number; readonly mtimeMs: number; readonly ino: number };
+  checkedAt: number;
+  revalidating: Promise<E | undefined> | undefined;
+}
+
 export class FileStore<R> {
   readonly memory: MemoryTier<Entry<R>>;
+  readonly reads: ReadTier<R>;
   /** Recent misses and refused files, so a flood of 404s costs one stat per file per validity window. */
   private readonly negative: LRUCache<string, Refusal>;
   private readonly pending = new Map<string, Promise<Outcome<R>>>();
@@ -83,8 +97,12 @@ export class FileStore<R> {
       evict: () => events.evict?.(),
       rewarm: () => events.rewarm?.(),
       rewarmFailed: (file, err) => events.unreadable?.(file, err),
-      truncated: (file) => events.truncated?.(file),
+      truncated: (file) => {
+        this.reads.delete(file); // its facts describe bytes that are gone
+        events.truncated?.(file);
+      },
     });
+    this.reads = new ReadTier<R>({ diskRead: () => events.diskRead?.(), mismatch: (file) => events.changedUnderRead?.(file) });
     this.negative = new LRUCache({ max: 10_000, ttl: Math.max(1, opts.validityMs) });
   }
 
@@ -92,16 +110,24 @@ export class FileStore<R> {
   hot(file: string): Entry<R> | undefined {
     const e = this.memory.get(file);
     if (e === undefined || Date.now() - e.checkedAt > this.opts.validityMs) return undefined;
-    this.events.hit?.();
+    this.events.hit?.('memory');
     return e;
   }
 
   async fetch(file: string, mount: Mount): Promise<Outcome<R>> {
     const cached = this.memory.get(file); // (never a poisoned object: the memory tier drops those)
     if (cached !== undefined) {
-      const fresh = await this.revalidate(cached);
+      const fresh = await this.revalidate(cached, () => this.memory.deleteIf(file, cached));
       if (fresh !== undefined) {
-        this.events.hit?.();
+        this.events.hit?.('memory');
+        return { kind: 'found', entry: fresh };
+      }
+    }
+    const known = this.reads.get(file);
+    if (known !== undefined) {
+      const fresh = Date.now() - known.checkedAt <= this.opts.validityMs ? known : await this.revalidate(known, () => this.reads.deleteIf(file, known));
+      if (fresh !== undefined && (await fresh.usable())) {
+        this.events.hit?.('read');
         return { kind: 'found', entry: fresh };
       }
     }
@@ -119,6 +145,7 @@ export class FileStore<R> {
 
   clear(): void {
     this.memory.clear();
+    this.reads.clear();
     this.negative.clear();
   }
 
@@ -128,31 +155,36 @@ export class FileStore<R> {
    * them), and forget refusals, which the new manifest may no longer justify.
    */
   redescribe(): void {
-    for (const [file, e] of this.memory.entries()) {
+    const contradicted = (file: string, f: ObjectFacts): boolean => {
       const exp = this.opts.verify ? this.opts.expected?.(file) : undefined;
-      if (exp !== undefined && exp.size === e.file.size && exp.mtimeMs === e.file.mtimeMs && exp.crc32c !== e.file.crc32c) {
-        this.memory.delete(file);
-      } else {
-        e.rep = this.opts.describe(e.file);
-      }
+      return exp !== undefined && exp.size === f.size && exp.mtimeMs === f.mtimeMs && exp.crc32c !== f.crc32c;
+    };
+    for (const [file, e] of this.memory.entries()) {
+      if (contradicted(file, e.file)) this.memory.delete(file);
+      else e.rep = this.opts.describe(e.file);
+    }
+    for (const [file, e] of this.reads.entries()) {
+      if (contradicted(file, e.file)) this.reads.delete(file);
+      else e.rep = this.opts.describe(e.file);
     }
     this.negative.clear();
   }
 
-  private revalidate(e: Entry<R>): Promise<Entry<R> | undefined> {
+  /** `e` if a stat shows its file unchanged (one stat shared by concurrent requests), else `drop()` it. */
+  private revalidate<E extends Checked<E>>(e: E, drop: () => void): Promise<E | undefined> {
     e.revalidating ??= stat(e.file.file)
       .then(
         (st) => {
           const same = st.size === e.file.size && st.mtimeMs === e.file.mtimeMs && st.ino === e.file.ino;
           if (!same) {
-            this.memory.deleteIf(e.file.file, e);
+            drop();
             return undefined;
           }
           e.checkedAt = Date.now();
           return e;
         },
         () => {
-          this.memory.deleteIf(e.file.file, e);
+          drop();
           return undefined;
         },
       )
@@ -201,6 +233,7 @@ export class FileStore<R> {
       warming: undefined,
     };
     this.memory.set(file, entry);
+    this.reads.remember(stored, entry.rep);
     return { kind: 'found', entry };
   }
 }

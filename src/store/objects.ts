@@ -27,6 +27,9 @@ export interface StoredFile {
   view(start: number, length: number): Buffer;
 }
 
+/** An object's facts without its bytes: what response data is built from. */
+export type ObjectFacts = Omit<StoredFile, 'view'>;
+
 /** What the memory tier holds and the byte path needs of any cached object. */
 export interface Resident {
   readonly file: StoredFile;

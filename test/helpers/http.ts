@@ -139,3 +139,11 @@ export function attempt(base: string, path: string, options: { ca?: Buffer } = {
     req.end();
   });
 }
+
+/** The sum of a metric's samples on /metrics; `name` may carry labels (`segd_cache_hits_total{tier="read"}`). */
+export async function metric(base: string, name: string): Promise<number> {
+  const text = (await get(base, '/metrics')).body.toString();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{')) sum += Number(line.split(' ').pop());
+  return sum;
+}

@@ -1,0 +1,222 @@
+/**
+ * The read tier: objects that left the memory tier (or never fitted in it) but whose facts and
+ * block checksums are known, served by reading their file, like nginx's sendfile path but with
+ * every byte checked. A request reads only the 64 KiB blocks its range touches, into recycled
+ * buffers, with preadv2(RWF_NOWAIT) on the event loop (bytes in the page cache are copied at
+ * once; only what is on the disk is read through libuv's pool), and checks each block against its
+ * CRC32C before it is sent. So the bytes sent are always bytes that were checksummed: a file
+ * rewritten in place under a response cuts it short instead of mixing old and new bytes under
+ * one ETag, and a 5 GB file costs a range what the range costs, not a load of the whole file.
+ */
+import { close, fstat, open, read } from 'node:fs';
+import { LRUCache } from 'lru-cache';
+import { native } from '../native/index.js';
+import { BLOCK, blocksMatch } from './blocks.js';
+import type { ObjectFacts, StoredFile } from './objects.js';
+
+/** What a read tier object needs of the file: its facts and block table. */
+export type ReadFacts = ObjectFacts & { readonly blocks: Uint32Array };
+
+/** Bytes read per step: whole blocks, at most this many (one recycled buffer). */
+const CHUNK = 16 * BLOCK;
+/** Recycled buffers kept for later reads; beyond it a finished buffer is left to GC. */
+const SPARE_BUFFERS = 64;
+/** Open descriptors (one per object) the tier keeps, like nginx's open_file_cache max. */
+export const READ_TIER_FILES = 8192;
+
+/** A verified piece of the requested range; `release()` once the socket has taken it. */
+export interface Chunk {
+  readonly bytes: Buffer;
+  release(): void;
+}
+
+export interface ReadEvents {
+  /** Part of a read was not in the page cache and went to the disk off the event loop. */
+  diskRead(): void;
+  /** The file's bytes no longer match their checksums (rewritten in place, or bit rot). */
+  mismatch(file: string): void;
+}
+
+/** The file under `entry` changed while it was read: the response is cut short. */
+export class ChangedError extends Error {
+  readonly code = 'ESEGDCHANGED';
+}
+
+export class ReadEntry<R> {
+  checkedAt: number;
+  revalidating: Promise<ReadEntry<R> | undefined> | undefined;
+  private fd: Promise<number> | undefined;
+  private users = 0;
+  private closed = false;
+
+  constructor(
+    readonly file: ReadFacts,
+    public rep: R,
+    private readonly tier: ReadTier<R>,
+  ) {
+    this.checkedAt = Date.now();
+  }
+
+  /** Verified bytes of [start, start + length), chunk by chunk. Throws ChangedError if they do not match. */
+  async *chunks(start: number, length: number): AsyncGenerator<Chunk> {
+    this.users++;
+    try {
+      const fd = await this.open();
+      const end = start + length;
+      const stop = Math.min(this.file.size, Math.ceil(end / BLOCK) * BLOCK); // whole blocks only
+      for (let at = start - (start % BLOCK); at < end; at += CHUNK) {
+        const want = Math.min(CHUNK, stop - at);
+        const buf = this.tier.buffer();
+        let got = native.readAt(fd, buf.subarray(0, want), at, true);
+        if (got < want) {
+          this.tier.events.diskRead?.();
+          got += await readFully(fd, buf, got, want - got, at + got);
+        }
+        const bytes = buf.subarray(0, got);
+        if (got !== want || !blocksMatch(bytes, at / BLOCK, this.file.blocks, this.file.size, native.crc32c)) {
+          this.tier.mismatch(this);
+          throw new ChangedError(`${this.file.file} changed while it was read`);
+        }
+        const from = Math.max(start, at) - at;
+        let released = false; // a buffer recycled twice would be handed to two reads at once
+        const release = (): void => {
+          if (!released) this.tier.recycle(buf);
+          released = true;
+        };
+        yield { bytes: bytes.subarray(from, Math.min(end - at, want)), release };
+      }
+    } finally {
+      this.users--;
+      if (this.closed) this.closeIfIdle();
+    }
+  }
+
+  /** The bytes of [start, start + length) in one new Buffer (for multipart bodies). */
+  async bytes(start: number, length: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(length);
+    let at = 0;
+    for await (const c of this.chunks(start, length)) {
+      c.bytes.copy(out, at);
+      at += c.bytes.length;
+      c.release();
+    }
+    return out;
+  }
+
+  /** Whether the file can be read (its descriptor opens and is the file the facts describe); if not, the entry leaves the tier. */
+  async usable(): Promise<boolean> {
+    try {
+      await this.open();
+      return true;
+    } catch {
+      this.fd = undefined;
+      this.tier.deleteIf(this.file.file, this);
+      return false;
+    }
+  }
+
+  /** Dropped from the tier: its descriptor is closed once no read is using it. */
+  retire(): void {
+    this.closed = true;
+    this.closeIfIdle();
+  }
+
+  /** The descriptor, opened on first use and checked to be the very file the facts describe. */
+  private open(): Promise<number> {
+    this.fd ??= new Promise<number>((resolve, reject) => {
+      open(this.file.file, 'r', (err, fd) => {
+        if (err) return reject(err);
+        fstat(fd, (e, st) => {
+          if (e === null && st.ino === this.file.ino && st.size === this.file.size && st.mtimeMs === this.file.mtimeMs) return resolve(fd);
+          close(fd, () => {});
+          reject(e ?? new ChangedError(`${this.file.file} changed since it was checked`));
+        });
+      });
+    });
+    return this.fd;
+  }
+
+  private closeIfIdle(): void {
+    if (this.users > 0 || this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    fd.then(
+      (n) => close(n, () => {}),
+      () => {},
+    );
+  }
+}
+
+export class ReadTier<R> {
+  private readonly lru: LRUCache<string, ReadEntry<R>>;
+  private readonly spare: Buffer[] = [];
+
+  constructor(
+    readonly events: Partial<ReadEvents> = {},
+    maxFiles = READ_TIER_FILES,
+  ) {
+    this.lru = new LRUCache<string, ReadEntry<R>>({ max: maxFiles, dispose: (e) => e.retire() });
+  }
+
+  get(file: string): ReadEntry<R> | undefined {
+    return this.lru.get(file);
+  }
+
+  /** Remembers an object loaded whole (it has a block table), so it can be read once it leaves memory. */
+  remember(f: StoredFile, rep: R): void {
+    if (f.blocks === undefined || f.playlist !== undefined) return;
+    // Facts only: the stored file's view() would hold its mapping for as long as the entry lives.
+    const facts: ReadFacts = { file: f.file, size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, crc32c: f.crc32c, blocks: f.blocks, playlist: undefined, gzip: undefined, br: undefined };
+    this.lru.set(f.file, new ReadEntry(facts, rep, this));
+  }
+
+  delete(file: string): void {
+    this.lru.delete(file);
+  }
+
+  /** Deletes `file` only while it still holds `e`. */
+  deleteIf(file: string, e: ReadEntry<R>): void {
+    if (this.lru.peek(file) === e) this.lru.delete(file);
+  }
+
+  entries(): IterableIterator<[string, ReadEntry<R>]> {
+    return this.lru.entries();
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  clear(): void {
+    this.lru.clear();
+  }
+
+  /** A CHUNK-sized buffer, recycled when one is free: new ones would be new external memory, and V8 runs a full GC every 64 MiB of that. */
+  buffer(): Buffer {
+    return this.spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+  }
+
+  recycle(buf: Buffer): void {
+    if (this.spare.length < SPARE_BUFFERS) this.spare.push(buf);
+  }
+
+  mismatch(e: ReadEntry<R>): void {
+    this.deleteIf(e.file.file, e);
+    this.events.mismatch?.(e.file.file);
+  }
+}
+
+/** pread through libuv's pool until `length` bytes are read or the file ends. */
+function readFully(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const step = (): void =>
+      read(fd, buf, offset + done, length - done, position + done, (err, n) => {
+        if (err) return reject(err);
+        done += n;
+        if (n === 0 || done === length) resolve(done);
+        else step();
+      });
+    step();
+  });
+}

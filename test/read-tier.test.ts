@@ -1,0 +1,180 @@
+/**
+ * The read tier (src/store/read-tier.ts) through a real server: files too big for the memory tier
+ * are loaded once, then served by reading only the blocks a request needs, each block checked;
+ * a file rewritten in place is cut short, never sent as a 200 under its old ETag.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, utimesSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import { startServer, type RunningServer } from '../src/server/listen.js';
+import { native } from '../src/native/index.js';
+import { BLOCK } from '../src/store/blocks.js';
+import { attempt, get, metric, parseMultipart } from './helpers/http.js';
+import { random, tempTree, type TempTree } from './helpers/content.js';
+import { skipping } from './helpers/native.js';
+import { eventually } from './helpers/wait.js';
+
+const SIZE = 3 * 1024 * 1024 + 12345; // bigger than the memory tier below; a short last block
+const READ_HITS = 'segd_cache_hits_total{tier="read"}';
+
+let tree: TempTree;
+let srv: RunningServer;
+let big: Buffer;
+
+beforeAll(async () => {
+  tree = tempTree();
+  big = tree.write('big.m4s', random(SIZE));
+  srv = await startServer({ root: tree.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '1MiB', validityMs: 60_000, player: false });
+  const first = await get(srv.url, '/big.m4s');
+  expect(first.body.equals(big)).toBe(true);
+});
+afterAll(async () => {
+  await srv?.close(1000);
+  tree?.remove();
+});
+
+describe('a file larger than the memory tier', () => {
+  it('is loaded once, then every answer is read from the file: whole, ranges across blocks, the short last block, HEAD, 304', async () => {
+    const misses = await metric(srv.url, 'segd_cache_misses_total');
+    const hits = await metric(srv.url, READ_HITS);
+    let requests = 1;
+    const whole = await get(srv.url, '/big.m4s');
+    expect(whole.status).toBe(200);
+    expect(whole.body.equals(big)).toBe(true);
+    const etag = whole.headers.etag!;
+    for (const [s, e] of [[0, 0], [BLOCK - 1, BLOCK], [5, 3 * BLOCK + 7], [SIZE - 100, SIZE - 1], [17 * BLOCK, 33 * BLOCK - 1], [1_000_000, 2_600_000]] as const) {
+      const r = await get(srv.url, '/big.m4s', { range: `bytes=${s}-${e}` });
+      requests++;
+      expect(r.status).toBe(206);
+      expect(r.headers['content-range']).toBe(`bytes ${s}-${e}/${SIZE}`);
+      expect(r.body.equals(big.subarray(s, e + 1))).toBe(true);
+    }
+    const head = await get(srv.url, '/big.m4s', {}, 'HEAD');
+    expect(head.headers['content-length']).toBe(String(SIZE));
+    expect(head.body.length).toBe(0);
+    expect((await get(srv.url, '/big.m4s', { 'if-none-match': etag })).status).toBe(304);
+    requests += 2;
+    expect(await metric(srv.url, 'segd_cache_misses_total')).toBe(misses); // no reload of the whole file
+    expect(await metric(srv.url, READ_HITS)).toBe(hits + requests);
+  });
+
+  it('answers several ranges as multipart/byteranges, and its HEAD with the same length', async () => {
+    const range = `bytes=0-9,${BLOCK - 3}-${BLOCK + 2},${SIZE - 5}-`;
+    const r = await get(srv.url, '/big.m4s', { range });
+    expect(r.status).toBe(206);
+    const parts = parseMultipart(r.body, r.headers['content-type']!);
+    expect(parts.map((p) => p.data)).toEqual([big.subarray(0, 10), big.subarray(BLOCK - 3, BLOCK + 3), big.subarray(SIZE - 5)]);
+    const head = await get(srv.url, '/big.m4s', { range }, 'HEAD');
+    expect(head.headers['content-length']).toBe(String(r.body.length));
+    expect(head.body.length).toBe(0);
+  });
+});
+
+/** Writes `bytes` at `position` into the file itself (not a new file renamed over it), then puts its mtime back. */
+function rewriteInPlace(file: string, bytes: Buffer, position: number, mtime: Date): void {
+  const fd = openSync(file, 'r+');
+  writeSync(fd, bytes, 0, bytes.length, position);
+  closeSync(fd);
+  utimesSync(file, mtime, mtime);
+}
+
+describe('a file rewritten in place (same size, same mtime)', () => {
+  it('is cut short before its first byte, never a 200 under the old ETag, and served anew on the next request', async () => {
+    const t = tempTree();
+    const file = join(t.dir, 'rewritten.m4s');
+    const before = t.write('rewritten.m4s', random(2 * 1024 * 1024));
+    const mtime = new Date(1_700_000_000_000);
+    utimesSync(file, mtime, mtime);
+    const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '1MiB', validityMs: 60_000, player: false });
+    try {
+      const first = await get(s.url, '/rewritten.m4s');
+      expect(first.body.equals(before)).toBe(true);
+      const after = random(before.length);
+      rewriteInPlace(file, after, 0, mtime); // the inode, size and mtime stay: only the bytes tell
+
+      const cut = await attempt(s.url, '/rewritten.m4s');
+      expect(cut.cut).toBeDefined();
+      expect(cut.status).toBe(0); // no head: the first block failed its check before anything was sent
+      expect(await metric(s.url, 'segd_read_tier_mismatches_total')).toBe(1);
+
+      const again = await get(s.url, '/rewritten.m4s');
+      expect(again.status).toBe(200);
+      expect(again.body.equals(after)).toBe(true);
+      expect(again.headers.etag).not.toBe(first.headers.etag);
+    } finally {
+      await s.close(1000);
+      t.remove();
+    }
+  });
+
+  it('mid-body, cuts the response short at the first block that changed', async () => {
+    const t = tempTree();
+    const file = join(t.dir, 'mid.m4s');
+    const before = t.write('mid.m4s', random(8 * 1024 * 1024));
+    const mtime = new Date(1_700_000_000_000);
+    utimesSync(file, mtime, mtime);
+    const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '1MiB', validityMs: 60_000, player: false });
+    try {
+      await get(s.url, '/mid.m4s');
+      // One byte near the end: the first 7 MiB go out, then the block holding it fails its check.
+      rewriteInPlace(file, Buffer.from([before[before.length - 10]! ^ 0xff]), before.length - 10, mtime);
+      const r = await attempt(s.url, '/mid.m4s');
+      expect(r.status).toBe(200);
+      expect(r.cut).toBeDefined();
+      expect(r.body.length).toBeLessThan(before.length);
+      expect(r.body.equals(before.subarray(0, r.body.length))).toBe(true); // what went out was the checked bytes
+    } finally {
+      await s.close(1000);
+      t.remove();
+    }
+  });
+});
+
+describe('bytes outside the page cache', () => {
+  it('are read off the event loop, and served right', async () => {
+    const t = tempTree();
+    const file = join(t.dir, 'cold.m4s');
+    const bytes = t.write('cold.m4s', random(4 * 1024 * 1024));
+    const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '1MiB', validityMs: 60_000, player: false });
+    try {
+      await get(s.url, '/cold.m4s'); // loaded (mapped) once; too big to stay in memory
+      // Drop the file's pages (dd's nocache is posix_fadvise(DONTNEED)); the mapping of the
+      // first load must be collected first, or its pages stay.
+      v8.setFlagsFromString('--expose-gc');
+      const gc = vm.runInNewContext('gc') as () => void;
+      // mincore() through a mapping of our own tells without reading (a read, even with
+      // RWF_NOWAIT, starts readahead); the fallback has no mincore, and reads every byte off the
+      // event loop anyway.
+      await eventually(() => {
+        gc();
+        spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+        if (native.kind === 'fallback') return true;
+        const m = native.map(file);
+        try {
+          return !m.resident(0, m.size);
+        } finally {
+          m.close();
+        }
+      }, { what: 'the pages to leave the page cache' });
+      const before = await metric(s.url, 'segd_read_tier_disk_reads_total');
+      const r = await get(s.url, '/cold.m4s');
+      expect(r.body.equals(bytes)).toBe(true);
+      expect(await metric(s.url, 'segd_read_tier_disk_reads_total')).toBeGreaterThan(before);
+    } finally {
+      await s.close(1000);
+      t.remove();
+    }
+  });
+
+  it.skipIf(skipping('preadv2(RWF_NOWAIT)', native.kind === 'fallback' ? 'the TypeScript fallback reads every byte off the event loop' : undefined))(
+    'are the only ones that leave the event loop: resident bytes are copied at once',
+    async () => {
+      const before = await metric(srv.url, 'segd_read_tier_disk_reads_total');
+      for (let i = 0; i < 5; i++) expect((await get(srv.url, '/big.m4s')).body.equals(big)).toBe(true);
+      expect(await metric(srv.url, 'segd_read_tier_disk_reads_total')).toBe(before);
+    },
+  );
+});
