@@ -5,13 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../src/server/listen.js';
 import { startFaultOrigin, type FaultOrigin } from './helpers/fault-origin.js';
 import { serveCli } from './helpers/cli.js';
-import { get, getTimed } from './helpers/http.js';
+import { attempt, get, getTimed, metric } from './helpers/http.js';
 import { random } from './helpers/content.js';
 import { eventually } from './helpers/wait.js';
 import { capturedDiagnostics } from './helpers/diagnostics.js';
@@ -122,6 +122,48 @@ describe('hits from the disk tier through a small memory tier', () => {
         }),
       );
       expect(failures).toEqual([]);
+    } finally {
+      await srv.close(500);
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a disk object larger than the memory tier', () => {
+  it('is loaded once, then read from its cache file per request; bit rot found while reading cuts the answer short and drops the object', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'segd-reads-'));
+    const srv = await startServer({ origin: origin.url, cacheDir, cacheSize: '1MiB', port: 0, threads: 1, player: false });
+    try {
+      const body = random(3 * 1024 * 1024 + 777);
+      origin.put('/reads/big.ts', body);
+      expect((await get(srv.url, '/reads/big.ts')).body.equals(body)).toBe(true); // the fill
+      expect((await get(srv.url, '/reads/big.ts')).body.equals(body)).toBe(true); // a load from disk
+      const loads = await metric(srv.url, 'segd_pool_task_seconds_count');
+      const hits = await metric(srv.url, 'segd_cache_hits_total{tier="disk"}');
+      for (let i = 0; i < 5; i++) {
+        const r = await get(srv.url, '/reads/big.ts', { range: `bytes=${i * 500_000}-${i * 500_000 + 99_999}` });
+        expect(r.status).toBe(206);
+        expect(r.body.equals(body.subarray(i * 500_000, i * 500_000 + 100_000))).toBe(true);
+      }
+      expect(await metric(srv.url, 'segd_pool_task_seconds_count')).toBe(loads); // nothing loaded again
+      expect(await metric(srv.url, 'segd_cache_hits_total{tier="disk"}')).toBe(hits + 5);
+
+      // Bit rot: one byte of the body flips on the cache disk, the file's stat unchanged.
+      const [file] = usage(cacheDir).files;
+      const st = statSync(file!);
+      const fd = openSync(file!, 'r+');
+      writeSync(fd, Buffer.from([body[2_000_000]! ^ 0x40]), 0, 1, 2_000_000);
+      closeSync(fd);
+      utimesSync(file!, st.atime, st.mtime);
+      const fetched = origin.count('/reads/big.ts');
+      const cut = await attempt(srv.url, '/reads/big.ts');
+      expect(cut.cut).toBeDefined();
+      expect(cut.body.equals(body.subarray(0, cut.body.length))).toBe(true); // never a rotten byte
+      expect(await metric(srv.url, 'segd_disk_corrupt_total')).toBe(1);
+      const again = await get(srv.url, '/reads/big.ts');
+      expect(again.body.equals(body)).toBe(true);
+      expect(origin.count('/reads/big.ts')).toBe(fetched + 1); // dropped, and fetched again
+      expect(await metric(srv.url, 'segd_disk_corrupt_total')).toBe(1); // dropped at the cut, not found rotten again by a load
     } finally {
       await srv.close(500);
       rmSync(cacheDir, { recursive: true, force: true });

@@ -39,13 +39,13 @@ export function loadCached(task: CachedLoadTask): CachedLoadResult {
     if (meta === undefined) return { kind: 'invalid', reason: 'trailer does not describe this file or key' };
     if (meta.length <= task.copyLimit || (task.playlist && meta.length <= PLAYLIST_LIMIT)) {
       const loaded = copied(readExactly(fd, meta.length, 0), task.playlist, st.mtimeMs, st.ino, undefined);
-      return loaded.crc32c === meta.crc32c ? { ...loaded, meta } : { kind: 'corrupt', expected: meta.crc32c, actual: loaded.crc32c };
+      return loaded.crc32c === meta.crc32c ? { ...loaded, meta, fileSize: st.size } : { kind: 'corrupt', expected: meta.crc32c, actual: loaded.crc32c };
     }
   } finally {
     closeSync(fd);
   }
   const loaded = mapped(task.file, st.size, meta.length, st.mtimeMs, st.ino, undefined);
-  if (loaded.crc32c === meta.crc32c) return { ...loaded, meta };
+  if (loaded.crc32c === meta.crc32c) return { ...loaded, meta, fileSize: st.size };
   if (loaded.kind === 'mapped') native.adopt(loaded.token).close();
   return { kind: 'corrupt', expected: meta.crc32c, actual: loaded.crc32c };
 }

@@ -10,7 +10,8 @@ import type { Diagnostics } from '../observe/log.js';
 import type { LoadPool } from '../pool/load-pool.js';
 import { MemoryTier } from '../store/memory.js';
 import { DiskCache } from '../store/disk/cache.js';
-import { EdgeStore, type EdgeEntry } from '../store/edge/edge.js';
+import { EdgeStore, type EdgeEntry, type EdgeReadEntry } from '../store/edge/edge.js';
+import { ReadTier } from '../store/read-tier.js';
 import { DEFAULT_ORIGIN, httpTarget, Origin, type Target } from '../store/origin/client.js';
 import { parseS3Url, s3Target } from '../store/origin/s3.js';
 import { describe, type Representation } from '../serve/representation.js';
@@ -57,11 +58,22 @@ export async function createEdge(
     rewarmFailed: (file, err) => diag.limited('warn', `rewarm:${file}`, 'cannot re-read dropped pages', { file, code: err.code, reason: err.message }),
     truncated: (file) => truncatedUnderMapping(diag, file),
   });
+  const reads = new ReadTier<EdgeReadEntry<Representation>>({
+    diskRead: () => metrics.diskReads.inc(),
+    // Bit rot (or a hand) changed a cache file: what was read is cut short, the object dropped.
+    mismatch: (file, hash) => {
+      metrics.changedUnderRead.inc();
+      m.diskCorrupt.inc();
+      diag.limited('error', `corrupt:${hash}`, 'disk cache object failed its check while read, dropped and fetched again', { file, reason: 'block checksum mismatch' });
+      void disk?.drop(hash);
+    },
+  });
   const t0 = performance.now();
   disk = await DiskCache.open(options.cacheDir, quota, {
     evicted: (hash) => {
       m.diskEvictions.inc();
       memory.delete(hash); // its mapping would keep the unlinked file's blocks in use
+      reads.delete(hash); // and its descriptor
     },
     error: (op, err) => {
       m.diskErrors.inc({ op });
@@ -73,6 +85,7 @@ export async function createEdge(
     origin,
     disk,
     memory,
+    reads,
     pool: d.pool,
     staleIfError: options.staleIfError ?? 86_400,
     negativeTtlMs: options.negativeTtlMs ?? 10_000,
@@ -123,6 +136,7 @@ export async function createEdge(
     memory,
     async close() {
       memory.clear();
+      reads.clear();
       edgeStore.clear();
       await origin.close();
     },

@@ -69,7 +69,8 @@ export interface CachedLoadTask {
 }
 
 export type CachedLoadResult =
-  | (Loaded & { readonly meta: CachedMeta })
+  /** `fileSize`: the cache file's size, the body and its trailer. */
+  | (Loaded & { readonly meta: CachedMeta; readonly fileSize: number })
   | { readonly kind: 'missing' }
   /** Not a cache file for this key (a torn or foreign file): drop it. */
   | { readonly kind: 'invalid'; readonly reason: string }

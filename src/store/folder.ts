@@ -15,7 +15,7 @@ import type { LoadPool } from '../pool/load-pool.js';
 import type { Expectation, LoadResult, LoadTask } from '../pool/tasks.js';
 import { MemoryTier } from './memory.js';
 import { adopt, COPY_LIMIT, type ObjectFacts, type Resident, type StoredFile } from './objects.js';
-import { ReadTier, type ReadEntry } from './read-tier.js';
+import { ReadEntry, readFacts, ReadTier } from './read-tier.js';
 
 export interface Entry<R> extends Resident {
   readonly file: StoredFile;
@@ -85,7 +85,7 @@ interface Checked<E> {
 
 export class FileStore<R> {
   readonly memory: MemoryTier<Entry<R>>;
-  readonly reads: ReadTier<R>;
+  readonly reads: ReadTier<ReadEntry<R>>;
   /** Recent misses and refused files, so a flood of 404s costs one stat per file per validity window. */
   private readonly negative: LRUCache<string, Refusal>;
   private readonly pending = new Map<string, Promise<Outcome<R>>>();
@@ -102,7 +102,7 @@ export class FileStore<R> {
         events.truncated?.(file);
       },
     });
-    this.reads = new ReadTier<R>({ diskRead: () => events.diskRead?.(), mismatch: (file) => events.changedUnderRead?.(file) });
+    this.reads = new ReadTier<ReadEntry<R>>({ diskRead: () => events.diskRead?.(), mismatch: (file) => events.changedUnderRead?.(file) });
     this.negative = new LRUCache({ max: 10_000, ttl: Math.max(1, opts.validityMs) });
   }
 
@@ -233,7 +233,8 @@ export class FileStore<R> {
       warming: undefined,
     };
     this.memory.set(file, entry);
-    this.reads.remember(stored, entry.rep);
+    const facts = readFacts(stored);
+    if (facts !== undefined) this.reads.set(new ReadEntry(file, facts, entry.rep, this.reads));
     return { kind: 'found', entry };
   }
 }

@@ -33,8 +33,17 @@ export interface Chunk {
 export interface ReadEvents {
   /** Part of a read was not in the page cache and went to the disk off the event loop. */
   diskRead(): void;
-  /** The file's bytes no longer match their checksums (rewritten in place, or bit rot). */
-  mismatch(file: string): void;
+  /** The file's bytes no longer match their checksums (rewritten in place, or bit rot); `slot` is the entry's key in the tier. */
+  mismatch(file: string, slot: string): void;
+}
+
+/** What an entry asks of its tier. */
+interface TierServices {
+  readonly events: Partial<ReadEvents>;
+  buffer(): Buffer;
+  recycle(buf: Buffer): void;
+  mismatch(e: ReadEntry<unknown>): void;
+  deleteIf(slot: string, e: ReadEntry<unknown>): void;
 }
 
 /** The file under `entry` changed while it was read: the response is cut short. */
@@ -49,10 +58,16 @@ export class ReadEntry<R> {
   private users = 0;
   private closed = false;
 
+  /**
+   * `slot`: the entry's key in its tier; `file.file` is the file read, whose first `file.size`
+   * bytes are the object and whose stat size is `statSize` (a cache file has a trailer after them).
+   */
   constructor(
+    readonly slot: string,
     readonly file: ReadFacts,
     public rep: R,
-    private readonly tier: ReadTier<R>,
+    private readonly tier: TierServices,
+    private readonly statSize = file.size,
   ) {
     this.checkedAt = Date.now();
   }
@@ -110,7 +125,7 @@ export class ReadEntry<R> {
       return true;
     } catch {
       this.fd = undefined;
-      this.tier.deleteIf(this.file.file, this);
+      this.tier.deleteIf(this.slot, this);
       return false;
     }
   }
@@ -127,7 +142,7 @@ export class ReadEntry<R> {
       open(this.file.file, 'r', (err, fd) => {
         if (err) return reject(err);
         fstat(fd, (e, st) => {
-          if (e === null && st.ino === this.file.ino && st.size === this.file.size && st.mtimeMs === this.file.mtimeMs) return resolve(fd);
+          if (e === null && st.ino === this.file.ino && st.size === this.statSize && st.mtimeMs === this.file.mtimeMs) return resolve(fd);
           close(fd, () => {});
           reject(e ?? new ChangedError(`${this.file.file} changed since it was checked`));
         });
@@ -147,39 +162,42 @@ export class ReadEntry<R> {
   }
 }
 
-export class ReadTier<R> {
-  private readonly lru: LRUCache<string, ReadEntry<R>>;
+/** The facts of a loaded object the read tier can serve: one with a block table, not a playlist (those stay in memory). */
+export function readFacts(f: StoredFile): ReadFacts | undefined {
+  if (f.blocks === undefined || f.playlist !== undefined) return undefined;
+  // Facts only: the stored file's view() would hold its mapping for as long as the entry lives.
+  return { file: f.file, size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, crc32c: f.crc32c, blocks: f.blocks, playlist: undefined, gzip: undefined, br: undefined };
+}
+
+export class ReadTier<E extends ReadEntry<unknown>> implements TierServices {
+  private readonly lru: LRUCache<string, E>;
   private readonly spare: Buffer[] = [];
 
   constructor(
     readonly events: Partial<ReadEvents> = {},
     maxFiles = READ_TIER_FILES,
   ) {
-    this.lru = new LRUCache<string, ReadEntry<R>>({ max: maxFiles, dispose: (e) => e.retire() });
+    this.lru = new LRUCache<string, E>({ max: maxFiles, dispose: (e) => e.retire() });
   }
 
-  get(file: string): ReadEntry<R> | undefined {
-    return this.lru.get(file);
+  get(slot: string): E | undefined {
+    return this.lru.get(slot);
   }
 
-  /** Remembers an object loaded whole (it has a block table), so it can be read once it leaves memory. */
-  remember(f: StoredFile, rep: R): void {
-    if (f.blocks === undefined || f.playlist !== undefined) return;
-    // Facts only: the stored file's view() would hold its mapping for as long as the entry lives.
-    const facts: ReadFacts = { file: f.file, size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, crc32c: f.crc32c, blocks: f.blocks, playlist: undefined, gzip: undefined, br: undefined };
-    this.lru.set(f.file, new ReadEntry(facts, rep, this));
+  set(e: E): void {
+    this.lru.set(e.slot, e);
   }
 
-  delete(file: string): void {
-    this.lru.delete(file);
+  delete(slot: string): void {
+    this.lru.delete(slot);
   }
 
-  /** Deletes `file` only while it still holds `e`. */
-  deleteIf(file: string, e: ReadEntry<R>): void {
-    if (this.lru.peek(file) === e) this.lru.delete(file);
+  /** Deletes `slot` only while it still holds `e`. */
+  deleteIf(slot: string, e: ReadEntry<unknown>): void {
+    if (this.lru.peek(slot) === e) this.lru.delete(slot);
   }
 
-  entries(): IterableIterator<[string, ReadEntry<R>]> {
+  entries(): IterableIterator<[string, E]> {
     return this.lru.entries();
   }
 
@@ -200,9 +218,9 @@ export class ReadTier<R> {
     if (this.spare.length < SPARE_BUFFERS) this.spare.push(buf);
   }
 
-  mismatch(e: ReadEntry<R>): void {
-    this.deleteIf(e.file.file, e);
-    this.events.mismatch?.(e.file.file);
+  mismatch(e: ReadEntry<unknown>): void {
+    this.deleteIf(e.slot, e);
+    this.events.mismatch?.(e.file.file, e.slot);
   }
 }
 

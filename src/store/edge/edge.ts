@@ -24,7 +24,8 @@ import type { CachedMeta } from '../disk/format.js';
 import { keyHash } from '../disk/format.js';
 import type { DiskCache } from '../disk/cache.js';
 import type { MemoryTier } from '../memory.js';
-import { adopt, COPY_LIMIT, type Resident, type StoredFile } from '../objects.js';
+import { adopt, COPY_LIMIT, type ObjectFacts, type Resident, type StoredFile } from '../objects.js';
+import { ReadEntry, readFacts, type ReadFacts, type ReadTier } from '../read-tier.js';
 import { discard, type Origin, type OriginResponse } from '../origin/client.js';
 import { Fill, validatorFor, type FillEvents, type FillHead } from './fill.js';
 
@@ -42,8 +43,31 @@ export interface EdgeEntry<R> extends Resident {
   rep: R;
 }
 
+/**
+ * An object of the disk tier that left the memory tier (or never fitted in it): its cache file's
+ * body read block by block for each request (src/store/read-tier.ts) instead of loaded again.
+ */
+export class EdgeReadEntry<R> extends ReadEntry<R> {
+  constructor(
+    readonly key: string,
+    readonly hash: string,
+    readonly path: string,
+    public meta: CachedMeta,
+    public fresh: Freshness,
+    facts: ReadFacts,
+    rep: R,
+    tier: ReadTier<EdgeReadEntry<R>>,
+    fileSize: number,
+  ) {
+    super(hash, facts, rep, tier, fileSize);
+  }
+}
+
+/** An edge object, whichever way its bytes are held. */
+export type EdgeObject<R> = EdgeEntry<R> | EdgeReadEntry<R>;
+
 export type EdgeAnswer<R> =
-  | { readonly kind: 'entry'; readonly entry: EdgeEntry<R>; readonly status: CacheStatus }
+  | { readonly kind: 'entry'; readonly entry: EdgeObject<R>; readonly status: CacheStatus }
   | { readonly kind: 'fill'; readonly fill: Fill; readonly head: FillHead; readonly status: CacheStatus }
   | { readonly kind: 'refused'; readonly status: number; readonly cacheStatus: CacheStatus };
 
@@ -66,11 +90,13 @@ export interface EdgeOptions<R> {
   readonly disk: DiskCache | undefined;
   /** Keyed by the key's hash, as the disk is, so an eviction from disk can let go of memory too. */
   readonly memory: MemoryTier<EdgeEntry<R>>;
+  /** Disk objects served by reading their cache file, keyed by hash like the memory tier. */
+  readonly reads: ReadTier<EdgeReadEntry<R>>;
   readonly pool: LoadPool;
   /** Response data for an object (serve/representation.ts through segd.ts). */
-  describe(file: StoredFile, meta: CachedMeta, path: string): R;
+  describe(file: ObjectFacts, meta: CachedMeta, path: string): R;
   /** Freshness lifetime in seconds when the origin gives none (segd's policy by content). */
-  fallbackLifetime(path: string, file: StoredFile | undefined, contentType: string | undefined): number;
+  fallbackLifetime(path: string, file: ObjectFacts | undefined, contentType: string | undefined): number;
   /** stale-if-error in seconds when the origin gives none. */
   readonly staleIfError: number;
   /** How long a 404/410 is remembered, ms (0: not at all). */
@@ -107,6 +133,8 @@ export class EdgeStore<R> {
     if (neg !== undefined) return { kind: 'refused', status: neg.status, cacheStatus: { hit: true } };
 
     if (this.o.disk?.has(hash)) {
+      const known = this.o.reads.get(hash);
+      if (known !== undefined && (await known.usable())) return this.fromStore(known, 'disk');
       const loaded = await this.loadFromDisk(key, hash, path);
       if (loaded !== undefined) return this.fromStore(loaded, 'disk');
     }
@@ -130,7 +158,7 @@ export class EdgeStore<R> {
     return this.fills.size;
   }
 
-  private fromStore(e: EdgeEntry<R>, tier: 'memory' | 'disk'): EdgeAnswer<R> | Promise<EdgeAnswer<R>> {
+  private fromStore(e: EdgeObject<R>, tier: 'memory' | 'disk'): EdgeAnswer<R> | Promise<EdgeAnswer<R>> {
     const now = Date.now();
     switch (usability(e.fresh, now)) {
       case 'fresh':
@@ -148,7 +176,7 @@ export class EdgeStore<R> {
   }
 
   /** One conditional request per key at a time; everyone asking meanwhile shares its answer. */
-  private revalidate(e: EdgeEntry<R>): Promise<EdgeAnswer<R>> {
+  private revalidate(e: EdgeObject<R>): Promise<EdgeAnswer<R>> {
     let p = this.revalidations.get(e.key);
     if (p === undefined) {
       p = this.conditionalFetch(e).finally(() => this.revalidations.delete(e.key));
@@ -157,7 +185,7 @@ export class EdgeStore<R> {
     return p;
   }
 
-  private async conditionalFetch(e: EdgeEntry<R>): Promise<EdgeAnswer<R>> {
+  private async conditionalFetch(e: EdgeObject<R>): Promise<EdgeAnswer<R>> {
     const conditions: Record<string, string> = {};
     if (e.meta.headers.etag !== undefined) conditions['if-none-match'] = e.meta.headers.etag;
     if (e.meta.headers['last-modified'] !== undefined) conditions['if-modified-since'] = e.meta.headers['last-modified'];
@@ -181,28 +209,41 @@ export class EdgeStore<R> {
     return this.answerFill(fill, head, { fwd: 'stale' });
   }
 
-  /** A 304's headers update the stored ones and restart the freshness clock (RFC 9111 §4.3.4). */
-  private refresh(e: EdgeEntry<R>, head: FillHead): void {
+  /**
+   * A 304's headers update the stored ones and restart the freshness clock (RFC 9111 §4.3.4), in
+   * both tiers' copies of the same bytes.
+   */
+  private refresh(e: EdgeObject<R>, head: FillHead): void {
     const headers = { ...e.meta.headers };
     for (const [name, value] of Object.entries(head.headers)) if (name !== 'content-length' && name !== 'content-encoding') headers[name] = value;
-    e.meta = { ...e.meta, headers, requestTime: head.requestTime, responseTime: head.responseTime };
-    e.fresh = this.freshness(e.meta, e.path, e.file);
-    e.rep = this.o.describe(e.file, e.meta, e.path);
+    const meta = { ...e.meta, headers, requestTime: head.requestTime, responseTime: head.responseTime };
+    for (const copy of [this.o.memory.peek(e.hash), this.o.reads.get(e.hash), e]) {
+      if (copy === undefined || copy.file.ino !== e.file.ino || copy.file.crc32c !== e.file.crc32c) continue;
+      copy.meta = meta;
+      copy.fresh = this.freshness(meta, copy.path, copy.file);
+      copy.rep = this.o.describe(copy.file, meta, copy.path);
+    }
   }
 
   /** The object is gone at the origin: drop every copy. */
-  private forget(e: EdgeEntry<R>): void {
-    this.o.memory.deleteIf(e.hash, e);
+  private forget(e: EdgeObject<R>): void {
+    this.letGo(e.hash);
     void this.o.disk?.drop(e.hash);
   }
 
-  private staleOrFail(e: EdgeEntry<R>, err: NodeJS.ErrnoException): EdgeAnswer<R> {
+  /** Both tiers let go of `hash` (a new version replaced its file, or it is gone). */
+  private letGo(hash: string): void {
+    this.o.memory.delete(hash);
+    this.o.reads.delete(hash);
+  }
+
+  private staleOrFail(e: EdgeObject<R>, err: NodeJS.ErrnoException): EdgeAnswer<R> {
     this.events.originFailed?.(e.key, err);
     const detail = err.code === 'ESEGDORIGINDOWN' ? 'origin-down' : 'origin-unreachable';
     return this.staleOnError(e, { fwd: 'stale', detail }) ?? { kind: 'refused', status: failureStatus(err), cacheStatus: { fwd: 'stale', detail } };
   }
 
-  private staleOnError(e: EdgeEntry<R>, status: CacheStatus): EdgeAnswer<R> | undefined {
+  private staleOnError(e: EdgeObject<R>, status: CacheStatus): EdgeAnswer<R> | undefined {
     const now = Date.now();
     if (!usableOnError(e.fresh, now, this.o.staleIfError)) return undefined;
     this.events.stale?.('error');
@@ -222,10 +263,7 @@ export class EdgeStore<R> {
       if (outcome.kind === 'failed') this.events.discarded?.(outcome.reason, key, outcome.detail);
       // A new version is on disk (or the old one is stale and gone): the memory tier must not
       // keep answering with the old bytes.
-      if (outcome.kind === 'committed') {
-        const old = this.o.memory.peek(hash);
-        if (old !== undefined) this.o.memory.deleteIf(hash, old);
-      }
+      if (outcome.kind === 'committed') this.letGo(hash);
     });
     return fill;
   }
@@ -291,10 +329,12 @@ export class EdgeStore<R> {
       rep: this.o.describe(stored, meta, path),
     };
     this.o.memory.set(hash, entry);
+    const facts = readFacts(stored);
+    if (facts !== undefined) this.o.reads.set(new EdgeReadEntry(key, hash, path, meta, entry.fresh, facts, entry.rep, this.o.reads, r.fileSize));
     return entry;
   }
 
-  freshness(meta: CachedMeta, path: string, file: StoredFile | undefined): Freshness {
+  freshness(meta: CachedMeta, path: string, file: ObjectFacts | undefined): Freshness {
     const h = meta.headers;
     return freshnessOf(
       { cacheControl: parseCacheControl(h['cache-control']), date: h.date, expires: h.expires, age: h.age, lastModified: h['last-modified'] },
