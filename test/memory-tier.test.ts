@@ -37,7 +37,7 @@ function object(name: string, resident: () => boolean): Resident & { file: Store
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v; // private fields need the real this
     },
   }) as Mapping;
-  return { file: stored, mapping, warming: undefined };
+  return { file: stored, mapping, warming: undefined, usedAt: 0 };
 }
 
 describe('re-warming dropped pages', () => {

@@ -81,6 +81,43 @@ function rewriteInPlace(file: string, bytes: Buffer, position: number, mtime: Da
   utimesSync(file, mtime, mtime);
 }
 
+describe('admission back into the memory tier', () => {
+  const SEG = 400 * 1024; // two fit in the 1 MiB memory tier
+  let t: TempTree;
+  let s: RunningServer;
+  const segs: Buffer[] = [];
+  beforeAll(async () => {
+    t = tempTree();
+    for (let i = 0; i < 6; i++) segs.push(t.write(`s${i}.m4s`, random(SEG)));
+    s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '1MiB', validityMs: 60_000, player: false });
+  });
+  afterAll(async () => {
+    await s?.close(1000);
+    t?.remove();
+  });
+  const fetchSeg = async (i: number): Promise<void> => expect((await get(s.url, `/s${i}.m4s`)).body.equals(segs[i]!)).toBe(true);
+
+  it('a scan of more than the tier, every object asked once per turn, displaces nothing', async () => {
+    for (let i = 0; i < 6; i++) await fetchSeg(i); // each loaded once; the last two stay in memory
+    for (let turn = 0; turn < 4; turn++) for (let i = 0; i < 6; i++) await fetchSeg(i);
+    expect(await metric(s.url, 'segd_cache_promotions_total')).toBe(0);
+    expect(await metric(s.url, 'segd_cache_misses_total')).toBe(6);
+  });
+
+  it('an object that turns hot while the tier sits idle is loaded back into it', async () => {
+    await new Promise((r) => setTimeout(r, 300)); // the tier's objects go unused
+    const memoryHits = await metric(s.url, 'segd_cache_hits_total{tier="memory"}');
+    await fetchSeg(0); // read: used 300 ms ago, no hotter than the tier
+    expect(await metric(s.url, 'segd_cache_promotions_total')).toBe(0);
+    await fetchSeg(0); // asked again at once: hotter than anything in the tier
+    expect(await metric(s.url, 'segd_cache_promotions_total')).toBe(1);
+    await eventually(async () => {
+      await fetchSeg(0);
+      return (await metric(s.url, 'segd_cache_hits_total{tier="memory"}')) > memoryHits;
+    }, { what: 's0 answered from the memory tier' });
+  });
+});
+
 describe('a file rewritten in place (same size, same mtime)', () => {
   it('is cut short before its first byte, never a 200 under the old ETag, and served anew on the next request', async () => {
     const t = tempTree();

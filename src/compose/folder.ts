@@ -46,6 +46,7 @@ export function createFolderStore(d: FolderDeps): FileStore<Representation> {
       evict: () => metrics.cacheEvictions.inc(),
       rewarm: () => metrics.cacheRewarms.inc(),
       truncated: (file) => truncatedUnderMapping(diag, file),
+      promote: () => metrics.cachePromotions.inc(),
       diskRead: () => metrics.diskReads.inc(),
       changedUnderRead: (file) => {
         metrics.changedUnderRead.inc();

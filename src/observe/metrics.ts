@@ -53,6 +53,7 @@ export class Metrics {
   readonly cacheEvictions: Counter;
   readonly cacheRewarms: Counter;
   readonly diskReads: Counter;
+  readonly cachePromotions: Counter;
   readonly changedUnderRead: Counter;
   readonly integrityFailures: Counter;
   readonly poolTaskSeconds: Histogram;
@@ -92,6 +93,7 @@ export class Metrics {
     this.cacheMisses = counter({ name: 'segd_cache_misses_total', help: 'Objects loaded through the worker pool' });
     this.cacheEvictions = counter({ name: 'segd_cache_evictions_total', help: 'Objects evicted to stay within the cache size' });
     this.cacheRewarms = counter({ name: 'segd_cache_rewarms_total', help: 'Cached objects whose pages the kernel had dropped, read back in the pool before sending' });
+    this.cachePromotions = counter({ name: 'segd_cache_promotions_total', help: 'Objects of the read tier that turned hot and were loaded back into the memory tier' });
     this.diskReads = counter({ name: 'segd_read_tier_disk_reads_total', help: 'Reads of the read tier that found bytes outside the page cache and read them off the event loop' });
     this.changedUnderRead = counter({ name: 'segd_read_tier_mismatches_total', help: 'Reads whose bytes no longer matched their block checksums (a file rewritten in place): the response was cut short' });
     this.integrityFailures = counter({ name: 'segd_integrity_failures_total', help: 'Files refused because their bytes did not match the manifest' });

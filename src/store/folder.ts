@@ -54,6 +54,8 @@ export interface StoreEvents {
   unreadable(file: string, err: NodeJS.ErrnoException): void;
   /** A playlist that hls-parser could not read cleanly; served as it is. */
   malformedPlaylist(file: string, problem: string): void;
+  /** An object of the read tier turned hot and is loaded back into memory. */
+  promote(): void;
   /** A read of the read tier had to wait for the disk (off the event loop). */
   diskRead(): void;
   /** A file's bytes no longer matched their block checksums while read: the response was cut short. */
@@ -128,6 +130,7 @@ export class FileStore<R> {
       const fresh = Date.now() - known.checkedAt <= this.opts.validityMs ? known : await this.revalidate(known, () => this.reads.deleteIf(file, known));
       if (fresh !== undefined && (await fresh.usable())) {
         this.events.hit?.('read');
+        if (fresh.hotterThan(this.memory)) this.promote(file, mount);
         return { kind: 'found', entry: fresh };
       }
     }
@@ -141,6 +144,14 @@ export class FileStore<R> {
       this.pending.set(file, p);
     }
     return p;
+  }
+
+  /** Loads an object of the read tier back into memory, in the background (this request is read). */
+  private promote(file: string, mount: Mount): void {
+    if (this.pending.has(file)) return;
+    this.events.promote?.();
+    const p = this.loadAndInsert(file, mount).finally(() => this.pending.delete(file));
+    this.pending.set(file, p);
   }
 
   clear(): void {
@@ -231,6 +242,7 @@ export class FileStore<R> {
       checkedAt: Date.now(),
       revalidating: undefined,
       warming: undefined,
+      usedAt: Date.now(),
     };
     this.memory.set(file, entry);
     const facts = readFacts(stored);

@@ -47,7 +47,9 @@ export class MemoryTier<E extends Resident> {
    */
   get(key: string): E | undefined {
     const e = this.lru.get(key);
-    if (e?.mapping?.poisoned !== true) return e;
+    if (e === undefined) return undefined;
+    e.usedAt = Date.now();
+    if (e.mapping?.poisoned !== true) return e;
     this.lru.delete(key);
     this.events.truncated?.(e.file.file);
     return undefined;
@@ -68,6 +70,20 @@ export class MemoryTier<E extends Resident> {
 
   delete(key: string): void {
     this.lru.delete(key);
+  }
+
+  /**
+   * Whether an object of `bytes` that is asked for every `gapMs` deserves a place: the tier has
+   * room, or its least recently used object has gone unused for more than twice that gap. A scan
+   * of a library larger than the tier (every object asked once per turn) never displaces the
+   * tier's objects, which are asked as often; content that turns hot after it was evicted (a
+   * popular episode after a scan) comes back within a few requests.
+   */
+  admits(bytes: number, gapMs: number, now: number): boolean {
+    if (bytes > this.maxBytes) return false;
+    if (this.lru.calculatedSize + bytes <= this.maxBytes) return true;
+    for (const key of this.lru.rkeys()) return now - this.lru.peek(key)!.usedAt > 2 * gapMs;
+    return true;
   }
 
   /** Deletes `key` only while it still holds `e` (a newer object may have replaced it). */

@@ -36,6 +36,8 @@ export interface Resident {
   readonly mapping: Mapping | undefined;
   /** A pending re-read of pages the kernel dropped, shared by concurrent requests. */
   warming: Promise<void> | undefined;
+  /** When a request last used it (ms): how cold the memory tier's least recent object is. */
+  usedAt: number;
 }
 
 /** Bytes an object holds in memory, compressed variants included. */

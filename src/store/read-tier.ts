@@ -53,6 +53,8 @@ export class ChangedError extends Error {
 
 export class ReadEntry<R> {
   checkedAt: number;
+  /** When a request last used it (ms), for the memory tier's admission (MemoryTier.admits). */
+  usedAt: number;
   revalidating: Promise<ReadEntry<R> | undefined> | undefined;
   private fd: Promise<number> | undefined;
   private users = 0;
@@ -69,7 +71,15 @@ export class ReadEntry<R> {
     private readonly tier: TierServices,
     private readonly statSize = file.size,
   ) {
-    this.checkedAt = Date.now();
+    this.checkedAt = this.usedAt = Date.now();
+  }
+
+  /** Counts a use; true when the memory tier should take the object back (it turned hot). */
+  hotterThan(memory: { admits(bytes: number, gapMs: number, now: number): boolean }): boolean {
+    const now = Date.now();
+    const gap = now - this.usedAt;
+    this.usedAt = now;
+    return memory.admits(this.file.size, gap, now);
   }
 
   /** Verified bytes of [start, start + length), chunk by chunk. Throws ChangedError if they do not match. */

@@ -134,7 +134,10 @@ export class EdgeStore<R> {
 
     if (this.o.disk?.has(hash)) {
       const known = this.o.reads.get(hash);
-      if (known !== undefined && (await known.usable())) return this.fromStore(known, 'disk');
+      if (known !== undefined && (await known.usable())) {
+        if (known.hotterThan(this.o.memory)) void this.loadFromDisk(key, hash, path); // back into memory, in the background
+        return this.fromStore(known, 'disk');
+      }
       const loaded = await this.loadFromDisk(key, hash, path);
       if (loaded !== undefined) return this.fromStore(loaded, 'disk');
     }
@@ -324,6 +327,7 @@ export class EdgeStore<R> {
       file: stored,
       mapping,
       warming: undefined,
+      usedAt: Date.now(),
       meta,
       fresh: this.freshness(meta, path, stored),
       rep: this.o.describe(stored, meta, path),
