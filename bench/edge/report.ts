@@ -172,7 +172,7 @@ function hitsTable(rows: HitsRow[]): Table {
     numeric: new Set([1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14]),
     footnotes: [
       'GB/s: bytes wrk read (bodies and headers) per second, 1 GB = 1e9 bytes. non-2xx*: wrk counts statuses >= 400 only; every body of the fill and of a second pass was checked byte for byte before the run.',
-      'segd hits by tier: segd_cache_hits_total during warm-up and measurement; the disk-tier run has a memory tier smaller than the set, so its hits map the disk files.',
+      'segd hits by tier: segd_cache_hits_total during warm-up and measurement; the disk-tier run has a memory tier smaller than the set, so most of its hits read the disk files (the read tier).',
       'CPU in cores: the edge (pinned to CPU 0), wrk (CPU 1). srv CPU s/GB: the edge\'s CPU seconds per GB delivered (lower is better), comparable even when other work on the machine takes CPU from the edge.',
     ],
   };

@@ -110,8 +110,9 @@ export class FileStore<R> {
 
   /** The fast path: a ready object whose stat is still within the validity window. */
   hot(file: string): Entry<R> | undefined {
-    const e = this.memory.get(file);
-    if (e === undefined || Date.now() - e.checkedAt > this.opts.validityMs) return undefined;
+    const now = Date.now();
+    const e = this.memory.get(file, now);
+    if (e === undefined || now - e.checkedAt > this.opts.validityMs) return undefined;
     this.events.hit?.('memory');
     return e;
   }

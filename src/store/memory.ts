@@ -45,10 +45,10 @@ export class MemoryTier<E extends Resident> {
    * its bytes are gone (zero pages where the file's were), whatever the file's stat says now. Such
    * an object is dropped here, so no tier ever serves it and the next lookup loads the file anew.
    */
-  get(key: string): E | undefined {
+  get(key: string, now = Date.now()): E | undefined {
     const e = this.lru.get(key);
     if (e === undefined) return undefined;
-    e.usedAt = Date.now();
+    e.usedAt = now;
     if (e.mapping?.poisoned !== true) return e;
     this.lru.delete(key);
     this.events.truncated?.(e.file.file);
