@@ -22,6 +22,8 @@ export interface ScenarioResult {
   serverCpu: number;
   /** Load generator CPU over the measurement, in cores. */
   generatorCpu: number;
+  /** Share of the measurement segd's main thread spent in V8's garbage collector (NaN for other servers). */
+  gcShare: number;
   /** Peak resident memory of the server's processes during the scenario. */
   peakRssBytes: number;
   /** The generator was saturated and no server got noticeably more: the figure is a floor. */
@@ -112,6 +114,8 @@ export const COLUMNS = [
   'non-2xx*',
   'RSS MiB',
   'srv CPU',
+  'CPU s/GB',
+  'GC %',
   'gen CPU',
   'segd ÷',
   'flags',
@@ -138,6 +142,8 @@ export function tableRows(report: BenchReport): string[][] {
         r.skipped ? '-' : String(r.unexpectedStatus),
         r.peakRssBytes > 0 ? fmt(r.peakRssBytes / 2 ** 20) : '-',
         r.skipped ? '-' : fmt(r.serverCpu, 2),
+        r.skipped || r.bytesPerSec < 1e8 ? '-' : fmt(r.serverCpu / (r.bytesPerSec / 1e9), 2),
+        r.skipped ? '-' : fmt(r.gcShare * 100, 1),
         r.skipped ? '-' : fmt(r.generatorCpu, 2),
         ratio ? `${fmt(ratio.reqPerSec, 2)}${ratio.generatorBound ? '~' : ''}` : '',
         flags.join(', '),
@@ -152,6 +158,7 @@ function footnotes(report: BenchReport): string[] {
     `non-2xx*: responses other than the scenario's expected status (206 for ranges, 304 for revalidate); wrk can only count statuses >= 400.`,
     `segd ÷: segd's req/s divided by that server's; "~": both at the load generator's limit.`,
     `generator-bound: the load generator used >= ${SATURATED} of its CPU and no server did more than ${Math.round((SAME_LEVEL - 1) * 100)}% better, so the figure is a floor.`,
+    `CPU s/GB: the server's CPU seconds per GB it sent (scenarios that move bytes). GC %: segd's share of wall time in V8's garbage collector (nodejs_gc_duration_seconds from its /metrics).`,
     `CPU in cores; servers pinned to CPU 0, generators to CPU 1${report.pinned ? '' : ' (pinning was off)'}; load average at start ${report.machine.loadavg.map((l) => l.toFixed(2)).join(' ')}.`,
   ];
   const unavailable = report.servers.filter((s) => !s.available);
@@ -189,7 +196,7 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
   ];
 }
 
-const NUMERIC_COLUMNS = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+const NUMERIC_COLUMNS = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
 
 export function formatTable(report: BenchReport): string {
   const table = alignedTable(COLUMNS, tableRows(report), NUMERIC_COLUMNS, 0);

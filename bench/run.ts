@@ -55,6 +55,7 @@ function skippedResult(server: ServerName, scenario: ScenarioName, generator: 'w
     statusCounts: null,
     serverCpu: NaN,
     generatorCpu: NaN,
+    gcShare: NaN,
     peakRssBytes: 0,
     generatorBound: false,
   };
@@ -85,6 +86,7 @@ async function measure(
   const rss = new RssSampler(pids);
   rss.start();
   const cpu0 = cpuSeconds(pids);
+  const gc0 = server.name === 'segd' ? await gcSeconds(server.baseUrl) : NaN;
   let r: LoadResult;
   let peak = 0;
   try {
@@ -93,6 +95,7 @@ async function measure(
     peak = rss.stop();
   }
   const serverCpu = cpuSeconds(pids) - cpu0;
+  const gc = server.name === 'segd' ? (await gcSeconds(server.baseUrl)) - gc0 : NaN;
   const seconds = r.seconds > 0 ? r.seconds : opts.durationSec;
   return {
     server: server.name,
@@ -111,9 +114,22 @@ async function measure(
     statusCounts: r.statusCounts,
     serverCpu: serverCpu / seconds,
     generatorCpu: r.cpuSeconds / seconds,
+    gcShare: gc / seconds,
     peakRssBytes: peak,
     generatorBound: false,
   };
+}
+
+/** Seconds segd's main thread has spent in GC so far (prom-client's default GC histogram); NaN if unreadable. */
+async function gcSeconds(baseUrl: string): Promise<number> {
+  try {
+    const text = await (await fetch(new URL('/metrics', baseUrl))).text();
+    let sum = 0;
+    for (const line of text.split('\n')) if (line.startsWith('nodejs_gc_duration_seconds_sum')) sum += Number(line.split(' ').pop());
+    return sum;
+  } catch {
+    return NaN;
+  }
 }
 
 function resultLine(r: ScenarioResult): string {
@@ -121,7 +137,7 @@ function resultLine(r: ScenarioResult): string {
   return (
     `  ${r.scenario.padEnd(10)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s ${(r.bytesPerSec / 1e6).toFixed(1).padStart(7)} MB/s` +
     `  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}  non-2xx* ${r.unexpectedStatus}` +
-    `  [${r.generator}, srv ${r.serverCpu.toFixed(2)} / gen ${r.generatorCpu.toFixed(2)} CPU]`
+    `  [${r.generator}, srv ${r.serverCpu.toFixed(2)} / gen ${r.generatorCpu.toFixed(2)} CPU${Number.isFinite(r.gcShare) ? `, GC ${(r.gcShare * 100).toFixed(1)}%` : ''}]`
   );
 }
 

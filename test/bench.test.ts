@@ -72,6 +72,15 @@ describe(`bench harness (quick, against ${server})`, () => {
     expect(Object.keys(revalidate.statusCounts!)).toEqual(['304']);
   });
 
+  it.skipIf(server !== 'segd')('reads segd\'s GC time from its /metrics, and every server\'s CPU per GB', () => {
+    const { report } = outcome;
+    for (const r of report.results) {
+      expect(r.gcShare).toBeGreaterThanOrEqual(0);
+      expect(r.gcShare).toBeLessThan(1);
+    }
+    expect(formatTable(report)).toContain('CPU s/GB');
+  });
+
   it('leaves no server process or port behind', async () => {
     const status = outcome.report.servers.find((s) => s.name === server)!;
     expect(status.pid).toBeGreaterThan(0);
