@@ -153,6 +153,7 @@ export class FileStore<R> {
     this.events.promote?.();
     const p = this.loadAndInsert(file, mount).finally(() => this.pending.delete(file));
     this.pending.set(file, p);
+    p.catch(() => undefined); // nobody awaits a promotion: a failure must not become an unhandled rejection
   }
 
   clear(): void {

@@ -135,7 +135,8 @@ export class EdgeStore<R> {
     if (this.o.disk?.has(hash)) {
       const known = this.o.reads.get(hash);
       if (known !== undefined && (await known.usable())) {
-        if (known.hotterThan(this.o.memory)) void this.loadFromDisk(key, hash, path); // back into memory, in the background
+        // Back into memory, in the background; a failure only leaves it where it is.
+        if (known.hotterThan(this.o.memory)) this.loadFromDisk(key, hash, path).catch(() => undefined);
         return this.fromStore(known, 'disk');
       }
       const loaded = await this.loadFromDisk(key, hash, path);
