@@ -123,6 +123,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
   const metrics: Metrics = new Metrics({
     cacheBytes: (): number => store.memory.bytes + (edge?.memory.bytes ?? 0),
     cacheEntries: (): number => store.memory.size + (edge?.memory.size ?? 0),
+    readTierFiles: (): number => store.reads.size + (edge?.reads.size ?? 0),
     poolQueueDepth: () => pool.stats.queueSize,
     sigbusRepairs: sigbusFaults,
     nativeHandles,

@@ -59,6 +59,7 @@ describe('a file larger than the memory tier', () => {
     requests += 2;
     expect(await metric(srv.url, 'segd_cache_misses_total')).toBe(misses); // no reload of the whole file
     expect(await metric(srv.url, READ_HITS)).toBe(hits + requests);
+    expect(await metric(srv.url, 'segd_read_tier_files')).toBe(1);
   });
 
   it('answers several ranges as multipart/byteranges, and its HEAD with the same length', async () => {

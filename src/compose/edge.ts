@@ -23,6 +23,7 @@ import type { SegdOptions } from '../segd.js';
 export interface EdgeParts {
   readonly store: EdgeStore<Representation>;
   readonly memory: MemoryTier<EdgeEntry<Representation>>;
+  readonly reads: ReadTier<EdgeReadEntry<Representation>>;
   close(): Promise<void>;
 }
 
@@ -134,6 +135,7 @@ export async function createEdge(
   return {
     store: edgeStore,
     memory,
+    reads,
     async close() {
       memory.clear();
       reads.clear();

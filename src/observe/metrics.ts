@@ -13,6 +13,8 @@ const KIND_INDEX: Record<RequestKind, number> = { playlist: 0, segment: 1, other
 export interface MetricSources {
   cacheBytes(): number;
   cacheEntries(): number;
+  /** Files the read tier holds, each with an open descriptor. */
+  readTierFiles(): number;
   poolQueueDepth(): number;
   /** SIGBUS faults the native addon repaired in this process so far. */
   sigbusRepairs(): number;
@@ -109,6 +111,7 @@ export class Metrics {
     });
     new Gauge({ name: 'segd_cache_bytes', help: 'Bytes held by the hot cache', registers, collect() { this.set(sources.cacheBytes()); } });
     new Gauge({ name: 'segd_cache_entries', help: 'Objects held by the hot cache', registers, collect() { this.set(sources.cacheEntries()); } });
+    new Gauge({ name: 'segd_read_tier_files', help: 'Files the read tier serves by reading them (each keeps a descriptor open)', registers, collect() { this.set(sources.readTierFiles()); } });
     new Gauge({ name: 'segd_pool_queue_depth', help: 'Tasks waiting for a pool thread', registers, collect() { this.set(sources.poolQueueDepth()); } });
     let repairs = 0;
     counter({
