@@ -4,7 +4,7 @@
  * handler mounts inside Express.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request, createServer } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
@@ -17,24 +17,13 @@ import { startServer } from '../src/server/listen.js';
 import { createSegd } from '../src/index.js';
 import { get } from './helpers/http.js';
 import { cli } from './helpers/cli.js';
-import { mappingsOf, skipping } from './helpers/native.js';
+import { fdsOn, mappingsOf, skipping } from './helpers/native.js';
 import { random, tempTree, type TempTree } from './helpers/content.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 /** Open file descriptors of this process that refer to `file`, from the kernel's own view. */
-function fdsOn(file: string): number {
-  let n = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === file) n++;
-    } catch {
-      // closed while we looked
-    }
-  }
-  return n;
-}
 
 async function settle(until: () => boolean): Promise<void> {
   for (let i = 0; i < 50 && !until(); i++) {

@@ -5,16 +5,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, openSync, realpathSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { startServer, type RunningServer } from '../src/server/listen.js';
 import { native } from '../src/native/index.js';
-import { BLOCK } from '../src/store/blocks.js';
+import { BLOCK, blockTable } from '../src/store/blocks.js';
+import { ReadEntry, ReadTier, type ReadFacts } from '../src/store/read-tier.js';
 import { attempt, get, metric, parseMultipart } from './helpers/http.js';
 import { random, tempTree, type TempTree } from './helpers/content.js';
-import { skipping } from './helpers/native.js';
+import { fdsOn, skipping } from './helpers/native.js';
 import { eventually } from './helpers/wait.js';
 
 const SIZE = 3 * 1024 * 1024 + 12345; // bigger than the memory tier below; a short last block
@@ -215,4 +216,92 @@ describe('bytes outside the page cache', () => {
       expect(await metric(srv.url, 'segd_read_tier_disk_reads_total')).toBe(before);
     },
   );
+});
+
+describe('the tier itself (in process)', () => {
+  let t: TempTree;
+  beforeAll(() => {
+    t = tempTree();
+  });
+  afterAll(() => t?.remove());
+
+  /** The facts the pool would have produced for `name`. */
+  function factsOf(name: string, bytes: Buffer): ReadFacts {
+    const file = realpathSync(join(t.dir, name));
+    const st = statSync(file);
+    const { blocks, crc32c } = blockTable(bytes.length, (o, n) => native.crc32c(bytes.subarray(o, o + n)));
+    return { file, size: bytes.length, mtimeMs: st.mtimeMs, ino: st.ino, crc32c, blocks, playlist: undefined, gzip: undefined, br: undefined };
+  }
+
+  it('a chunk released twice goes back to the spare buffers once (two reads never share one)', async () => {
+    const bytes = t.write('twice.bin', random(3 * BLOCK));
+    const tier = new ReadTier<ReadEntry<null>>();
+    const e = new ReadEntry('twice', factsOf('twice.bin', bytes), null, tier);
+    for await (const c of e.chunks(0, bytes.length)) {
+      expect(c.bytes.equals(bytes)).toBe(true);
+      c.release();
+      c.release();
+    }
+    expect(tier.buffer()).not.toBe(tier.buffer());
+  });
+
+  it('an entry evicted in the middle of a read keeps its descriptor until the read ends', async () => {
+    const a = t.write('a.bin', random(40 * BLOCK)); // more than one chunk
+    const b = t.write('b.bin', random(BLOCK));
+    const tier = new ReadTier<ReadEntry<null>>({}, 1);
+    const ea = new ReadEntry('a', factsOf('a.bin', a), null, tier);
+    tier.set(ea);
+    const fileA = ea.file.file;
+    const reading = ea.chunks(0, a.length);
+    const first = await reading.next();
+    expect(first.done).toBe(false);
+    expect(fdsOn(fileA)).toBe(1);
+    tier.set(new ReadEntry('b', factsOf('b.bin', b), null, tier)); // evicts a
+    expect(tier.get('a')).toBeUndefined();
+    // Still being read: the descriptor must stay open (a close would land within a few ms).
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      expect(fdsOn(fileA)).toBe(1);
+    }
+    const parts = [first.value!.bytes];
+    for (let r = await reading.next(); !r.done; r = await reading.next()) parts.push(Buffer.from(r.value.bytes));
+    expect(Buffer.concat(parts).equals(a)).toBe(true);
+    await eventually(() => fdsOn(fileA) === 0, { what: 'the evicted entry to close its descriptor' });
+  });
+
+  it('is not usable once its file is gone or replaced, and leaves the tier then', async () => {
+    const bytes = t.write('gone.bin', random(BLOCK));
+    const tier = new ReadTier<ReadEntry<null>>();
+    const gone = new ReadEntry('gone', factsOf('gone.bin', bytes), null, tier);
+    tier.set(gone);
+    unlinkSync(gone.file.file);
+    expect(await gone.usable()).toBe(false);
+    expect(tier.get('gone')).toBeUndefined();
+
+    const old = t.write('swapped.bin', random(BLOCK));
+    const swapped = new ReadEntry('swapped', factsOf('swapped.bin', old), null, tier);
+    tier.set(swapped);
+    writeFileSync(join(t.dir, 'swapped.new'), random(BLOCK));
+    renameSync(join(t.dir, 'swapped.new'), swapped.file.file); // a new inode under the name
+    expect(await swapped.usable()).toBe(false);
+    expect(tier.get('swapped')).toBeUndefined();
+  });
+
+  it('reports a mismatch with the file and the entry\'s key, and drops the entry', async () => {
+    const bytes = t.write('rot.bin', random(2 * BLOCK));
+    const seen: [string, string][] = [];
+    const tier = new ReadTier<ReadEntry<null>>({ mismatch: (file, slot) => seen.push([file, slot]) });
+    const facts = factsOf('rot.bin', bytes);
+    const e = new ReadEntry('rot-key', { ...facts, blocks: Uint32Array.from(facts.blocks, (c, i) => (i === 1 ? c ^ 1 : c)) }, null, tier);
+    tier.set(e);
+    const got: Buffer[] = [];
+    await expect(
+      (async () => {
+        for await (const c of e.chunks(0, bytes.length)) got.push(c.bytes);
+      })(),
+    ).rejects.toThrow(/changed while it was read/);
+    expect(got).toEqual([]); // one chunk holds both blocks: nothing of it went out
+    expect(seen).toEqual([[facts.file, 'rot-key']]);
+    expect(tier.get('rot-key')).toBeUndefined();
+  });
 });

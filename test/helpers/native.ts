@@ -1,6 +1,6 @@
 /** What the native tests need to know about the machine: a Rust toolchain, the active byte path. */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, realpathSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const NATIVE_DIR = fileURLToPath(new URL('../../native', import.meta.url));
@@ -23,4 +23,17 @@ export function mappingsOf(file: string): number {
   return readFileSync('/proc/self/maps', 'utf8')
     .split('\n')
     .filter((l) => l.endsWith(` ${real}`)).length;
+}
+
+/** How many descriptors this process holds open on `file` (/proc/self/fd). */
+export function fdsOn(file: string): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === file) n++;
+    } catch {
+      // closed while we looked
+    }
+  }
+  return n;
 }
