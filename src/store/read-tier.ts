@@ -21,6 +21,8 @@ export type ReadFacts = ObjectFacts & { readonly blocks: Uint32Array };
 const CHUNK = 16 * BLOCK;
 /** Recycled buffers kept for later reads; beyond it a finished buffer is left to GC. */
 const SPARE_BUFFERS = 64;
+/** How long a retired entry's descriptor stays open at least (see ReadEntry.retire). */
+const RETIRE_GRACE_MS = 1000;
 /** Open descriptors (one per object) the tier keeps, like nginx's open_file_cache max. */
 export const READ_TIER_FILES = 8192;
 
@@ -59,6 +61,7 @@ export class ReadEntry<R> {
   private fd: Promise<number> | undefined;
   private users = 0;
   private closed = false;
+  private retiredAt = 0;
 
   /**
    * `slot`: the entry's key in its tier; `file.file` is the file read, whose first `file.size`
@@ -140,10 +143,16 @@ export class ReadEntry<R> {
     }
   }
 
-  /** Dropped from the tier: its descriptor is closed once no read is using it. */
+  /**
+   * Dropped from the tier: its descriptor is closed once no read is using it, and not before
+   * RETIRE_GRACE_MS: a request that found the entry usable a moment ago (an eviction can fall
+   * between that check and its first read) must still find the descriptor open, since the file
+   * itself may be gone (an evicted cache file is unlinked).
+   */
   retire(): void {
     this.closed = true;
-    this.closeIfIdle();
+    this.retiredAt = Date.now();
+    setTimeout(() => this.closeIfIdle(), RETIRE_GRACE_MS + 10).unref(); // (+10: never a hair early)
   }
 
   /** The descriptor, opened on first use and checked to be the very file the facts describe. */
@@ -162,7 +171,7 @@ export class ReadEntry<R> {
   }
 
   private closeIfIdle(): void {
-    if (this.users > 0 || this.fd === undefined) return;
+    if (this.users > 0 || this.fd === undefined || Date.now() - this.retiredAt < RETIRE_GRACE_MS) return;
     const fd = this.fd;
     this.fd = undefined;
     fd.then(
