@@ -75,6 +75,18 @@ describe('a file larger than the memory tier', () => {
   });
 });
 
+const MTIME = new Date(1_700_000_000_000);
+
+/** A random file of `size` bytes with a fixed mtime, in a tree of its own, served with a memory tier smaller than it. */
+async function served(name: string, size: number): Promise<{ t: TempTree; file: string; before: Buffer; s: RunningServer }> {
+  const t = tempTree();
+  const file = join(t.dir, name);
+  const before = t.write(name, random(size));
+  utimesSync(file, MTIME, MTIME);
+  const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '1MiB', validityMs: 60_000, player: false });
+  return { t, file, before, s };
+}
+
 /** Writes `bytes` at `position` into the file itself (not a new file renamed over it), then puts its mtime back. */
 function rewriteInPlace(file: string, bytes: Buffer, position: number, mtime: Date): void {
   const fd = openSync(file, 'r+');
@@ -122,17 +134,12 @@ describe('admission back into the memory tier', () => {
 
 describe('a file rewritten in place (same size, same mtime)', () => {
   it('is cut short before its first byte, never a 200 under the old ETag, and served anew on the next request', async () => {
-    const t = tempTree();
-    const file = join(t.dir, 'rewritten.m4s');
-    const before = t.write('rewritten.m4s', random(2 * 1024 * 1024));
-    const mtime = new Date(1_700_000_000_000);
-    utimesSync(file, mtime, mtime);
-    const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '1MiB', validityMs: 60_000, player: false });
+    const { t, file, before, s } = await served('rewritten.m4s', 2 * 1024 * 1024);
     try {
       const first = await get(s.url, '/rewritten.m4s');
       expect(first.body.equals(before)).toBe(true);
       const after = random(before.length);
-      rewriteInPlace(file, after, 0, mtime); // the inode, size and mtime stay: only the bytes tell
+      rewriteInPlace(file, after, 0, MTIME); // the inode, size and mtime stay: only the bytes tell
 
       const cut = await attempt(s.url, '/rewritten.m4s');
       expect(cut.cut).toBeDefined();
@@ -150,16 +157,11 @@ describe('a file rewritten in place (same size, same mtime)', () => {
   });
 
   it('mid-body, cuts the response short at the first block that changed', async () => {
-    const t = tempTree();
-    const file = join(t.dir, 'mid.m4s');
-    const before = t.write('mid.m4s', random(8 * 1024 * 1024));
-    const mtime = new Date(1_700_000_000_000);
-    utimesSync(file, mtime, mtime);
-    const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '1MiB', validityMs: 60_000, player: false });
+    const { t, file, before, s } = await served('mid.m4s', 8 * 1024 * 1024);
     try {
       await get(s.url, '/mid.m4s');
       // One byte near the end: the first 7 MiB go out, then the block holding it fails its check.
-      rewriteInPlace(file, Buffer.from([before[before.length - 10]! ^ 0xff]), before.length - 10, mtime);
+      rewriteInPlace(file, Buffer.from([before[before.length - 10]! ^ 0xff]), before.length - 10, MTIME);
       const r = await attempt(s.url, '/mid.m4s');
       expect(r.status).toBe(200);
       expect(r.cut).toBeDefined();

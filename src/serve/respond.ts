@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { evaluatePreconditions, ifRangeAllows } from '../http/conditional.js';
 import { negotiateEncoding } from '../http/encoding.js';
 import { contentRange, parseRange, unsatisfiedRange, type ByteRange } from '../http/range.js';
-import { multipartByteranges } from '../http/multipart.js';
+import { multipartByteranges, type MultipartBody } from '../http/multipart.js';
 import type { Resident } from '../store/objects.js';
 import { ReadEntry } from '../store/read-tier.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -99,13 +99,7 @@ function multiple(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: R
   const headers = [...partial, 'Content-Type', body.contentType, 'Content-Length', String(body.length)];
   const write = (): void => {
     if (req.method !== 'HEAD' && !intact(req, e, body.chunks)) return void res.destroy();
-    countAndHead(res, ctx, e.rep, 206, headers);
-    if (req.method === 'HEAD') return void res.end();
-    ctx.metrics.body(e.rep.kind, body.length);
-    res.cork();
-    for (const chunk of body.chunks) res.write(chunk);
-    res.end();
-    res.uncork();
+    sendParts(req, res, ctx, e.rep, headers, body);
   };
   const waits = ranges.map((r) => ctx.memory.ensureResident(e, r.start, r.end - r.start + 1)).filter((w) => w !== undefined);
   if (waits.length === 0) return write();
@@ -124,9 +118,14 @@ async function multipleRead(req: IncomingMessage, res: ServerResponse, e: ReadEn
   }
   let i = 0;
   const body = multipartByteranges(ranges, e.rep.size, e.rep.contentType, parts && (() => parts[i++]!));
-  countAndHead(res, ctx, e.rep, 206, [...partial, 'Content-Type', body.contentType, 'Content-Length', String(body.length)]);
+  sendParts(req, res, ctx, e.rep, [...partial, 'Content-Type', body.contentType, 'Content-Length', String(body.length)], body);
+}
+
+/** A multipart/byteranges answer: its head, then (for a GET) every part in one corked write. */
+function sendParts(req: IncomingMessage, res: ServerResponse, ctx: RespondContext, rep: Representation, headers: readonly string[], body: MultipartBody): void {
+  countAndHead(res, ctx, rep, 206, headers);
   if (req.method === 'HEAD') return void res.end();
-  ctx.metrics.body(e.rep.kind, body.length);
+  ctx.metrics.body(rep.kind, body.length);
   res.cork();
   for (const chunk of body.chunks) res.write(chunk);
   res.end();
