@@ -52,6 +52,10 @@ program
   .argument('[dir]', 'content root (not with --origin)')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'port to listen on (0: any free port)', wholeNumber(0, 65535), 8080)
+  .option('--tls-cert <file>', 'HTTPS on --port with this PEM certificate (chain after it), offering HTTP/2 and HTTP/1.1; re-read on SIGHUP and when it changes')
+  .option('--tls-key <file>', "the certificate's PEM private key (mode 0600)")
+  .option('--http-port <port>', 'with --tls-*: plain HTTP on this port as well', wholeNumber(0, 65535))
+  .option('--hsts [seconds]', 'with --tls-*: send Strict-Transport-Security (default max-age: one year)', wholeNumber(0, 1_000_000_000))
   .option('--cache-size <size>', 'hot cache size, e.g. 512MiB or 2GiB', size, 512 * 1024 ** 2)
   .option('--threads <n>', 'worker threads for the cold path (default: cores - 1, at least 1)', wholeNumber(1, 1024))
   .option('--cors-origin <origins>', "allowed origins, comma-separated, or '*'", '*')
@@ -84,6 +88,7 @@ program
   .option('--origin-timeout <duration>', 'time allowed for the origin to send headers, and between two body chunks', duration, 10_000)
   .action(async (dirArg: string | undefined, o: Record<string, unknown>) => {
     if (dirArg !== undefined && o.origin !== undefined) fail('serve either DIR or --origin URL, not both', 2);
+    if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) fail('--tls-cert and --tls-key go together', 2);
     const dir = o.origin === undefined ? (dirArg ?? DEMO_DIR) : undefined;
     if (o.index && dir !== undefined) {
       const code = await catalogueCommand('index', dir, { out: () => undefined });
@@ -106,6 +111,9 @@ program
         originOptions: { connections: o.originConnections as number, headersTimeoutMs: o.originTimeout as number, bodyTimeoutMs: o.originTimeout as number },
         host: o.host as string,
         port: o.port as number,
+        tls: o.tlsCert === undefined ? undefined : { cert: o.tlsCert as string, key: o.tlsKey as string },
+        httpPort: o.httpPort as number | undefined,
+        hstsMaxAge: o.hsts === true ? 31_536_000 : (o.hsts as number | undefined),
         cacheSize: o.cacheSize as number,
         threads: o.threads as number | undefined,
         corsOrigin: o.corsOrigin as string,
@@ -129,7 +137,9 @@ program
     const url = running.url;
     const diag = running.segd.diagnostics;
     const what = dir ?? `origin ${String(o.origin)}`;
-    diag.info(`segd ${version} serving ${what} at ${url} (${running.segd.byteEngine})`, { root: dir, origin: o.origin, url, player: o.player ? `${url}player/` : undefined });
+    diag.info(`segd ${version} serving ${what} at ${url} (${running.segd.byteEngine})`, { root: dir, origin: o.origin, url, httpUrl: running.httpUrl, player: o.player ? `${url}player/` : undefined });
+    // SIGHUP: the certificate and key are read again (a bad pair keeps the old one, logged).
+    process.on('SIGHUP', () => void running.reloadTls());
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;

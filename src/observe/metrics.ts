@@ -61,6 +61,8 @@ export class Metrics {
   readonly poolTaskSeconds: Histogram;
   readonly connectionsRefused: Counter<'reason'>;
   readonly connectionsReclaimed: Counter;
+  readonly tlsReloads: Counter<'result'>;
+  readonly tlsHandshakeFailures: Counter;
   /** Read at scrape time; the server sets it when it starts. */
   openConnections: () => number = () => 0;
 
@@ -101,6 +103,8 @@ export class Metrics {
     this.integrityFailures = counter({ name: 'segd_integrity_failures_total', help: 'Files refused because their bytes did not match the manifest' });
     this.connectionsRefused = counter({ name: 'segd_connections_refused_total', help: 'Connections closed at accept: over the per-address limit, or every slot busy', labelNames: ['reason'] });
     this.connectionsReclaimed = counter({ name: 'segd_connections_reclaimed_total', help: 'Idle connections closed to make room when every slot was taken' });
+    this.tlsReloads = counter({ name: 'segd_tls_reloads_total', help: 'Certificate reloads (SIGHUP or a changed file): ok, or failed and the old certificate kept', labelNames: ['result'] });
+    this.tlsHandshakeFailures = counter({ name: 'segd_tls_handshake_failures_total', help: 'TLS connections that failed before a request (bad client hello, no common cipher or protocol, timeout)' });
     const openConnections = (): number => this.openConnections();
     new Gauge({ name: 'segd_connections', help: 'Client connections open', registers, collect() { this.set(openConnections()); } });
     this.poolTaskSeconds = new Histogram({

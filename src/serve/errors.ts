@@ -1,5 +1,6 @@
 /** The error answers segd gives, in one table: status, reason text, and when to log. */
 import type { ServerResponse } from 'node:http';
+import { cut } from './drained.js';
 
 export const ERRORS = {
   badRequest: { status: 400, message: 'Bad Request' },
@@ -21,7 +22,7 @@ export function sendError(res: ServerResponse, name: ErrorName, cors: readonly s
   const { status, message } = ERRORS[name];
   const body = `${status} ${message}\n`;
   if (res.headersSent) {
-    res.destroy();
+    cut(res);
     return status;
   }
   res.writeHead(status, [

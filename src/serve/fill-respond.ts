@@ -17,7 +17,7 @@ import type { ContentKind } from '../http/content-type.js';
 import type { Fill, FillHead } from '../store/edge/fill.js';
 import { FORWARDED_HEADERS } from '../store/edge/headers.js';
 import type { Metrics } from '../observe/metrics.js';
-import { drained } from './drained.js';
+import { cut, drained, gone } from './drained.js';
 import { crc32cHeader } from '../http/declared-digest.js';
 
 /** Bytes read back from the fill's file per step by a waiter that fell behind. */
@@ -115,7 +115,7 @@ async function stream(res: ServerResponse, fill: Fill, start: number, end: numbe
   try {
     let pos = start;
     while (end === undefined || pos <= end) {
-      if (res.destroyed) return;
+      if (gone(res)) return;
       const limit = fill.sendable;
       let chunk = pos < limit ? fill.available(pos) : undefined;
       if (chunk === undefined && pos < limit && fill.isBehind(pos)) chunk = await fill.readBehind(pos, BEHIND_READ);
@@ -129,7 +129,7 @@ async function stream(res: ServerResponse, fill: Fill, start: number, end: numbe
         // Ended: complete when every byte was sent, else cut short (failed, or bytes lost).
         if (o.kind !== 'failed' && end === undefined && pos >= fill.received) break;
         if (o.kind !== 'failed' && pos < fill.sendable) continue; // checked meanwhile: the held byte may go
-        res.destroy();
+        cut(res);
         return;
       }
       if (end !== undefined && chunk.length > end - pos + 1) chunk = chunk.subarray(0, end - pos + 1);
@@ -147,13 +147,13 @@ async function stream(res: ServerResponse, fill: Fill, start: number, end: numbe
 async function pipeBody(res: ServerResponse, body: AsyncIterable<Buffer>, metrics: Metrics, kind: ContentKind): Promise<void> {
   try {
     for await (const chunk of body) {
-      if (res.destroyed) return;
+      if (gone(res)) return;
       metrics.body(kind, chunk.length);
       if (!res.write(chunk)) await drained(res);
     }
     res.end();
   } catch {
-    res.destroy();
+    cut(res);
   }
 }
 

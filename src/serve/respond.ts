@@ -12,7 +12,7 @@ import type { Resident } from '../store/objects.js';
 import { ReadEntry } from '../store/read-tier.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Representation, Variant } from './representation.js';
-import { drained } from './drained.js';
+import { cut, drained, gone } from './drained.js';
 import { crc32cHeader } from '../http/declared-digest.js';
 
 /** A cached object ready to answer from: its bytes and its precomputed response data. */
@@ -98,7 +98,7 @@ function multiple(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: R
   const body = multipartByteranges(ranges, e.rep.size, e.rep.contentType, (s, l) => e.file.view(s, l));
   const headers = [...partial, 'Content-Type', body.contentType, 'Content-Length', String(body.length)];
   const write = (): void => {
-    if (req.method !== 'HEAD' && !intact(req, e, body.chunks)) return void res.destroy();
+    if (req.method !== 'HEAD' && !intact(req, e, body.chunks)) return void cut(res);
     sendParts(req, res, ctx, e.rep, headers, body);
   };
   const waits = ranges.map((r) => ctx.memory.ensureResident(e, r.start, r.end - r.start + 1)).filter((w) => w !== undefined);
@@ -113,7 +113,7 @@ async function multipleRead(req: IncomingMessage, res: ServerResponse, e: ReadEn
     try {
       parts = await Promise.all(ranges.map((r) => e.bytes(r.start, r.end - r.start + 1)));
     } catch {
-      return void res.destroy();
+      return void cut(res);
     }
   }
   let i = 0;
@@ -138,7 +138,7 @@ function sendView(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: R
   const go = (): void | Promise<void> => {
     if (length > WINDOW) return sendWindows(req, res, e, ctx, status, headers, start, length);
     const body = e.file.view(start, length);
-    if (!intact(req, e, [body])) return void res.destroy();
+    if (!intact(req, e, [body])) return void cut(res);
     send(req, res, ctx, e.rep, status, headers, body);
   };
   const wait = ctx.memory.ensureResident(e, start, length);
@@ -155,10 +155,10 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: RespondContext, re
 /** A body bigger than one Buffer window, written window by window as the socket drains. */
 async function sendWindows(req: IncomingMessage, res: ServerResponse, e: InMemory, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
   countAndHead(res, ctx, e.rep, status, headers);
-  for (let off = 0; off < length && !res.destroyed; off += WINDOW) {
+  for (let off = 0; off < length && !gone(res); off += WINDOW) {
     const n = Math.min(WINDOW, length - off);
     const view = e.file.view(start + off, n);
-    if (!intact(req, e, [view])) return void res.destroy();
+    if (!intact(req, e, [view])) return void cut(res);
     ctx.metrics.body(e.rep.kind, n);
     if (!res.write(view)) await drained(res);
   }
@@ -169,22 +169,27 @@ async function sendWindows(req: IncomingMessage, res: ServerResponse, e: InMemor
  * A body read from the file block by block, each block checked before it is sent, each chunk's
  * buffer recycled once the socket has taken it. Bytes that no longer match their checksum (the
  * file was rewritten in place) cut the response short: before its first byte, the client sees
- * the connection close without an answer, never a 200 with other bytes than its ETag's.
+ * the connection close (HTTP/2: the stream reset) without an answer, never a 200 with other
+ * bytes than its ETag's. The head waits for the first checked chunk: node:http would hold it
+ * back until the first write anyway, but node:http2 sends HEADERS at once.
  */
 async function sendRead(res: ServerResponse, e: ReadEntry<Representation>, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
-  countAndHead(res, ctx, e.rep, status, headers); // (Node sends the head with the first chunk)
+  let headed = false;
   try {
     for await (const chunk of e.chunks(start, length)) {
-      if (res.destroyed) {
+      if (gone(res)) {
         chunk.release();
         return;
       }
+      if (!headed) countAndHead(res, ctx, e.rep, status, headers);
+      headed = true;
       ctx.metrics.body(e.rep.kind, chunk.bytes.length);
       if (!res.write(chunk.bytes, chunk.release)) await drained(res);
     }
   } catch {
-    return void res.destroy();
+    return void cut(res);
   }
+  if (!headed) countAndHead(res, ctx, e.rep, status, headers);
   res.end();
 }
 

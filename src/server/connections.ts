@@ -16,12 +16,17 @@
  * destroys sockets whose large zero-copy bodies are still being written. And server.maxConnections
  * only refuses newcomers, which is exactly what lets one client starve the others.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
+import type { Server, Socket } from 'node:net';
 import { addressKey } from './address.js';
 
 interface Connection {
   readonly address: string;
+  /** The socket HTTP is written to: the TCP socket, or the TLS socket over it once the handshake is done. */
+  app: Socket;
+  /** Set for an HTTP/2 connection: draining it is a GOAWAY, not a close. */
+  session: ServerHttp2Session | undefined;
   busy: number;
   idleSince: number;
   lastBytes: number;
@@ -35,6 +40,12 @@ export interface ConnectionLimits {
   readonly perAddress: number;
   /** A socket with a response pending that has sent nothing for this long is closed, ms. */
   readonly stallMs: number;
+  /**
+   * An HTTP/2 connection without an open stream for this long is closed, ms (HTTP/1.1's
+   * keep-alive timeout is node:http's). Checked by the sweep, not by a timer per session:
+   * node:http2's session timeout re-arms on every frame.
+   */
+  readonly h2IdleMs?: number;
 }
 
 export interface ConnectionEvents {
@@ -45,6 +56,17 @@ export interface ConnectionEvents {
 /** The share of the slots freed at once when full, so a flood costs one sort per batch, not per accept. */
 const RECLAIM_SHARE = 0.05;
 
+/**
+ * A socket's record, found from any of its faces: the TCP socket, the TLS socket over it (whose
+ * `_parent` is the TCP socket), and HTTP/2's proxy of the TLS socket (which forwards property reads).
+ */
+const RECORD = Symbol('segd.connection');
+type Tagged = Socket & { [RECORD]?: Connection; _parent?: Tagged | null };
+
+function recordOf(socket: Tagged): Connection | undefined {
+  return socket[RECORD] ?? socket._parent?.[RECORD];
+}
+
 export class Connections {
   private readonly open = new Map<Socket, Connection>();
   private readonly perAddress = new Map<string, number>();
@@ -52,23 +74,38 @@ export class Connections {
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
-    server: Server,
     private readonly limits: ConnectionLimits,
     private readonly events: Partial<ConnectionEvents> = {},
   ) {
+    this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(5000, limits.stallMs / 4))).unref();
+  }
+
+  /** Counts and limits the connections of `server` (plain HTTP, or TLS with HTTP/1.1 and HTTP/2) with the others. */
+  watch(server: Server): void {
+    // At accept, before any TLS handshake: a refused socket costs nothing more.
     server.on('connection', (socket: Socket) => this.admit(socket));
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      const socket = req.socket;
-      const c = this.open.get(socket);
+    server.on('secureConnection', (tls: Tagged) => {
+      const c = recordOf(tls);
+      if (c === undefined) return;
+      c.app = tls;
+      tls[RECORD] = c;
+    });
+    server.on('session', (session: ServerHttp2Session) => {
+      const c = recordOf(session.socket as Tagged);
+      if (c === undefined) return;
+      c.session = session;
+      if (this.draining) session.close();
+    });
+    server.on('request', (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+      const c = recordOf(req.socket as Tagged);
       if (c === undefined) return;
       c.busy++;
       res.once('close', () => {
         if (--c.busy > 0) return;
         c.idleSince = Date.now();
-        if (this.draining) socket.destroySoon(); // after the last byte is flushed
+        if (this.draining && c.session === undefined) c.app.destroySoon(); // after the last byte is flushed
       });
     });
-    this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(5000, limits.stallMs / 4))).unref();
   }
 
   get size(): number {
@@ -78,11 +115,20 @@ export class Connections {
   /** Closes idle connections now and every other one as soon as its responses are flushed. */
   drain(): void {
     this.draining = true;
-    for (const [socket, c] of this.open) if (c.busy === 0) socket.destroySoon();
+    for (const c of this.open.values()) {
+      // HTTP/2: GOAWAY; the session ends by itself once its open streams have finished.
+      if (c.session !== undefined) c.session.close();
+      else if (c.busy === 0) c.app.destroySoon();
+    }
   }
 
   stop(): void {
     clearInterval(this.sweeper);
+  }
+
+  /** Closes every connection now (the end of a drain's grace). */
+  destroyAll(): void {
+    for (const socket of this.open.keys()) socket.destroy();
   }
 
   private admit(socket: Socket): void {
@@ -99,7 +145,9 @@ export class Connections {
       return;
     }
     const now = Date.now();
-    this.open.set(socket, { address, busy: 0, idleSince: now, lastBytes: 0, progressAt: now });
+    const c: Connection = { address, app: socket, session: undefined, busy: 0, idleSince: now, lastBytes: 0, progressAt: now };
+    (socket as Tagged)[RECORD] = c;
+    this.open.set(socket, c);
     this.perAddress.set(address, held + 1);
     socket.once('close', () => this.forget(socket));
   }
@@ -116,7 +164,7 @@ export class Connections {
   /** Frees a batch of idle slots; false when every connection has a response in flight. */
   private reclaim(): boolean {
     const idle: [Socket, Connection][] = [];
-    for (const entry of this.open) if (entry[1].busy === 0 && entry[0].writableLength === 0) idle.push(entry);
+    for (const entry of this.open) if (entry[1].busy === 0 && entry[1].app.writableLength === 0) idle.push(entry);
     if (idle.length === 0) return false;
     const held = (c: Connection): number => this.perAddress.get(c.address) ?? 0;
     idle.sort(([, a], [, b]) => held(b) - held(a) || a.idleSince - b.idleSince);
@@ -136,8 +184,12 @@ export class Connections {
       // Moves whenever the kernel takes bytes: bytesWritten counts a whole body as soon as
       // res.end() hands it to libuv (and writableLength keeps counting it until the last byte is
       // taken), so neither moves while a slow client drains a large body; libuv's queue does.
-      const flushed = socket.bytesWritten - writeQueueSize(socket);
-      if ((c.busy === 0 && socket.writableLength === 0) || flushed !== c.lastBytes) {
+      // With TLS the TCP socket's counts are the encrypted bytes, which move as the kernel takes
+      // them; the TLS socket's own counts stay put until a whole write is done.
+      const queued = writeQueueSize(socket);
+      const flushed = socket.bytesWritten - queued;
+      if (c.session !== undefined && c.busy === 0 && now - c.idleSince >= (this.limits.h2IdleMs ?? Infinity)) c.session.close();
+      if ((c.busy === 0 && c.app.writableLength === 0 && queued === 0) || flushed !== c.lastBytes) {
         c.lastBytes = flushed;
         c.progressAt = now;
       } else if (now - c.progressAt >= this.limits.stallMs) {
