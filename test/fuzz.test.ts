@@ -5,7 +5,8 @@
  * offset; a HEAD carries exactly the headers of the same GET; and no target reaches outside the root.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../src/server/listen.js';
+import type { RunningServer } from '../src/server/listen.js';
+import { startServer } from './helpers/transport.js';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
 import { get, parseMultipart, rawStatus, type Reply } from './helpers/http.js';
 import { prng } from '../bench/prng.js';

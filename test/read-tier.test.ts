@@ -9,7 +9,8 @@ import { closeSync, openSync, realpathSync, renameSync, statSync, unlinkSync, ut
 import { join } from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { startServer, type RunningServer } from '../src/server/listen.js';
+import type { RunningServer } from '../src/server/listen.js';
+import { startServer } from './helpers/transport.js';
 import { native } from '../src/native/index.js';
 import { BLOCK, blockTable } from '../src/store/blocks.js';
 import { ReadEntry, ReadTier, type ReadFacts } from '../src/store/read-tier.js';

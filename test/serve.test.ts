@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { renameSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, type RunningServer } from '../src/server/listen.js';
+import type { RunningServer } from '../src/server/listen.js';
+import { overH2, startServer } from './helpers/transport.js';
 import { attempt, get, parseMultipart, rawStatus, type Outcome } from './helpers/http.js';
 import { skipping } from './helpers/native.js';
 import { eventually } from './helpers/wait.js';
@@ -292,7 +293,7 @@ describe('freshness', () => {
     // Its own server, whose validity window is long enough for three requests on a busy machine
     // and short enough to wait out; the cached object is trusted until the window ends.
     const VALIDITY = 2000;
-    const rewrite = async (name: string, check: (r: Outcome, a: Outcome, next: Buffer) => void): Promise<void> => {
+    const rewrite = async (name: string, check: (r: Outcome, a: Outcome, next: Buffer, i: number) => void, faultsInUserSpace: boolean): Promise<void> => {
       const s = await startServer({ root: tree.dir, host: '127.0.0.1', port: 0, threads: 1, validityMs: VALIDITY, player: false });
       try {
         const old = tree.write(`inplace/${name}`, random(2 * 1024 * 1024));
@@ -305,9 +306,12 @@ describe('freshness', () => {
         const next = random(512 * 1024);
         writeFileSync(join(tree.dir, 'inplace', name), next); // same inode: truncate, then write
         const faults = sigbusFaults();
-        for (let i = 0; i < 3; i++) check(await attempt(s.url, `/inplace/${name}`), a, next);
+        for (let i = 0; i < 3; i++) check(await attempt(s.url, `/inplace/${name}`), a, next, i);
         expect(Date.now() - before, 'the requests ran inside the validity window').toBeLessThan(VALIDITY);
-        expect(sigbusFaults()).toBe(faults); // no read in user space faulted: plain sockets are copied by the kernel
+        // Plain sockets are copied by the kernel, which meets a vanished page as EFAULT: no read in
+        // user space faults. TLS and HTTP/2 read every page first, and take the fault there.
+        if (faultsInUserSpace) expect(sigbusFaults()).toBeGreaterThan(faults);
+        else expect(sigbusFaults()).toBe(faults);
         await new Promise((r) => setTimeout(r, after + VALIDITY + 50 - Date.now()));
         // Past the window the stat shows the change: the new bytes, whole, under their own ETag.
         const b = await attempt(s.url, `/inplace/${name}`);
@@ -322,14 +326,29 @@ describe('freshness', () => {
     it.skipIf(skipping('in-place rewrite under a mapping', native.kind === 'fallback' ? 'the fallback serves copies' : undefined))(
       'addon: each request while the old object is trusted is cut short where the pages vanished, never padded',
       () =>
-        rewrite('mapped.m4s', (r, a, next) => {
-          // The head for the old object went out, then the kernel's copy of the mapping met the
-          // pages past the new end of file (EFAULT) and the response was cut there.
-          expect(r.status).toBe(200);
-          expect(r.headers['etag']).toBe(a.headers['etag']);
-          expect(r.cut).toBeDefined();
-          expect(r.body.length).toBeLessThanOrEqual(next.length);
-        }),
+        rewrite(
+          'mapped.m4s',
+          (r, a, next, i) => {
+            if (overH2) {
+              // Every page is read before the head goes out: the first request finds the fault
+              // and its stream is reset without an answer; the poisoned object is dropped, so the
+              // next ones load the file again and get the new bytes, whole, under their own ETag.
+              if (i === 0) expect(r).toMatchObject({ status: 0, cut: expect.stringMatching(/NGHTTP2_INTERNAL_ERROR/) as string }); // not NO_ERROR: a client must not take it for an end
+              else {
+                expect(r).toMatchObject({ status: 200, cut: undefined, headers: { etag: `"${crcHex(crc32cTable(next))}-${next.length.toString(16)}"` } });
+                expect(r.body.equals(next)).toBe(true);
+              }
+              return;
+            }
+            expect(r.cut).toBeDefined();
+            // The head for the old object went out, then the kernel's copy of the mapping met the
+            // pages past the new end of file (EFAULT) and the response was cut there.
+            expect(r.status).toBe(200);
+            expect(r.headers['etag']).toBe(a.headers['etag']);
+            expect(r.body.length).toBeLessThanOrEqual(next.length);
+          },
+          overH2,
+        ),
     );
 
     it.skipIf(skipping('in-place rewrite under a fallback copy', native.kind === 'addon' ? 'the addon maps files' : undefined))(
@@ -339,7 +358,7 @@ describe('freshness', () => {
           expect(r).toMatchObject({ status: 200, cut: undefined });
           expect(r.headers['etag']).toBe(a.headers['etag']);
           expect(r.body.equals(a.body)).toBe(true);
-        }),
+        }, false),
     );
   });
 

@@ -1,7 +1,13 @@
-/** Minimal HTTP clients for tests: node:http for ordinary requests, raw sockets for hostile ones. */
+/**
+ * Minimal HTTP clients for tests: node:http for ordinary requests, raw sockets for hostile ones,
+ * node:http2 for an https: server when the run is over h2 (transport.ts).
+ */
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { connect as h2connect, constants as h2, type ClientHttp2Session } from 'node:http2';
 import { connect } from 'node:net';
+import { testPki } from './pki.js';
+import { overH2 } from './transport.js';
 
 export interface Reply {
   readonly status: number;
@@ -11,8 +17,9 @@ export interface Reply {
 
 export function get(base: string, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
   const url = new URL(base);
+  if (viaH2(url)) return exchange(url, path, headers, method).then((r) => (r.cut === undefined ? r : Promise.reject(new Error(r.cut))));
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path, method, headers, agent: false }, (res) => {
+    const req = h1(url)({ host: url.hostname, port: url.port, path, method, headers, agent: false, ca: caFor(url) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -26,6 +33,8 @@ export function get(base: string, path: string, headers: Record<string, string> 
 /** Sends the request line as given (no client-side validation or normalisation) and returns the status. */
 export function rawStatus(base: string, target: string): Promise<{ status: number; text: string }> {
   const url = new URL(base);
+  // Over HTTP/2 the target goes out as :path, as given: the client checks only its characters.
+  if (viaH2(url)) return exchange(url, target, {}, 'GET').then((r) => ({ status: r.status, text: JSON.stringify(r.headers) + r.body.toString('latin1') }));
   return new Promise((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname);
     const chunks: Buffer[] = [];
@@ -76,8 +85,9 @@ export interface TimedReply {
 /** Like get(), but never rejects once headers arrived: a broken body is reported, with timings. */
 export function getTimed(base: string, path: string, headers: Record<string, string> = {}, onFirstByte?: () => void): Promise<TimedReply> {
   const url = new URL(base);
+  if (viaH2(url)) return exchange(url, path, headers, 'GET', onFirstByte).then((r) => (r.status === 0 ? Promise.reject(new Error(r.cut)) : { ...r, error: r.cut }));
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path, headers, agent: false }, (res) => {
+    const req = h1(url)({ host: url.hostname, port: url.port, path, headers, agent: false, ca: caFor(url) }, (res) => {
       const chunks: Buffer[] = [];
       let firstByteAt: number | undefined;
       let settled = false;
@@ -120,9 +130,9 @@ export interface Outcome {
  */
 export function attempt(base: string, path: string, options: { ca?: Buffer } = {}): Promise<Outcome> {
   const url = new URL(base);
-  const send = url.protocol === 'https:' ? httpsRequest : request;
+  if (viaH2(url)) return exchange(url, path, {}, 'GET');
   return new Promise((resolve) => {
-    const req = send({ host: url.hostname, port: url.port, path, agent: false, ca: options.ca }, (res) => {
+    const req = h1(url)({ host: url.hostname, port: url.port, path, agent: false, ca: options.ca ?? caFor(url) }, (res) => {
       const chunks: Buffer[] = [];
       let settled = false;
       const done = (cut: string | undefined): void => {
@@ -146,4 +156,82 @@ export async function metric(base: string, name: string): Promise<number> {
   let sum = 0;
   for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{')) sum += Number(line.split(' ').pop());
   return sum;
+}
+
+/** HTTP/1.1 over TCP or TLS. */
+function h1(url: URL): typeof httpsRequest {
+  return url.protocol === 'https:' ? httpsRequest : request;
+}
+
+/** The test CA for an https: server (made only when one is asked for). */
+function caFor(url: URL): Buffer | undefined {
+  return url.protocol === 'https:' ? testPki().ca : undefined;
+}
+
+function viaH2(url: URL): boolean {
+  return overH2 && url.protocol === 'https:';
+}
+
+/** One HTTP/2 connection per server, shared by the test's requests as a player shares one. */
+const sessions = new Map<string, ClientHttp2Session>();
+
+function session(url: URL): ClientHttp2Session {
+  let s = sessions.get(url.origin);
+  if (s !== undefined && !s.closed && !s.destroyed) return s;
+  const fresh = h2connect(url.origin, { ca: testPki().ca });
+  fresh.on('error', () => undefined); // seen by the streams
+  fresh.on('close', () => {
+    if (sessions.get(url.origin) === fresh) sessions.delete(url.origin);
+  });
+  fresh.unref();
+  sessions.set(url.origin, fresh);
+  return fresh;
+}
+
+/** HTTP/1.1's connection-level headers have no place in HTTP/2 (RFC 9113 §8.2.2); Host becomes :authority. */
+const H1_ONLY = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** One request over HTTP/2 that never rejects: a reset stream or a lost connection is a `cut`, status 0 before the headers. */
+function exchange(url: URL, path: string, headers: Record<string, string>, method: string, onFirstByte?: () => void): Promise<Outcome & { firstByteAt: number | undefined; endAt: number }> {
+  const h: Record<string, string> = { [h2.HTTP2_HEADER_METHOD]: method, [h2.HTTP2_HEADER_PATH]: path };
+  for (const [k, v] of Object.entries(headers)) {
+    const name = k.toLowerCase();
+    if (name === 'host') h[h2.HTTP2_HEADER_AUTHORITY] = v;
+    else if (!H1_ONLY.has(name)) h[name] = v;
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let status = 0;
+    let responseHeaders: IncomingHttpHeaders = {};
+    let firstByteAt: number | undefined;
+    let settled = false;
+    const done = (cut: string | undefined): void => {
+      if (settled) return;
+      settled = true;
+      resolve({ status, headers: responseHeaders, body: Buffer.concat(chunks), cut, firstByteAt, endAt: performance.now() });
+    };
+    let stream;
+    try {
+      stream = session(url).request(h, { endStream: true });
+    } catch (err) {
+      return done((err as Error).message);
+    }
+    stream.on('response', (head) => {
+      status = Number(head[h2.HTTP2_HEADER_STATUS]);
+      const { [h2.HTTP2_HEADER_STATUS]: _, ...rest } = head;
+      responseHeaders = rest as IncomingHttpHeaders;
+    });
+    stream.on('data', (c: Buffer) => {
+      if (firstByteAt === undefined) {
+        firstByteAt = performance.now();
+        onFirstByte?.();
+      }
+      chunks.push(c);
+    });
+    // Whole only with END_STREAM (nghttp2 also checks it against Content-Length); a reset, even
+    // with NO_ERROR, before it is a cut.
+    stream.on('end', () => done(undefined));
+    stream.on('error', (e) => done(e.message));
+    stream.on('close', () => done(`reset (${stream.rstCode})`));
+  });
 }
