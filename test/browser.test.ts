@@ -12,6 +12,7 @@ import { createSegd } from '../src/index.js';
 import { startServer } from '../src/server/listen.js';
 import { NGINX, startNginx } from './helpers/nginx.js';
 import { get } from './helpers/http.js';
+import { testPki } from './helpers/pki.js';
 import {
   CHROMIUM_PATH,
   IN_CI,
@@ -76,7 +77,8 @@ describe.runIf(haveChromium)('browser playback', () => {
       server.listen(0, '127.0.0.1', () => resolve());
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await launchBrowser();
+    // The test CA's server key is trusted by its SPKI hash (for the HTTPS case), nothing else.
+    browser = await launchBrowser(undefined, [`--ignore-certificate-errors-spki-list=${testPki().spki}`]);
     fs.mkdirSync(artifacts, { recursive: true });
   });
 
@@ -104,7 +106,7 @@ describe.runIf(haveChromium)('browser playback', () => {
     const pageErrors: string[] = [];
     page.on('response', (r: Response) => {
       const u = new URL(r.url());
-      if (u.protocol !== 'http:') return;
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') return;
       responses.push({ url: r.url(), path: u.pathname, status: r.status(), range: r.request().headers()['range'], cacheStatus: r.headers()['cache-status'] });
     });
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -294,6 +296,21 @@ describe.runIf(haveChromium)('browser playback', () => {
       await session.page.screenshot({ path: path.join(artifacts, 'player-phone.png'), fullPage: true });
     } finally {
       await session.close();
+    }
+  }, CASE_TIMEOUT);
+
+  it('plays over HTTPS, the media over HTTP/2', async () => {
+    const tls = await startServer({ root: demoDir, host: '127.0.0.1', port: 0, threads: 1, tls: testPki().files });
+    const session = await openPlayer('/fmp4/master.m3u8', undefined, { at: `https://localhost:${new URL(tls.url).port}` });
+    try {
+      expectCleanPlayback(await playPast(session.page, PLAY_PAST, CASE_TIMEOUT - 5_000), session, PLAY_PAST);
+      const protocols = (await session.page.evaluate(`performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname.startsWith('/fmp4/')).map((e) => e.nextHopProtocol)`)) as string[];
+      expect(protocols.length).toBeGreaterThan(3);
+      expect(new Set(protocols)).toEqual(new Set(['h2']));
+      expect(session.responses.filter((r) => r.path.startsWith('/fmp4/')).every((r) => r.url.startsWith('https:'))).toBe(true);
+    } finally {
+      await session.close();
+      await tls.close(1000);
     }
   }, CASE_TIMEOUT);
 

@@ -24,7 +24,7 @@ export interface Browser {
 }
 
 /** One persistent context in a fresh profile directory; close() also deletes the profile. */
-export async function launchBrowser(viewport = { width: 1280, height: 800 }): Promise<Browser> {
+export async function launchBrowser(viewport = { width: 1280, height: 800 }, extraArgs: readonly string[] = []): Promise<Browser> {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'segd-chromium-'));
   let context: BrowserContext;
   try {
@@ -43,6 +43,7 @@ export async function launchBrowser(viewport = { width: 1280, height: 800 }): Pr
         '--disable-component-update',
         '--disable-sync',
         '--autoplay-policy=no-user-gesture-required',
+        ...extraArgs,
       ],
     });
   } catch (err) {
