@@ -28,6 +28,8 @@ interface Connection {
   /** Set for an HTTP/2 connection: draining it is a GOAWAY, not a close. */
   session: ServerHttp2Session | undefined;
   busy: number;
+  /** Requests begun on it: 0 for a connection whose first request has not arrived yet. */
+  served: number;
   idleSince: number;
   lastBytes: number;
   progressAt: number;
@@ -96,10 +98,16 @@ export class Connections {
       c.session = session;
       if (this.draining) session.close();
     });
-    server.on('request', (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+    // Before the handler: an answer from the memory tier is written within it, and whether the
+    // connection stays open has to be settled before its head goes out.
+    server.prependListener('request', (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
       const c = recordOf(req.socket as Tagged);
       if (c === undefined) return;
       c.busy++;
+      c.served++;
+      // Draining: this answer says `Connection: close`, so the client opens its next request on
+      // a new connection (to a server still accepting) instead of racing the close of this one.
+      if (this.draining && c.session === undefined) (res as ServerResponse).shouldKeepAlive = false;
       res.once('close', () => {
         if (--c.busy > 0) return;
         c.idleSince = Date.now();
@@ -118,7 +126,11 @@ export class Connections {
     for (const c of this.open.values()) {
       // HTTP/2: GOAWAY; the session ends by itself once its open streams have finished.
       if (c.session !== undefined) c.session.close();
-      else if (c.busy === 0) c.app.destroySoon();
+      // Idle between two requests: closed now. One that has not sent its first request yet is
+      // left alone: it was accepted a moment ago, so its request is probably on the way, and
+      // closing it would lose a request sent to a server that accepted it. Its answer says
+      // `Connection: close`; if it never comes, the headers timeout (or the grace) ends it.
+      else if (c.busy === 0 && c.served > 0) c.app.destroySoon();
     }
   }
 
@@ -145,7 +157,7 @@ export class Connections {
       return;
     }
     const now = Date.now();
-    const c: Connection = { address, app: socket, session: undefined, busy: 0, idleSince: now, lastBytes: 0, progressAt: now };
+    const c: Connection = { address, app: socket, session: undefined, busy: 0, served: 0, idleSince: now, lastBytes: 0, progressAt: now };
     (socket as Tagged)[RECORD] = c;
     this.open.set(socket, c);
     this.perAddress.set(address, held + 1);
