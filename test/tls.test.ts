@@ -309,7 +309,7 @@ describe('certificates', () => {
     expect(await lone.exited).toBe(2);
     expect(lone.stderr()).toContain('--tls-cert and --tls-key go together');
 
-    const run = cli(['serve', tree.dir, '--port', '0', '--no-player', '--tls-cert', pki.files.cert, '--tls-key', pki.files.key], { until: /serving/ });
+    const run = cli(['serve', tree.dir, '--port', '0', '--no-player', '--workers', '1', '--tls-cert', pki.files.cert, '--tls-key', pki.files.key], { until: /serving/ });
     try {
       const out = await run.ready;
       const url = /"url":"(https:[^"]+)"/.exec(out)?.[1];

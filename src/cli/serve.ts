@@ -2,9 +2,13 @@
  * `segd serve` and `segd config --print`: one table of options, read from the command line and
  * from `--config FILE`, checked by one schema (config/serve-config.ts), flags over the file.
  */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
+import { shareMetrics, Supervisor, WORKER_CONFIG_ENV, workerChannel } from '../server/cluster.js';
 import { DEFAULT_MAX_CONNECTIONS, startServer, type ServerOptions } from '../server/listen.js';
 import { SegdError } from '../config/error.js';
+import { diagnostics as stderrDiagnostics } from '../observe/log.js';
 import { DEMO_DIR } from '../config/paths.js';
 import { printable, readConfigFile, resolveServeConfig, SERVE_DEFAULTS, type ServeConfig, type ServeKey } from '../config/serve-config.js';
 import { catalogueCommand } from './catalogue.js';
@@ -19,7 +23,8 @@ const OPTIONS: readonly (readonly [key: ServeKey, flags: string, help: string])[
   ['httpPort', '--http-port <port>', 'with --tls-*: plain HTTP on this port as well'],
   ['hsts', '--hsts [seconds]', 'with --tls-*: send Strict-Transport-Security (max-age: one year unless given)'],
   ['cacheSize', '--cache-size <size>', 'hot cache size, e.g. 512MiB or 2GiB'],
-  ['threads', '--threads <n>', 'worker threads for the cold path (default: cores - 1, at least 1)'],
+  ['threads', '--threads <n>', 'pool threads for the cold path, per worker (default: cores - 1, at least 1; with workers: cores / workers)'],
+  ['workers', '--workers <n|auto>', 'processes sharing the port, auto: one per core (default: auto with --tls-*, else 1; --origin: 1, its disk cache is not shared yet)'],
   ['corsOrigin', '--cors-origin <origins>', "allowed origins, comma-separated, or '*'"],
   ['validity', '--validity <ms>', 'how long a file stat is trusted before it is checked again'],
   ['liveMaxAge', '--live-max-age <fraction>', 'live playlist max-age as a fraction of the target duration'],
@@ -110,11 +115,33 @@ export function serverOptions(c: ServeConfig): ServerOptions & { root: string | 
   };
 }
 
+/** How many worker processes a configuration asks for (1: no primary, today's single process). */
+export function workerCount(c: ServeConfig): number {
+  if (c.origin !== undefined) {
+    if (typeof c.workers === 'number' && c.workers > 1) throw new SegdError("--workers above 1 with --origin: the workers would each fill the disk cache on their own; one process serves an edge for now", 'ESEGDOPTION');
+    return 1;
+  }
+  if (c.workers === 'auto' || (c.workers === undefined && c.tlsCert !== undefined)) return availableParallelism();
+  return c.workers ?? 1;
+}
+
+/** A worker's configuration: the primary's, resolved once there, with the pool sized so workers × threads is about the core count. */
+function forWorkers(c: ServeConfig, workers: number): string {
+  return JSON.stringify(printable({ ...c, index: false, threads: c.threads ?? Math.max(1, Math.floor(availableParallelism() / workers)) }));
+}
+
 export function addServeCommands(program: Command, version: string, fail: (message: string, code?: number) => never): void {
-  const configured = (cmd: Command, dirArg: string | undefined): { config: ServeConfig; options: ReturnType<typeof serverOptions> } => {
+  const fromConfig = (config: ServeConfig): { config: ServeConfig; options: ReturnType<typeof serverOptions> } => {
     try {
-      const config = effective(cmd, dirArg);
       return { config, options: serverOptions(config) };
+    } catch (err) {
+      if (err instanceof SegdError) fail(err.message, 2);
+      throw err;
+    }
+  };
+  const configured = (cmd: Command, dirArg: string | undefined): ReturnType<typeof fromConfig> => {
+    try {
+      return fromConfig(effective(cmd, dirArg));
     } catch (err) {
       if (err instanceof SegdError) fail(err.message, 2);
       throw err;
@@ -127,12 +154,20 @@ export function addServeCommands(program: Command, version: string, fail: (messa
       .description('serve a directory of HLS content (without DIR: the bundled demo streams), or be an edge cache of an origin (--origin)')
       .argument('[dir]', 'content root (not with --origin)'),
   ).action(async (dirArg: string | undefined, _o: unknown, cmd: Command) => {
-    const { config, options } = configured(cmd, dirArg);
+    const fromPrimary = cluster.isWorker ? process.env[WORKER_CONFIG_ENV] : undefined;
+    const { config, options } = fromPrimary === undefined ? configured(cmd, dirArg) : fromConfig(resolveServeConfig({ path: 'the primary', values: JSON.parse(fromPrimary) as Record<string, unknown> }, {}));
     const dir = options.root;
+    let workers = 1;
+    try {
+      workers = fromPrimary === undefined ? workerCount(config) : 1;
+    } catch (err) {
+      fail((err as Error).message, 2);
+    }
     if (config.index && dir !== undefined) {
       const code = await catalogueCommand('index', dir, { out: () => undefined });
       if (code === EXIT_FAILURE) process.exit(code);
     }
+    if (workers > 1) return supervise(cmd, dirArg, config, workers);
     let running;
     try {
       running = await startServer(options);
@@ -146,23 +181,71 @@ export function addServeCommands(program: Command, version: string, fail: (messa
     }
     const url = running.url;
     const diag = running.segd.diagnostics;
+    let stopping = false;
+    let farewell = (): Promise<void> => Promise.resolve();
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      diag.info(`${signal}: finishing in-flight responses`, { signal, graceMs: config.grace, pid: process.pid });
+      running
+        .close(config.grace)
+        .then(() => farewell())
+        .then(
+          () => process.exit(0),
+          (err: unknown) => fail(`shutdown failed: ${String(err)}`),
+        );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    if (cluster.isWorker) {
+      // The primary reloads (a new generation of workers) and tells this one when to drain.
+      process.on('SIGHUP', () => undefined);
+      shareMetrics(running.segd.metrics.registry, cluster.worker!.id);
+      const channel = workerChannel({ url, httpUrl: running.httpUrl, drain: () => stop('drain') });
+      running.segd.metrics.group = channel.groupMetrics;
+      farewell = channel.farewell;
+      return;
+    }
     const what = dir ?? `origin ${String(config.origin)}`;
     diag.info(`segd ${version} serving ${what} at ${url} (${running.segd.byteEngine})`, { root: dir, origin: config.origin, url, httpUrl: running.httpUrl, player: config.player ? `${url}player/` : undefined });
     // SIGHUP: the certificate and key are read again (a bad pair keeps the old one, logged).
     process.on('SIGHUP', () => void running.reloadTls());
+  });
+
+  /** The primary of `workers` processes: starts them, reloads them on SIGHUP, drains them on SIGTERM. */
+  async function supervise(cmd: Command, dirArg: string | undefined, config: ServeConfig, workers: number): Promise<void> {
+    const diag = stderrDiagnostics();
+    const sup = new Supervisor(workers, diag);
+    try {
+      await sup.start(forWorkers(config, workers));
+    } catch (err) {
+      await sup.stop();
+      fail(`the workers did not start: ${(err as Error).message} (their own lines above say why)`);
+    }
+    const dir = config.origin === undefined ? (config.dir ?? DEMO_DIR) : undefined;
+    diag.info(`segd ${version} serving ${dir ?? ''} at ${sup.url} with ${workers} workers`, { root: dir, url: sup.url, httpUrl: sup.httpUrl, workers, pid: process.pid });
     let stopping = false;
+    process.on('SIGHUP', () => {
+      if (stopping) return;
+      let next: ServeConfig;
+      try {
+        next = effective(cmd, dirArg);
+        serverOptions(next);
+      } catch (err) {
+        diag.error('reload refused: the configuration is not valid; the workers keep the old one', { reason: (err as Error).message });
+        return;
+      }
+      void sup.reload(forWorkers(next, workers));
+    });
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      diag.info(`${signal}: finishing in-flight responses`, { signal, graceMs: config.grace });
-      running.close(config.grace).then(
-        () => process.exit(0),
-        (err: unknown) => fail(`shutdown failed: ${String(err)}`),
-      );
+      diag.info(`${signal}: the workers finish their in-flight responses`, { signal, graceMs: config.grace });
+      void sup.stop().then(() => process.exit(0));
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-  });
+  }
 
   withServeOptions(
     program

@@ -48,6 +48,7 @@ export const SERVE_CONFIG = z.strictObject({
   hsts: z.union([z.boolean(), whole(0, 1_000_000_000)]).optional(),
   cacheSize: size.default(512 * 1024 ** 2),
   threads: whole(1, 1024).optional(),
+  workers: z.union([z.literal('auto'), whole(1, 1024)], { error: "expected 'auto' or a whole number from 1 to 1024" }).optional(),
   corsOrigin: list.default(['*']),
   validity: whole(0, 3_600_000).default(1000),
   liveMaxAge: fraction.default(0.5),

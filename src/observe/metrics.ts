@@ -65,6 +65,8 @@ export class Metrics {
   readonly tlsHandshakeFailures: Counter;
   /** Read at scrape time; the server sets it when it starts. */
   openConnections: () => number = () => 0;
+  /** In a worker of a group (server/cluster.ts): every worker's metrics, asked of the primary; /metrics then shows these. */
+  group: (() => Promise<{ contentType: string; body: string }>) | undefined;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];

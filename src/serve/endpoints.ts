@@ -22,7 +22,10 @@ const STREAMS_TTL_MS = 5000;
 
 export function internalEndpoints(o: { metrics: Metrics; manifest: ServedManifest | undefined; ready: () => boolean }): Map<string, InternalEndpoint> {
   const endpoints = new Map<string, InternalEndpoint>();
-  endpoints.set('metrics', async () => ({ status: 200, contentType: o.metrics.registry.contentType, body: await o.metrics.registry.metrics() }));
+  endpoints.set('metrics', async () => {
+    const group = await o.metrics.group?.();
+    return { status: 200, contentType: group?.contentType ?? o.metrics.registry.contentType, body: group?.body ?? (await o.metrics.registry.metrics()) };
+  });
   endpoints.set('healthz', () => ({ status: 200, contentType: TEXT, body: 'ok\n' }));
   endpoints.set('readyz', () => (o.ready() ? { status: 200, contentType: TEXT, body: 'ready\n' } : { status: 503, contentType: TEXT, body: 'draining\n' }));
   endpoints.set('api/catalogue', () => {
