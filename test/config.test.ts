@@ -3,11 +3,11 @@
  * clear error naming the flag or the key, and `segd config --print` that reads back the same.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { printable, resolveServeConfig, SERVE_DEFAULTS } from '../src/config/serve-config.js';
+import { printable, resolveServeConfig, SERVE_CONFIG, SERVE_DEFAULTS } from '../src/config/serve-config.js';
 import { SegdError } from '../src/config/error.js';
-import { cli } from './helpers/cli.js';
+import { cli, REPO } from './helpers/cli.js';
 import { get } from './helpers/http.js';
 import { testPki } from './helpers/pki.js';
 import { tempTree, random, type TempTree } from './helpers/content.js';
@@ -41,6 +41,18 @@ describe('resolveServeConfig', () => {
     }
     expect(error).toBeInstanceOf(SegdError);
     expect((error as Error).message).toMatch(message);
+  });
+
+  it("the README's example configurations are valid, every key of the schema among them", () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const examples = [...readme.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as Record<string, unknown>);
+    expect(examples.length).toBeGreaterThanOrEqual(2);
+    const keys = new Set<string>();
+    for (const e of examples) {
+      expect(() => resolveServeConfig(file(e), {})).not.toThrow();
+      for (const k of Object.keys(e)) keys.add(k);
+    }
+    expect([...keys].sort()).toEqual(Object.keys(SERVE_CONFIG.shape).sort());
   });
 
   it('prints what reads back as the same configuration', () => {
