@@ -116,8 +116,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
         handshakeTimeout: headersTimeout,
-        // One client's streams at once; beyond that nghttp2 refuses new ones, and a client that
-        // keeps opening them past maxSessionRejectedStreams (100) loses its connection.
+        // One client's streams at once; nghttp2 refuses more (REFUSED_STREAM) before they reach
+        // segd. Floods (SETTINGS, PING, streams opened and reset at once) are nghttp2's to catch:
+        // it closes that connection.
         settings: { maxConcurrentStreams: 128 },
         // Bytes a connection may have queued for sending, in MB. They are views of cached
         // objects, not copies, but node:http2 counts them, and past the default (10) it refuses
