@@ -17,8 +17,32 @@ describe('cacheKey', () => {
     ['v/seg.ts', '&&', 'v/seg.ts', ''],
     ['v/seg.ts', 'bad=%zz', 'v/seg.ts?bad=%25zz', '?bad=%25zz'],
     ['v/seg.ts', 'flag', 'v/seg.ts?flag=', '?flag='],
+    // a token or CMCD anywhere in the query is stripped, not only in the first position
+    ['v/seg.ts', 'a=1&token=x&b=2', 'v/seg.ts?a=1&b=2', '?a=1&b=2'],
+    ['v/seg.ts', 'a=1&Cmcd=bl%3D1&b=2', 'v/seg.ts?a=1&b=2', '?a=1&b=2'],
+    ['v/seg.ts', 'token=x', 'v/seg.ts', ''],
+    // sorted by name, then by value, whatever order they came in
+    ['v/seg.ts', 'x=2&x=1', 'v/seg.ts?x=1&x=2', '?x=1&x=2'],
+    ['v/seg.ts', 'x=1&x=2', 'v/seg.ts?x=1&x=2', '?x=1&x=2'],
+    ['v/seg.ts', 'c=1&a=3&b=2&a=1', 'v/seg.ts?a=1&a=3&b=2&c=1', '?a=1&a=3&b=2&c=1'],
+    ['v/seg.ts', 'b=1&a=2', 'v/seg.ts?a=2&b=1', '?a=2&b=1'],
+    ['v/seg.ts', 'a=2&b=1', 'v/seg.ts?a=2&b=1', '?a=2&b=1'],
+    // decoded once and re-encoded in one canonical form: names too, and '=' inside a value
+    ['v/seg.ts', 'a%20b=1&a+c=2', 'v/seg.ts?a%20b=1&a%20c=2', '?a%20b=1&a%20c=2'],
+    ['v/seg.ts', 'q=b=c', 'v/seg.ts?q=b%3Dc', '?q=b%3Dc'],
+    ['v/seg.ts', 'q=%3D&r=1+2+3', 'v/seg.ts?q=%3D&r=1%202%203', '?q=%3D&r=1%202%203'],
+    ['v/seg.ts', '%zz=1', 'v/seg.ts?%25zz=1', '?%25zz=1'],
+    ['v/seg.ts', '=1', 'v/seg.ts?=1', '?=1'], // an empty name, as URLSearchParams reads it
   ])('%s ? %s → %s', (path, query, key, originQuery) => {
     expect(cacheKey(path, query, strip)).toEqual({ key, originQuery });
+  });
+
+  it.each(DEFAULT_TOKEN_PARAMS)('strips the token parameter %s in any case', (name) => {
+    expect(cacheKey('v/seg.ts', `${name.toUpperCase()}=x&lang=en`, strip)).toEqual({ key: 'v/seg.ts?lang=en', originQuery: '?lang=en' });
+  });
+
+  it('strips the names it is given, and CMCD always', () => {
+    expect(cacheKey('v/seg.ts', 'sid=1&token=2&CMCD=br%3D1', new Set(['sid']))).toEqual({ key: 'v/seg.ts?token=2', originQuery: '?token=2' });
   });
 });
 
@@ -27,6 +51,25 @@ describe('parseCmcd', () => {
     expect(parseCmcd('CMCD=br%3D3200%2Cbs%2Cot%3Dv%2Csid%3D%226e2fb550-c457-11e9-bb97-0800200c9a66%22', {})).toEqual({ br: 3200, bs: true, ot: 'v', sid: '6e2fb550-c457-11e9-bb97-0800200c9a66' });
     expect(parseCmcd('', { 'cmcd-request': 'bl=21300', 'cmcd-session': 'sid="a,b"' })).toEqual({ bl: 21300, sid: 'a,b' });
     expect(parseCmcd('x=1', {})).toBeUndefined();
+  });
+
+  it.each([
+    // the query parameter in any position and any case, each CMCD-* header
+    ['x=1&Cmcd=bl%3D1', {}, { bl: 1 }],
+    ['CMCDX=bl%3D1', {}, undefined],
+    ['', { 'cmcd-object': 'br=3000' }, { br: 3000 }],
+    ['', { 'cmcd-status': 'bs' }, { bs: true }],
+    ['', { 'cmcd-request': 'bl=1', 'cmcd-object': 'br=2', 'cmcd-status': 'rtp=3', 'cmcd-session': 'sf=h' }, { bl: 1, br: 2, rtp: 3, sf: 'h' }],
+    ['', { 'cmcd-request': ['bl=1', 'br=2'] }, undefined], // a repeated header is not CMCD
+    ['CMCD=', {}, {}],
+    // keys are lower-case letters, trimmed; other keys are skipped
+    ['', { 'cmcd-request': ' bl = 5 ,Br=1,b1=2,1b=3,=4,mtp=6' }, { bl: 5, mtp: 6 }],
+    // integers and decimals are numbers, quoted values strings (commas inside kept), tokens strings
+    ['', { 'cmcd-request': 'dl=-5,mtp=1.25,ot=v,z=a12,st=*v:1/2,sid="a,b",cid="",nor="x y"' }, { dl: -5, mtp: 1.25, ot: 'v', z: 'a12', st: '*v:1/2', sid: 'a,b', cid: '', nor: 'x y' }],
+    // a value that is none of these is malformed, and its pair skipped
+    ['', { 'cmcd-request': 'bl=1,x=1.,y=12a,w=-,v=a"b",u="a"b",t=?0,s=a b' }, { bl: 1 }],
+  ] as const)('%s %j → %j', (query, headers, expected) => {
+    expect(parseCmcd(query, headers as Record<string, string | string[]>)).toEqual(expected);
   });
 });
 
@@ -53,5 +96,17 @@ describe('declaredDigests', () => {
     expect(declaredDigests({ crc32c: 'AAAAAA==-3' })).toEqual({}); // a multipart composite checksum
     expect(declaredDigests({ crc32c: 'AAAA', contentMd5: 'short' })).toEqual({});
     expect(crc32cHeader(0xe3069283)).toBe('4waSgw==');
+    expect(crc32cHeader(-1)).toBe('/////w=='); // a signed 32-bit value is the same checksum
+  });
+
+  it('trims OWS, reads sha-512, and skips a digest of the wrong length', () => {
+    const sha256 = Buffer.alloc(32, 7).toString('base64');
+    const sha512 = Buffer.alloc(64, 9).toString('base64');
+    expect(declaredDigests({ crc32c: ' 4waSgw== ', contentMd5: ` ${Buffer.alloc(16, 1).toString('base64')} ` })).toEqual({ crc32c: 0xe3069283, md5: Buffer.alloc(16, 1).toString('base64') });
+    expect(declaredDigests({ reprDigest: `sha-512=:${sha512}:` })).toEqual({ sha512 });
+    expect(declaredDigests({ reprDigest: `sha-512=:${sha256}:, sha-256=:${sha512}:` })).toEqual({});
+    expect(declaredDigests({ reprDigest: `sha-256 = :${sha256}:, sha-512= :${sha512}:` })).toEqual({ sha256, sha512 }); // OWS around '=' tolerated
+    expect(declaredDigests({ contentMd5: `x${Buffer.alloc(16, 1).toString('base64')}` })).toEqual({}); // not base64
+    expect(declaredDigests({ contentMd5: `${Buffer.alloc(16, 1).toString('base64')}x` })).toEqual({});
   });
 });

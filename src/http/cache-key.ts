@@ -44,6 +44,9 @@ function decodeQueryPart(s: string): string {
   }
 }
 
+/** A token value (RFC 8941 §3.3.4, which CMCD's values follow): `ot=v`, `sf=h`. */
+const CMCD_TOKEN = /^[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*$/;
+
 /**
  * CMCD data of a request, from the `CMCD` query parameter or the CMCD-* headers (CTA-5004 §2):
  * `key=value` pairs, a bare key meaning true, strings quoted. Malformed pairs are skipped.
@@ -68,7 +71,9 @@ export function parseCmcd(query: string, headers: Readonly<Record<string, string
       continue;
     }
     const raw = pair.slice(eq + 1).trim();
-    out[k] = raw.startsWith('"') ? raw.slice(1, -1) : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+    if (/^"[^"]*"$/.test(raw)) out[k] = raw.slice(1, -1);
+    else if (/^-?\d+(\.\d+)?$/.test(raw)) out[k] = Number(raw);
+    else if (CMCD_TOKEN.test(raw)) out[k] = raw;
   }
   return out;
 }
