@@ -42,6 +42,12 @@ const table: [string, PathResult['kind'], string?, boolean?][] = [
   ['/ts/.hidden/seg.ts', 'hidden'],
   ['/%2esecret', 'hidden'],
   ['/' + 'a'.repeat(5000), 'too-long'],
+  ['/' + 'a'.repeat(4095), 'ok', 'a'.repeat(4095)], // exactly the limit
+  ['/seg.ts#frag', 'ok', 'seg.ts'], // a fragment is not part of the path
+  ['/seg.ts?q=1#frag', 'ok', 'seg.ts'],
+  ['/seg.ts#frag?q=1', 'ok', 'seg.ts'],
+  ['xhttp://example.com/seg.ts', 'bad-request'],
+  ['http://example.com/a\nb', 'bad-request'],
 ];
 
 describe('resolveRequestPath', () => {
@@ -49,5 +55,23 @@ describe('resolveRequestPath', () => {
     const result = resolveRequestPath(url);
     expect(result.kind).toBe(kind);
     if (path !== undefined) expect(result).toEqual(ok(path, trailingSlash));
+  });
+});
+
+describe('resolveRequestPath reasons', () => {
+  it.each([
+    ['example.com/x', 'request target must be an absolute path'],
+    ['/%zz', 'malformed percent-encoding'],
+    ['/seg.ts%00', 'NUL in path'],
+    ['/a%2fb', 'encoded or backslash separator in path'],
+    ['/a\\b', 'encoded or backslash separator in path'],
+    ['/a/%2e%2e/b', 'dot segment in path'],
+  ])('%s → %s', (url, reason) => {
+    expect(resolveRequestPath(url)).toEqual({ kind: 'bad-request', reason });
+  });
+
+  it('honours a custom length limit', () => {
+    expect(resolveRequestPath('/abc', 4)).toEqual(ok('abc'));
+    expect(resolveRequestPath('/abcd', 4)).toEqual({ kind: 'too-long' });
   });
 });
