@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { negotiateEncoding, type Encoding } from '../src/http/encoding.js';
-import { cacheControlFor, DEFAULT_CACHE_POLICY, type PlaylistFacts } from '../src/http/cache-control.js';
-import { contentKindFor, contentTypeFor, type ContentKind } from '../src/http/content-type.js';
+import { cacheControlFor, DEFAULT_CACHE_POLICY, lifetimeFor, type PlaylistFacts } from '../src/http/cache-control.js';
+import { contentKindFor, contentTypeFor, edgeKindFor, type ContentKind } from '../src/http/content-type.js';
 import { CorsPolicy } from '../src/http/cors.js';
 import { parseSize } from '../src/config/size.js';
 
@@ -21,6 +21,11 @@ describe('negotiateEncoding', () => {
     ['GZIP', 'gzip'],
     ['x-gzip', 'gzip'],
     ['br;q=abc, gzip', 'gzip'],
+    ['br;q=0, *', 'gzip'], // an explicit q=0 refuses br even when * accepts the rest
+    ['br;q=0.5, *', 'gzip'], // gzip unnamed: it gets the weight of *
+    ['gzip;q=0, br;q=0, *', 'identity'],
+    ['gzip;foo=bar, br;q=0.5', 'gzip'], // only q is a weight
+    ['br;Q=0.5, gzip;q=0.4', 'br'],
   ];
   it.each(table)('%s → %s', (h, e) => expect(negotiateEncoding(h)).toBe(e));
 });
@@ -38,6 +43,11 @@ describe('cacheControlFor', () => {
     ['other', undefined, 'public, max-age=60'],
   ];
   it.each(table)('%s %j → %s', (kind, pl, e) => expect(cacheControlFor(kind, pl, DEFAULT_CACHE_POLICY)).toBe(e));
+  it('lifetimeFor is the max-age it sends, 0 for no-cache', () => {
+    expect(lifetimeFor('segment', undefined, DEFAULT_CACHE_POLICY)).toBe(31_536_000);
+    expect(lifetimeFor('playlist', { master: false, endList: false, targetDuration: 6 }, DEFAULT_CACHE_POLICY)).toBe(3);
+    expect(lifetimeFor('playlist', undefined, DEFAULT_CACHE_POLICY)).toBe(0);
+  });
   it('live max-age follows the configured fraction', () => {
     expect(cacheControlFor('playlist', live, { ...DEFAULT_CACHE_POLICY, liveFraction: 1 })).toBe('public, max-age=6');
   });
@@ -59,11 +69,44 @@ describe('content types and kinds', () => {
     ['a/noext', 'application/octet-stream', 'other'],
     ['a.dir/noext', 'application/octet-stream', 'other'],
     ['a/.m3u8', 'application/octet-stream', 'other'],
+    // every type segd knows (RFC 8216 §4 for playlists and TS; CMAF, WebVTT, AES keys)
+    ['a/v.m4v', 'video/mp4', 'segment'],
+    ['a/t.cmft', 'application/mp4', 'segment'],
+    ['a/a.mp3', 'audio/mpeg', 'segment'],
+    ['a/a.ac3', 'audio/ac3', 'segment'],
+    ['a/subs.webvtt', 'text/vtt; charset=utf-8', 'segment'],
+    ['a/k.key', 'application/octet-stream', 'segment'],
+    ['index.html', 'text/html; charset=utf-8', 'other'],
+    ['a/app.js', 'text/javascript; charset=utf-8', 'other'],
+    ['a/s.css', 'text/css; charset=utf-8', 'other'],
+    ['a/i.svg', 'image/svg+xml', 'other'],
+    ['a/i.png', 'image/png', 'other'],
+    ['a/i.jpg', 'image/jpeg', 'other'],
   ];
   it.each(table)('%s', (path, type, kind) => {
     expect(contentTypeFor(path)).toBe(type);
     expect(contentKindFor(path)).toBe(kind);
   });
+});
+
+describe('edgeKindFor', () => {
+  const table: [string, string | undefined, ContentKind][] = [
+    ['a/seg.ts', undefined, 'segment'],
+    ['a/seg.ts', 'video/mp2t', 'segment'],
+    ['a/seg.ts', 'application/octet-stream', 'segment'],
+    ['a/seg.ts', 'text/html; charset=utf-8', 'other'], // an error page under a segment's name
+    ['a/seg.ts', 'TEXT/HTML', 'other'],
+    ['a/seg.ts', 'text/plain', 'other'],
+    ['a/seg.ts', 'application/json', 'other'],
+    ['a/seg.ts', 'application/xml', 'other'],
+    ['a/seg.ts', 'application/xhtml+xml', 'other'],
+    ['a/seg.ts', 'application/vnd.example+html', 'other'],
+    ['a/seg.ts', 'video/mp2t; note="text/plain"', 'segment'], // the type decides, not a parameter
+    ['a/subs.vtt', 'text/vtt', 'segment'], // WebVTT is text and a segment
+    ['a/master.m3u8', 'text/html', 'playlist'], // only segments are re-judged
+    ['a/list.json', 'video/mp2t', 'other'],
+  ];
+  it.each(table)('%s as %s → %s', (path, type, kind) => expect(edgeKindFor(path, type)).toBe(kind));
 });
 
 describe('CorsPolicy', () => {
@@ -80,6 +123,33 @@ describe('CorsPolicy', () => {
     expect(p.allowOrigin('https://evil.example')).toBeUndefined();
     expect(p.preflightHeaders('https://evil.example')).toBeUndefined();
     expect(p.preflightHeaders('https://a.example')).toContain('Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, If-Range, CMCD-Request, CMCD-Object, CMCD-Status, CMCD-Session, Content-Type');
+  });
+
+  const exposed = 'Content-Length, Content-Range, Content-Encoding, Accept-Ranges, ETag, Last-Modified, Cache-Control, Date, Age, Repr-Digest';
+  const requestHeaders = 'Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, If-Range, CMCD-Request, CMCD-Object, CMCD-Status, CMCD-Session, Content-Type';
+  it('sends the full header sets for *: nothing varies by Origin', () => {
+    const p = new CorsPolicy();
+    expect(p.staticHeaders()).toEqual(['Access-Control-Allow-Origin', '*', 'Access-Control-Expose-Headers', exposed]);
+    expect(p.preflightHeaders(undefined)).toEqual([
+      'Access-Control-Allow-Origin', '*',
+      'Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS',
+      'Access-Control-Allow-Headers', requestHeaders,
+      'Access-Control-Max-Age', '86400',
+    ]);
+  });
+  it('sends the full header sets for an allow-list, with Vary: Origin (Fetch §3.2.5)', () => {
+    const p = new CorsPolicy(['https://a.example//']);
+    expect(p.perRequest).toBe(true);
+    expect(p.allowOrigin('https://a.example')).toBe('https://a.example');
+    expect(p.allowOrigin(undefined)).toBeUndefined();
+    expect(p.staticHeaders()).toEqual(['Access-Control-Expose-Headers', exposed, 'Vary', 'Origin']);
+    expect(p.preflightHeaders('https://a.example')).toEqual([
+      'Access-Control-Allow-Origin', 'https://a.example',
+      'Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS',
+      'Access-Control-Allow-Headers', requestHeaders,
+      'Access-Control-Max-Age', '86400',
+      'Vary', 'Origin',
+    ]);
   });
 });
 
