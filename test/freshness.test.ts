@@ -14,6 +14,7 @@ describe('parseCacheControl', () => {
     ['max-age=1, max-age=99', { 'max-age': '1' }], // the first occurrence wins
     ['stale-while-revalidate=30,stale-if-error=86400', { 'stale-while-revalidate': '30', 'stale-if-error': '86400' }],
     ['', {}],
+    ['no-cache="a\\"b"', { 'no-cache': 'a"b' }], // a quoted-pair stands for its character
   ])('%s', (header, expected) => {
     expect(Object.fromEntries(parseCacheControl(header))).toEqual(expected);
   });
@@ -29,6 +30,9 @@ describe('storability', () => {
     [200, 'max-age=60', 'Accept-Encoding, Origin', 'store'],
     [200, 'max-age=60', 'User-Agent', 'pass'],
     [200, 'max-age=60', '*', 'pass'],
+    [200, 'max-age=60', 'Accept-Encoding, User-Agent', 'pass'], // one selecting header is enough
+    [200, 'max-age=60', 'Accept-Encoding, ', 'store'], // an empty list element selects nothing
+    [200, 'max-age=60', '', 'store'],
     [404, '', undefined, 'negative'],
     [410, 'max-age=5', undefined, 'negative'],
     [404, 'no-store', undefined, 'pass'],
@@ -55,6 +59,9 @@ describe('freshness lifetime and age', () => {
     ['no information: the content fallback', { cacheControl: '' }, 7, true],
     ['a larger fallback wins over Last-Modified', { cacheControl: '', date: httpDate(0), lastModified: httpDate(-10) }, 7, true],
     ['malformed max-age is ignored', { cacheControl: 'max-age=abc' }, 7, true],
+    ['a negative max-age is malformed', { cacheControl: 'max-age=-5' }, 7, true],
+    ['max-age with trailing garbage is malformed', { cacheControl: 'max-age=5a' }, 7, true],
+    ['max-age with leading garbage is malformed', { cacheControl: 'max-age=a5' }, 7, true],
   ])('%s', (_name, h, lifetime, heuristic) => {
     const f = freshnessOf({ cacheControl: parseCacheControl(h.cacheControl), date: 'date' in h ? h.date : undefined, expires: 'expires' in h ? h.expires : undefined, lastModified: 'lastModified' in h ? h.lastModified : undefined }, times, 7);
     expect(f.lifetime).toBe(lifetime);
@@ -69,6 +76,18 @@ describe('freshness lifetime and age', () => {
     const f = freshnessOf({ cacheControl: cc, age: '30' }, { requestTime: at(0), responseTime: at(0) }, 0);
     expect(ageHeader(f, at(12.9))).toBe('42');
     expect(ttl(f, at(10))).toBe(60);
+  });
+
+  it.each([
+    [' 30 ', 30],
+    ['a30', 0], // Age = delta-seconds (RFC 9111 §5.1); anything else is ignored
+    ['30a', 0],
+    ['-30', 0],
+    ['x 30', 0],
+    ['30 x', 0],
+  ])('Age %j counts as %i', (age, expected) => {
+    const f = freshnessOf({ cacheControl: parseCacheControl('max-age=100'), age }, { requestTime: at(0), responseTime: at(0) }, 0);
+    expect(f.initialAge).toBe(expected);
   });
 });
 
@@ -92,6 +111,9 @@ describe('usability', () => {
     ['max-age=10, stale-if-error=0', 11, 86400, false],
     ['max-age=10, must-revalidate', 11, 86400, false],
     ['s-maxage=10', 11, 86400, false], // s-maxage implies proxy-revalidate
+    ['max-age=10, proxy-revalidate', 11, 86400, false], // a shared cache treats it as must-revalidate
+    ['max-age=10, stale-if-error=5', 14, 86400, true],
+    ['max-age=10, stale-if-error=5', 15, 86400, false], // the window is stale-if-error seconds, like freshness: strict
   ])('%s at %is with a default of %is: stale on error %s', (cc, t, def, expected) => {
     expect(usableOnError(f(cc), at(t), def)).toBe(expected);
   });
