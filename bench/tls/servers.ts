@@ -1,0 +1,155 @@
+// segd and nginx serving the bench content over HTTPS (HTTP/2 and HTTP/1.1 on one port) with
+// the same certificate and the same TLS settings, each pinned to CPU 0 in its own process group.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { TLS_PROTOCOL } from '../../src/server/tls.js';
+import type { Content } from '../content.js';
+import { REPO_DIR } from '../options.js';
+import { freePort, releaseTempDir, spawnGroup, stopGroup, trackTempDir, which, type GroupChild } from '../procs.js';
+import { nginxConf, running, type RunningServer } from '../servers.js';
+import type { BenchCerts } from './certs.js';
+
+export const TLS_SERVERS = ['segd', 'nginx'] as const;
+export type TlsServerName = (typeof TLS_SERVERS)[number];
+
+export interface TlsServerContext {
+  content: Content;
+  certs: BenchCerts;
+  cpu: number | null;
+  segdCli: string;
+  segdCacheSize: string;
+}
+
+export type TlsServer = RunningServer<TlsServerName>;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The TLS 1.2 cipher list segd uses (src/server/tls.ts), in OpenSSL's syntax, for nginx's ssl_ciphers. */
+export const TLS12_CIPHERS = String(TLS_PROTOCOL.ciphers);
+
+function probe(port: number, urlPath: string, ca: Buffer): Promise<number> {
+  return new Promise((resolve) => {
+    const req = https.get({ host: '127.0.0.1', port, path: urlPath, ca, agent: false, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+/** Waits until GET urlPath over HTTPS (verified against the bench CA) answers 200. */
+async function waitReadyTls(proc: GroupChild, port: number, urlPath: string, ca: Buffer, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 0;
+  while (Date.now() < deadline) {
+    if (proc.hasExited()) {
+      const code = await proc.exited;
+      throw new Error(`${what} exited (${code}) before serving: ${(proc.stderr() || proc.stdout()).trim().slice(-800)}`);
+    }
+    last = await probe(port, urlPath, ca);
+    if (last === 200) return;
+    await sleep(last === 0 ? 100 : 250);
+  }
+  throw new Error(`${what} not serving https://127.0.0.1:${port}${urlPath} after ${timeoutMs} ms (last status ${last})`);
+}
+
+export function tlsServerUnavailable(name: TlsServerName, ctx: TlsServerContext): string | null {
+  if (name === 'segd') return existsSync(ctx.segdCli) ? null : `${path.relative(REPO_DIR, ctx.segdCli)} not built (npm run build:ts)`;
+  return which('nginx') ? null : 'nginx not installed (apt-get install nginx-light)';
+}
+
+function segdCommand(cli: string): string[] {
+  return cli.endsWith('.ts') ? [process.execPath, '--import', 'tsx', cli] : [process.execPath, cli];
+}
+
+async function startSegd(ctx: TlsServerContext, port: number): Promise<TlsServer> {
+  const node = segdCommand(ctx.segdCli);
+  const notes = [`--cache-size ${ctx.segdCacheSize}`];
+  const args = [
+    ...node, 'serve', ctx.content.dir, '--host', '127.0.0.1', '--port', String(port),
+    '--tls-cert', ctx.certs.cert, '--tls-key', ctx.certs.key, '--cache-size', ctx.segdCacheSize,
+  ];
+  // Builds that can fork workers default to one per core with TLS: the bench compares one process.
+  const help = spawnSync(node[0]!, [...node.slice(1), 'serve', '--help'], { encoding: 'utf8', cwd: REPO_DIR });
+  if (/--workers\b/.test(help.stdout ?? '')) {
+    args.push('--workers', '1');
+    notes.push('--workers 1');
+  }
+  const proc = spawnGroup(args, { cpu: ctx.cpu, cwd: REPO_DIR });
+  try {
+    await waitReadyTls(proc, port, ctx.content.playlistPath, readFileSync(ctx.certs.ca), 30_000, 'segd');
+  } catch (e) {
+    await stopGroup(proc);
+    throw e;
+  }
+  return { ...running('segd', port, proc, notes), baseUrl: `https://127.0.0.1:${port}` };
+}
+
+/** TLS 1.3 suites in OpenSSL's (and node's) default order: what segd offers. */
+export const TLS13_SUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
+
+/**
+ * The http block of nginx.conf: TLS 1.2-1.3 with segd's TLS 1.2 suites and TLS 1.3 suites in
+ * the same order, and the server's order preferred, as node:http2's secure server does (it sets
+ * honorCipherOrder): with h2load, which lists AES-128 first, nginx would otherwise pick AES-128
+ * and segd AES-256. HTTP/2 is `listen ... ssl http2` (nginx before 1.25.1 has no `http2 on;`);
+ * the requests per connection cap (keepalive_requests, which also covers HTTP/2 since 1.19.7,
+ * where http2_max_requests became obsolete) is raised in nginxConf so no connection is recycled
+ * mid-run. sendfile stays on from nginxConf but does nothing here: without kernel TLS nginx
+ * reads into its buffers and encrypts in user space.
+ */
+export function nginxTlsHttp(root: string, port: number, certs: BenchCerts): string {
+  return `  open_file_cache max=10000 inactive=60s;
+  open_file_cache_valid 1s;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_ciphers ${TLS12_CIPHERS};
+  ssl_conf_command Ciphersuites ${TLS13_SUITES};
+  ssl_prefer_server_ciphers on;
+  http2_max_concurrent_streams 128;
+  server {
+    listen 127.0.0.1:${port} ssl http2;
+    ssl_certificate ${certs.cert};
+    ssl_certificate_key ${certs.key};
+    root ${root};
+    location / { }
+  }
+`;
+}
+
+async function startNginx(ctx: TlsServerContext, port: number): Promise<TlsServer> {
+  const prefix = trackTempDir(await mkdtemp(path.join(os.tmpdir(), 'segd-bench-nginx-tls-')));
+  await mkdir(path.join(prefix, 'tmp'), { recursive: true });
+  const confFile = path.join(prefix, 'nginx.conf');
+  await writeFile(confFile, nginxConf(prefix, nginxTlsHttp(ctx.content.dir, port, ctx.certs)));
+  const pidOf = async (): Promise<number[]> => {
+    const n = Number((await readFile(path.join(prefix, 'nginx.pid'), 'utf8').catch(() => '')).trim());
+    return n > 0 ? [n] : [];
+  };
+  const cleanup = async (): Promise<void> => {
+    await rm(prefix, { recursive: true, force: true });
+    releaseTempDir(prefix);
+  };
+  const proc = spawnGroup([which('nginx')!, '-p', prefix, '-e', `${prefix}/error.log`, '-c', confFile, '-g', 'daemon off;'], { cpu: ctx.cpu });
+  try {
+    await waitReadyTls(proc, port, ctx.content.playlistPath, readFileSync(ctx.certs.ca), 15_000, 'nginx');
+  } catch (e) {
+    const log = await readFile(path.join(prefix, 'error.log'), 'utf8').catch(() => '');
+    await stopGroup(proc, 5000, await pidOf());
+    await cleanup();
+    throw new Error(`${(e as Error).message}${log ? `\n${log.trim().slice(-800)}` : ''}`);
+  }
+  const notes: string[] = [];
+  const warnings = (await readFile(path.join(prefix, 'error.log'), 'utf8').catch(() => '')).trim();
+  if (warnings) notes.push(`error.log: ${warnings.slice(-300)}`);
+  return { ...running('nginx', port, proc, notes, cleanup, pidOf), baseUrl: `https://127.0.0.1:${port}` };
+}
+
+export async function startTlsServer(name: TlsServerName, ctx: TlsServerContext): Promise<TlsServer> {
+  const port = await freePort();
+  return name === 'segd' ? startSegd(ctx, port) : startNginx(ctx, port);
+}
