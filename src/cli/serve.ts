@@ -131,17 +131,10 @@ function forWorkers(c: ServeConfig, workers: number): string {
 }
 
 export function addServeCommands(program: Command, version: string, fail: (message: string, code?: number) => never): void {
-  const fromConfig = (config: ServeConfig): { config: ServeConfig; options: ReturnType<typeof serverOptions> } => {
+  /** Runs `f`; a SegdError (a bad flag, key or pairing) is one line on stderr and exit 2. */
+  const orExit = <T>(f: () => T): T => {
     try {
-      return { config, options: serverOptions(config) };
-    } catch (err) {
-      if (err instanceof SegdError) fail(err.message, 2);
-      throw err;
-    }
-  };
-  const configured = (cmd: Command, dirArg: string | undefined): ReturnType<typeof fromConfig> => {
-    try {
-      return fromConfig(effective(cmd, dirArg));
+      return f();
     } catch (err) {
       if (err instanceof SegdError) fail(err.message, 2);
       throw err;
@@ -155,14 +148,11 @@ export function addServeCommands(program: Command, version: string, fail: (messa
       .argument('[dir]', 'content root (not with --origin)'),
   ).action(async (dirArg: string | undefined, _o: unknown, cmd: Command) => {
     const fromPrimary = cluster.isWorker ? process.env[WORKER_CONFIG_ENV] : undefined;
-    const { config, options } = fromPrimary === undefined ? configured(cmd, dirArg) : fromConfig(resolveServeConfig({ path: 'the primary', values: JSON.parse(fromPrimary) as Record<string, unknown> }, {}));
+    const { config, options, workers } = orExit(() => {
+      const c = fromPrimary === undefined ? effective(cmd, dirArg) : resolveServeConfig({ path: 'the primary', values: JSON.parse(fromPrimary) as Record<string, unknown> }, {});
+      return { config: c, options: serverOptions(c), workers: fromPrimary === undefined ? workerCount(c) : 1 };
+    });
     const dir = options.root;
-    let workers = 1;
-    try {
-      workers = fromPrimary === undefined ? workerCount(config) : 1;
-    } catch (err) {
-      fail((err as Error).message, 2);
-    }
     if (config.index && dir !== undefined) {
       const code = await catalogueCommand('index', dir, { out: () => undefined });
       if (code === EXIT_FAILURE) process.exit(code);
@@ -254,7 +244,11 @@ export function addServeCommands(program: Command, version: string, fail: (messa
       .argument('[dir]', 'content root, as for serve')
       .option('--print', 'print the effective configuration'),
   ).action((dirArg: string | undefined, o: { print?: boolean }, cmd: Command) => {
-    const { config } = configured(cmd, dirArg);
+    const config = orExit(() => {
+      const c = effective(cmd, dirArg);
+      serverOptions(c); // its pairing rules too: what serve would refuse, config refuses
+      return c;
+    });
     if (o.print) process.stdout.write(`${JSON.stringify(printable(config), null, 2)}\n`);
   });
 }
