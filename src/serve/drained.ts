@@ -21,7 +21,7 @@ export function drained(res: ServerResponse): Promise<void> {
  * whose compatibility response has no `destroyed`) is gone, by a reset or a close.
  */
 export function gone(res: ServerResponse): boolean {
-  return res.destroyed || (res as { stream?: { destroyed: boolean } }).stream?.destroyed === true;
+  return res.destroyed || streamOf(res)?.destroyed === true;
 }
 
 /**
@@ -30,7 +30,12 @@ export function gone(res: ServerResponse): boolean {
  * which a client may take for an ordinary end).
  */
 export function cut(res: ServerResponse): void {
-  const stream = (res as { stream?: { close(code: number): void; destroyed: boolean } }).stream;
+  const stream = streamOf(res);
   if (stream === undefined) res.destroy();
   else if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+}
+
+/** The HTTP/2 stream under a compatibility response; undefined for HTTP/1.1. */
+function streamOf(res: ServerResponse): { close(code: number): void; destroyed: boolean } | undefined {
+  return (res as { stream?: { close(code: number): void; destroyed: boolean } }).stream;
 }
