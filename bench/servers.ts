@@ -203,7 +203,7 @@ export const nginxUnavailable = (): string | null => (which('nginx') ? null : 'n
 
 /**
  * Starts nginx in a new temp prefix (removed when it stops) with the config `conf(prefix)`
- * returns, and waits until GET readyPath answers 200.
+ * returns, and waits until `ready` resolves: by default, until GET readyPath answers 200.
  */
 export async function launchNginx<N extends string>(
   name: N,
@@ -211,6 +211,7 @@ export async function launchNginx<N extends string>(
   readyPath: string,
   cpu: number | null,
   conf: (prefix: string) => string,
+  ready: (proc: GroupChild) => Promise<void> = (proc) => waitReady(proc, port, readyPath, 15_000, name),
 ): Promise<RunningServer<N> & { prefix: string }> {
   const prefix = trackTempDir(await mkdtemp(path.join(os.tmpdir(), 'segd-bench-nginx-')));
   await mkdir(path.join(prefix, 'tmp'), { recursive: true });
@@ -226,7 +227,7 @@ export async function launchNginx<N extends string>(
   };
   const proc = spawnGroup([which('nginx')!, '-p', prefix, '-e', `${prefix}/error.log`, '-c', confFile, '-g', 'daemon off;'], { cpu });
   try {
-    await waitReady(proc, port, readyPath, 15_000, name);
+    await ready(proc);
   } catch (e) {
     const log = await readFile(path.join(prefix, 'error.log'), 'utf8').catch(() => '');
     await stopGroup(proc, 5000, await pidOf());

@@ -2,15 +2,14 @@
 // the same certificate and the same TLS settings, each pinned to CPU 0 in its own process group.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import https from 'node:https';
-import os from 'node:os';
 import path from 'node:path';
 import { TLS_PROTOCOL } from '../../src/server/tls.js';
 import type { Content } from '../content.js';
 import { REPO_DIR } from '../options.js';
-import { freePort, releaseTempDir, spawnGroup, stopGroup, trackTempDir, which, type GroupChild } from '../procs.js';
-import { nginxConf, running, type RunningServer } from '../servers.js';
+import { freePort, spawnGroup, stopGroup, which, type GroupChild } from '../procs.js';
+import { launchNginx, nginxConf, running, type RunningServer } from '../servers.js';
 import type { BenchCerts } from './certs.js';
 
 export const TLS_SERVERS = ['segd', 'nginx'] as const;
@@ -122,31 +121,13 @@ export function nginxTlsHttp(root: string, port: number, certs: BenchCerts): str
 }
 
 async function startNginx(ctx: TlsServerContext, port: number): Promise<TlsServer> {
-  const prefix = trackTempDir(await mkdtemp(path.join(os.tmpdir(), 'segd-bench-nginx-tls-')));
-  await mkdir(path.join(prefix, 'tmp'), { recursive: true });
-  const confFile = path.join(prefix, 'nginx.conf');
-  await writeFile(confFile, nginxConf(prefix, nginxTlsHttp(ctx.content.dir, port, ctx.certs)));
-  const pidOf = async (): Promise<number[]> => {
-    const n = Number((await readFile(path.join(prefix, 'nginx.pid'), 'utf8').catch(() => '')).trim());
-    return n > 0 ? [n] : [];
-  };
-  const cleanup = async (): Promise<void> => {
-    await rm(prefix, { recursive: true, force: true });
-    releaseTempDir(prefix);
-  };
-  const proc = spawnGroup([which('nginx')!, '-p', prefix, '-e', `${prefix}/error.log`, '-c', confFile, '-g', 'daemon off;'], { cpu: ctx.cpu });
-  try {
-    await waitReadyTls(proc, port, ctx.content.playlistPath, readFileSync(ctx.certs.ca), 15_000, 'nginx');
-  } catch (e) {
-    const log = await readFile(path.join(prefix, 'error.log'), 'utf8').catch(() => '');
-    await stopGroup(proc, 5000, await pidOf());
-    await cleanup();
-    throw new Error(`${(e as Error).message}${log ? `\n${log.trim().slice(-800)}` : ''}`);
-  }
-  const notes: string[] = [];
-  const warnings = (await readFile(path.join(prefix, 'error.log'), 'utf8').catch(() => '')).trim();
-  if (warnings) notes.push(`error.log: ${warnings.slice(-300)}`);
-  return { ...running('nginx', port, proc, notes, cleanup, pidOf), baseUrl: `https://127.0.0.1:${port}` };
+  const ca = readFileSync(ctx.certs.ca);
+  const nginx = await launchNginx('nginx', port, ctx.content.playlistPath, ctx.cpu, (prefix) => nginxConf(prefix, nginxTlsHttp(ctx.content.dir, port, ctx.certs)), (proc) =>
+    waitReadyTls(proc, port, ctx.content.playlistPath, ca, 15_000, 'nginx'),
+  );
+  const warnings = (await readFile(path.join(nginx.prefix, 'error.log'), 'utf8').catch(() => '')).trim();
+  if (warnings) nginx.notes.push(`error.log: ${warnings.slice(-300)}`);
+  return { ...nginx, baseUrl: `https://127.0.0.1:${port}` };
 }
 
 export async function startTlsServer(name: TlsServerName, ctx: TlsServerContext): Promise<TlsServer> {
