@@ -16,6 +16,7 @@ import { withAccessLog } from './observe/access-log.js';
 import { nativeDescription, nativeHandles, sigbusFaults } from './native/index.js';
 import { LoadPool, servingThreads } from './pool/load-pool.js';
 import type { OriginOptions } from './store/origin/client.js';
+import type { GroupLink } from './store/disk/shared.js';
 import { createHandler } from './serve/handler.js';
 import { folderContent, type ContentMount } from './serve/folder.js';
 import { edgeContent } from './serve/edge.js';
@@ -50,6 +51,8 @@ export interface SegdOptions {
   readonly negativeTtlMs?: number;
   /** Query parameters kept out of the cache key and the origin request, besides CMCD. Default: common token names. */
   readonly stripQuery?: readonly string[];
+  /** This process's part in a group of workers sharing one disk cache (src/store/disk/shared.ts). */
+  readonly group?: GroupLink;
   /** Origin connection limits and timeouts (src/store/origin/client.ts). */
   readonly originOptions?: Partial<OriginOptions>;
   /** Hot cache bound in bytes, or a size string such as `512MiB`. Default 512 MiB. */
@@ -112,6 +115,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
   const cors = new CorsPolicy(origins);
   const staticCors = cors.staticHeaders();
   const corsFor = cors.perRequest ? (req: IncomingMessage): string[] => { const o = cors.allowOrigin(req.headers.origin); return o === undefined ? [] : ['Access-Control-Allow-Origin', o]; } : undefined;
+  const corsOf = (req: IncomingMessage): readonly string[] => (corsFor === undefined ? staticCors : [...staticCors, ...corsFor(req)]);
   const cachePolicy: CachePolicy = { ...DEFAULT_CACHE_POLICY, liveFraction: options.liveMaxAgeFraction ?? DEFAULT_CACHE_POLICY.liveFraction };
   const access = options.log === true ? accessLogger() : options.log === false || options.log === undefined ? undefined : options.log;
   const diag = options.diagnostics ?? stderrDiagnostics();
@@ -150,7 +154,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
   const edge: EdgeParts | undefined =
     options.origin === undefined
       ? undefined
-      : await createEdge(options, { pool, metrics, diag, cachePolicy, staticCors, maxBytes }).catch(async (err: unknown) => {
+      : await createEdge(options, { pool, metrics, diag, cachePolicy, staticCors, maxBytes, corsOf }).catch(async (err: unknown) => {
           manifest?.close();
           await pool.close();
           throw err;
@@ -163,7 +167,6 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
   for (const m of mounts) playerRoots.push(m.mount.root);
 
   const respondCtx = { metrics, corsFor, maxRanges: options.maxRanges ?? DEFAULT_MAX_RANGES };
-  const corsOf = (req: IncomingMessage): readonly string[] => (corsFor === undefined ? staticCors : [...staticCors, ...corsFor(req)]);
   const handler = createHandler({
     metrics,
     cors,
@@ -184,6 +187,7 @@ export async function createSegd(options: SegdOptions): Promise<Segd> {
         cachePolicy,
         stripParams: new Set((options.stripQuery ?? DEFAULT_TOKEN_PARAMS).map((p) => p.toLowerCase())),
         corsOf,
+        forward: edge.forward,
       }),
   });
 

@@ -159,9 +159,4 @@ describe('segd serve --workers', () => {
     expect(await run.exited).toBe(0);
   });
 
-  it('refuses --workers above 1 for an edge, whose disk cache the workers do not share yet', async () => {
-    const run = cli(['serve', '--origin', 'http://127.0.0.1:1/', '--cache-dir', join(tree.dir, 'cache'), '--workers', '2']);
-    expect(await run.exited).toBe(2);
-    expect(run.stderr()).toContain('--workers above 1 with --origin');
-  });
 });

@@ -5,8 +5,9 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
-import { shareMetrics, Supervisor, WORKER_CONFIG_ENV, workerChannel } from '../server/cluster.js';
-import { DEFAULT_MAX_CONNECTIONS, startServer, type ServerOptions } from '../server/listen.js';
+import { FILLER_ENV, shareMetrics, Supervisor, WORKER_CONFIG_ENV, workerChannel, workerLink } from '../server/cluster.js';
+import { DEFAULT_MAX_CONNECTIONS, startServer, type RunningServer, type ServerOptions } from '../server/listen.js';
+import type { Diagnostics } from '../observe/log.js';
 import { SegdError } from '../config/error.js';
 import { diagnostics as stderrDiagnostics } from '../observe/log.js';
 import { DEMO_DIR } from '../config/paths.js';
@@ -24,7 +25,7 @@ const OPTIONS: readonly (readonly [key: ServeKey, flags: string, help: string])[
   ['hsts', '--hsts [seconds]', 'with --tls-*: send Strict-Transport-Security (max-age: one year unless given)'],
   ['cacheSize', '--cache-size <size>', 'hot cache size, e.g. 512MiB or 2GiB'],
   ['threads', '--threads <n>', 'pool threads for the cold path, per worker (default: cores - 1, at least 1; with workers: cores / workers)'],
-  ['workers', '--workers <n|auto>', 'processes sharing the port, auto: one per core (default: auto with --tls-*, else 1; --origin: 1, its disk cache is not shared yet)'],
+  ['workers', '--workers <n|auto>', 'processes sharing the port, auto: one per core (default: auto with --tls-* or --origin, else 1); with --origin the primary fetches and stores for all of them'],
   ['corsOrigin', '--cors-origin <origins>', "allowed origins, comma-separated, or '*'"],
   ['validity', '--validity <ms>', 'how long a file stat is trusted before it is checked again'],
   ['liveMaxAge', '--live-max-age <fraction>', 'live playlist max-age as a fraction of the target duration'],
@@ -117,12 +118,46 @@ export function serverOptions(c: ServeConfig): ServerOptions & { root: string | 
 
 /** How many worker processes a configuration asks for (1: no primary, today's single process). */
 export function workerCount(c: ServeConfig): number {
-  if (c.origin !== undefined) {
-    if (typeof c.workers === 'number' && c.workers > 1) throw new SegdError("--workers above 1 with --origin: the workers would each fill the disk cache on their own; one process serves an edge for now", 'ESEGDOPTION');
-    return 1;
-  }
-  if (c.workers === 'auto' || (c.workers === undefined && c.tlsCert !== undefined)) return availableParallelism();
+  if (c.workers === 'auto' || (c.workers === undefined && (c.tlsCert !== undefined || c.origin !== undefined))) return availableParallelism();
   return c.workers ?? 1;
+}
+
+/**
+ * What the filler of an edge group owns (src/store/disk/shared.ts): set when the group starts.
+ * Workers must key and find objects as the filler stores them, so a reload keeps these.
+ */
+const FILLER_KEYS = ['origin', 'cacheDir', 'cacheDiskSize', 'maxObjectSize', 's3Endpoint', 's3Region', 's3PathStyle', 'staleIfError', 'negativeTtl', 'stripQuery', 'originConnections', 'originTimeout'] as const satisfies readonly ServeKey[];
+/** The filler's memory tier: it answers misses and revalidations; the workers answer the hits. */
+const FILLER_CACHE = '64MiB';
+
+/** The edge group's filler, in the primary: a whole edge on a loopback port that only the workers use. */
+async function startFiller(config: ServeConfig, sup: Supervisor, diag: Diagnostics): Promise<RunningServer> {
+  const running = await startServer({
+    ...serverOptions(config),
+    host: '127.0.0.1',
+    port: 0,
+    tls: undefined,
+    httpPort: undefined,
+    hstsMaxAge: undefined,
+    player: false,
+    log: false,
+    threads: 1,
+    cacheSize: FILLER_CACHE,
+    maxConnectionsPerAddress: 0, // every worker connects from 127.0.0.1
+    group: sup.fillerLink(),
+    diagnostics: diag,
+  });
+  sup.addMetrics(running.segd.metrics.registry, 'filler');
+  return running;
+}
+
+/** `next` with the filler's keys of `current`, and a warning when a reload asked to change them. */
+function keepFillerKeys(current: ServeConfig, next: ServeConfig, diag: Diagnostics): ServeConfig {
+  const changed = FILLER_KEYS.filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]));
+  if (changed.length > 0) diag.warn('reload: the origin and disk cache settings take effect at the next restart', { keys: changed.join(',') });
+  const kept: Record<string, unknown> = { ...next };
+  for (const k of FILLER_KEYS) kept[k] = current[k];
+  return kept as ServeConfig;
 }
 
 /** A worker's configuration: the primary's, resolved once there, with the pool sized so workers × threads is about the core count. */
@@ -150,7 +185,8 @@ export function addServeCommands(program: Command, version: string, fail: (messa
     const fromPrimary = cluster.isWorker ? process.env[WORKER_CONFIG_ENV] : undefined;
     const { config, options, workers } = orExit(() => {
       const c = fromPrimary === undefined ? effective(cmd, dirArg) : resolveServeConfig({ path: 'the primary', values: JSON.parse(fromPrimary) as Record<string, unknown> }, {});
-      return { config: c, options: serverOptions(c), workers: fromPrimary === undefined ? workerCount(c) : 1 };
+      const filler = fromPrimary === undefined ? undefined : process.env[FILLER_ENV];
+      return { config: c, options: { ...serverOptions(c), group: filler === undefined ? undefined : workerLink(filler) }, workers: fromPrimary === undefined ? workerCount(c) : 1 };
     });
     const dir = options.root;
     if (config.index && dir !== undefined) {
@@ -206,14 +242,22 @@ export function addServeCommands(program: Command, version: string, fail: (messa
   async function supervise(cmd: Command, dirArg: string | undefined, config: ServeConfig, workers: number): Promise<void> {
     const diag = stderrDiagnostics();
     const sup = new Supervisor(workers, diag);
+    let filler: RunningServer | undefined;
     try {
-      await sup.start(forWorkers(config, workers));
+      filler = config.origin === undefined ? undefined : await startFiller(config, sup, diag);
+    } catch (err) {
+      if (err instanceof SegdError) fail(err.message, 2);
+      fail(`the edge's filler did not start: ${(err as Error).message}`);
+    }
+    try {
+      await sup.start(forWorkers(config, workers), filler === undefined ? {} : { [FILLER_ENV]: new URL(filler.url).origin });
     } catch (err) {
       await sup.stop();
+      await filler?.close(0);
       fail(`the workers did not start: ${(err as Error).message} (their own lines above say why)`);
     }
     const dir = config.origin === undefined ? (config.dir ?? DEMO_DIR) : undefined;
-    diag.info(`segd ${version} serving ${dir ?? ''} at ${sup.url} with ${workers} workers`, { root: dir, url: sup.url, httpUrl: sup.httpUrl, workers, pid: process.pid });
+    diag.info(`segd ${version} serving ${dir ?? `origin ${String(config.origin)}`} at ${sup.url} with ${workers} workers`, { root: dir, url: sup.url, httpUrl: sup.httpUrl, workers, pid: process.pid });
     let stopping = false;
     process.on('SIGHUP', () => {
       if (stopping) return;
@@ -221,6 +265,7 @@ export function addServeCommands(program: Command, version: string, fail: (messa
       try {
         next = effective(cmd, dirArg);
         serverOptions(next);
+        if (filler !== undefined) next = keepFillerKeys(config, next, diag);
       } catch (err) {
         diag.error('reload refused: the configuration is not valid; the workers keep the old one', { reason: (err as Error).message });
         return;
@@ -231,7 +276,10 @@ export function addServeCommands(program: Command, version: string, fail: (messa
       if (stopping) return;
       stopping = true;
       diag.info(`${signal}: the workers finish their in-flight responses`, { signal, graceMs: config.grace });
-      void sup.stop().then(() => process.exit(0));
+      void sup
+        .stop()
+        .then(() => filler?.close(config.grace))
+        .then(() => process.exit(0));
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

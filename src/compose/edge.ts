@@ -1,7 +1,12 @@
 /**
  * The edge's tiers (memory → disk → origin) composed from options, with their events wired to
  * metrics and diagnostics. The store itself (src/store/edge) knows none of these.
+ *
+ * In a group of workers (src/store/disk/shared.ts) the filler is composed as a lone edge is, and
+ * tells the workers what left its disk; a worker has no origin and no disk of its own: it reads
+ * the filler's directory and forwards the rest to it.
  */
+import type { IncomingMessage } from 'node:http';
 import type { CachePolicy } from '../http/cache-control.js';
 import { cacheControlFor, lifetimeFor } from '../http/cache-control.js';
 import { edgeKindFor } from '../http/content-type.js';
@@ -10,6 +15,8 @@ import type { Diagnostics } from '../observe/log.js';
 import type { LoadPool } from '../pool/load-pool.js';
 import { MemoryTier } from '../store/memory.js';
 import { DiskCache } from '../store/disk/cache.js';
+import { SharedDisk, type DiskIndex, type FillerLink, type WorkerLink } from '../store/disk/shared.js';
+import { forwarder, type Forward } from '../serve/forward.js';
 import { EdgeStore, type EdgeEntry, type EdgeReadEntry } from '../store/edge/edge.js';
 import { ReadTier } from '../store/read-tier.js';
 import { DEFAULT_ORIGIN, httpTarget, Origin, type Target } from '../store/origin/client.js';
@@ -24,21 +31,25 @@ export interface EdgeParts {
   readonly store: EdgeStore<Representation>;
   readonly memory: MemoryTier<EdgeEntry<Representation>>;
   readonly reads: ReadTier<EdgeReadEntry<Representation>>;
+  /** In a worker of a group: the way to the filler. */
+  readonly forward: Forward | undefined;
   close(): Promise<void>;
 }
 
 /** The edge's tiers (memory → disk → origin), wired to metrics and diagnostics. */
 export async function createEdge(
   options: SegdOptions,
-  d: { pool: LoadPool; metrics: Metrics; diag: Diagnostics; cachePolicy: CachePolicy; staticCors: readonly string[]; maxBytes: number },
+  d: { pool: LoadPool; metrics: Metrics; diag: Diagnostics; cachePolicy: CachePolicy; staticCors: readonly string[]; maxBytes: number; corsOf: (req: IncomingMessage) => readonly string[] },
 ): Promise<EdgeParts> {
   const { metrics, diag } = d;
   if (options.cacheDir === undefined) throw new SegdError('an origin needs a cache directory (--cache-dir)', 'ESEGDOPTION');
+  const worker: WorkerLink | undefined = options.group?.role === 'worker' ? options.group : undefined;
+  const filler: FillerLink | undefined = options.group?.role === 'filler' ? options.group : undefined;
   const target = originTarget(options);
   const quota = sizeOf(options.cacheDiskSize, 50 * 1024 ** 3);
   let disk: DiskCache | undefined;
   let store: EdgeStore<Representation> | undefined;
-  const origin = new Origin(target, { ...DEFAULT_ORIGIN, ...options.originOptions }, {
+  const origin = worker !== undefined ? undefined : new Origin(target, { ...DEFAULT_ORIGIN, ...options.originOptions }, {
     response: (status, s) => {
       m.originRequests.inc({ status: String(status) });
       m.originFirstByte.observe(s);
@@ -51,7 +62,7 @@ export async function createEdge(
     diskBytes: () => disk?.bytes ?? 0,
     diskObjects: () => disk?.objects ?? 0,
     fillsInFlight: () => store?.inflight ?? 0,
-    breakerState: () => ({ closed: 0, 'half-open': 1, open: 2 })[origin.breaker.state],
+    breakerState: () => (origin === undefined ? 0 : { closed: 0, 'half-open': 1, open: 2 }[origin.breaker.state]),
   });
   const memory = new MemoryTier<EdgeEntry<Representation>>(d.maxBytes, (file) => d.pool.warm(file), {
     evict: () => metrics.cacheEvictions.inc(),
@@ -69,22 +80,35 @@ export async function createEdge(
       void disk?.drop(hash);
     },
   });
+  // What left the disk, told to the workers in one message per turn of the event loop.
+  let leaving: string[] = [];
+  const tellWorkers = (hash: string): void => {
+    if (filler === undefined) return;
+    if (leaving.length === 0) setImmediate(() => {
+      filler.notify({ letGo: leaving });
+      leaving = [];
+    });
+    leaving.push(hash);
+  };
   const t0 = performance.now();
-  disk = await DiskCache.open(options.cacheDir, quota, {
-    evicted: (hash) => {
-      m.diskEvictions.inc();
+  if (worker === undefined) disk = await DiskCache.open(options.cacheDir, quota, {
+    evicted: () => m.diskEvictions.inc(),
+    removed: (hash) => {
       memory.delete(hash); // its mapping would keep the unlinked file's blocks in use
       reads.delete(hash); // and its descriptor
+      tellWorkers(hash); // and theirs
     },
     error: (op, err) => {
       m.diskErrors.inc({ op });
       diag.limited('error', `disk:${op}:${err.code}`, 'disk cache operation failed, serving without the disk', { file: options.cacheDir, code: err.code, reason: err.message });
     },
   });
-  diag.info('disk cache ready', { file: options.cacheDir, objects: disk.objects, bytes: disk.bytes, quota, ms: Math.round(performance.now() - t0) });
+  const index: DiskIndex = disk ?? new SharedDisk(options.cacheDir, worker!);
+  if (disk !== undefined) diag.info('disk cache ready', { file: options.cacheDir, objects: disk.objects, bytes: disk.bytes, quota, ms: Math.round(performance.now() - t0) });
   store = new EdgeStore<Representation>({
     origin,
-    disk,
+    disk: index,
+    writer: disk,
     memory,
     reads,
     pool: d.pool,
@@ -121,6 +145,7 @@ export async function createEdge(
         diag.limited('error', `corrupt:${key}`, 'disk cache object failed its check, dropped and fetched again', { file: key, reason });
       },
       originFailed: (key, err) => diag.limited('warn', `origin:${err.code}`, 'origin did not answer', { file: key, code: err.code, reason: err.message }),
+      refreshed: (hash, ino, meta) => filler?.notify({ refreshed: { hash, ino, meta } }),
     },
     fillEvents: {
       bytes: (n) => m.originBytes.inc(n),
@@ -132,15 +157,32 @@ export async function createEdge(
     },
   });
   const edgeStore = store;
+  filler?.onReport((r) => {
+    if ('touched' in r) {
+      m.groupReports.inc({ kind: 'touched' }, r.touched.length);
+      for (const hash of r.touched) disk!.touch(hash);
+    } else {
+      m.groupReports.inc({ kind: 'dropped' });
+      void disk!.drop(r.dropped);
+    }
+  });
+  worker?.onNotice((n) => {
+    if ('letGo' in n) for (const hash of n.letGo) edgeStore.letGo(hash);
+    else edgeStore.applyMeta(n.refreshed.hash, n.refreshed.ino, n.refreshed.meta);
+  });
+  const toFiller = worker === undefined ? undefined : forwarder(worker.filler, { metrics, corsOf: d.corsOf });
   return {
     store: edgeStore,
     memory,
     reads,
+    forward: toFiller?.forward,
     async close() {
       memory.clear();
       reads.clear();
       edgeStore.clear();
-      await origin.close();
+      if (index instanceof SharedDisk) index.close();
+      await origin?.close();
+      await toFiller?.close();
     },
   };
 }

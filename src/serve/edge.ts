@@ -2,6 +2,9 @@
  * The request path for content when segd is an edge (--origin): the cache key, the edge store's
  * answer, and the response: a cached object through respond.ts, a fill through fill-respond.ts,
  * a refusal through the error table. Every answer says how it was served (Cache-Status).
+ *
+ * A worker of a group (src/store/disk/shared.ts) answers only what it finds fresh on the shared
+ * disk and forwards the rest to the group's filler (forward.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { cacheKey } from '../http/cache-key.js';
@@ -15,6 +18,7 @@ import type { Representation } from './representation.js';
 import { respond, type RespondContext } from './respond.js';
 import { respondFromFill } from './fill-respond.js';
 import { sendError, type ErrorName } from './errors.js';
+import type { Forward } from './forward.js';
 
 export interface EdgeServeContext extends RespondContext {
   readonly edge: EdgeStore<Representation>;
@@ -23,6 +27,8 @@ export interface EdgeServeContext extends RespondContext {
   readonly stripParams: ReadonlySet<string>;
   /** CORS headers for this request (static and per-request). */
   corsOf(req: IncomingMessage): readonly string[];
+  /** In a worker of a group: where what is not fresh in the cache goes. */
+  readonly forward?: Forward | undefined;
 }
 
 const REFUSALS: Record<number, ErrorName> = { 404: 'notFound', 410: 'gone', 502: 'badGateway', 504: 'gatewayTimeout' };
@@ -30,6 +36,10 @@ const REFUSALS: Record<number, ErrorName> = { 404: 'notFound', 410: 'gone', 502:
 export function edgeContent(ctx: EdgeServeContext): (req: IncomingMessage, res: ServerResponse, path: string, query: string) => Promise<void> {
   return async (req, res, path, query) => {
     const k = cacheKey(path, query, ctx.stripParams);
+    if (ctx.forward !== undefined) {
+      const e = await ctx.edge.cached(k.key, path);
+      return e === undefined ? ctx.forward(req, res, contentKindFor(path)) : answer(req, res, { kind: 'entry', entry: e, status: { hit: true } }, path, k.key);
+    }
     const a = await ctx.edge.lookup(k.key, path, k.originQuery);
     return answer(req, res, a, path, k.key);
   };

@@ -11,22 +11,43 @@
  *   grace) and exits, as nginx does. A new generation that fails to start is stopped and the old
  *   one keeps serving.
  * - /metrics from any worker shows every worker's series, each with its `worker` label, and the
- *   primary's own (prom-client's AggregatorRegistry over the cluster's IPC channel).
+ *   primary's own (merged by prom-client's AggregatorRegistry).
+ * - An edge group (--origin): the primary is also the group's filler, the one process that
+ *   fetches from the origin and owns the disk cache (src/store/disk/shared.ts); the messages
+ *   between it and the workers go over the cluster's IPC channel (fillerLink, workerLink).
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Diagnostics } from '../observe/log.js';
+import type { DiskNotice, DiskReport, FillerLink, WorkerLink } from '../store/disk/shared.js';
 
 /** A worker's configuration travels in this environment variable, as JSON. */
 export const WORKER_CONFIG_ENV = 'SEGD_WORKER_CONFIG';
+/** The group filler's address, in an edge group. */
+export const FILLER_ENV = 'SEGD_FILLER';
 const RAPID_DEATH_MS = 10_000;
 const MAX_BACKOFF_MS = 60_000;
 /** How long a new generation may take to listen before a reload gives up on it. */
 const START_TIMEOUT_MS = 60_000;
 
 /** Messages between the primary and its workers. */
-type ToPrimary = { segd: 'listening'; url: string; httpUrl: string | undefined } | { segd: 'metrics'; id: number } | { segd: 'closed' } | { segd: 'bye' };
-type ToWorker = { segd: 'drain' } | { segd: 'metrics'; id: number; contentType: string; body: string } | { segd: 'bye' };
+type Collected = MetricObjectWithValues<MetricValue<string>>[];
+type ToPrimary =
+  | { segd: 'listening'; url: string; httpUrl: string | undefined }
+  | { segd: 'metrics'; id: number }
+  | { segd: 'collected'; id: number; metrics: Collected }
+  | { segd: 'disk'; report: DiskReport }
+  | { segd: 'closed' }
+  | { segd: 'bye' };
+type ToWorker =
+  | { segd: 'drain' }
+  | { segd: 'metrics'; id: number; contentType: string; body: string }
+  | { segd: 'collect'; id: number }
+  | { segd: 'disk'; notice: DiskNotice }
+  | { segd: 'bye' };
+
+/** How long the primary waits for a worker's metrics before it answers without them. */
+const COLLECT_TIMEOUT_MS = 3000;
 
 interface Slot {
   readonly generation: number;
@@ -40,11 +61,18 @@ export class Supervisor {
   private generation = 0;
   private readonly slots = new Set<Slot>();
   private stopping = false;
-  private readonly aggregator = new AggregatorRegistry();
   private readonly own = new Registry();
+  /** Registries of the primary's besides its own (the filler's), in the group's metrics. */
+  private readonly extra: Registry[] = [];
+  private collecting = 0;
+  private readonly collections = new Map<number, (m: Collected | undefined) => void>();
+  private readonly reports: ((r: DiskReport) => void)[] = [];
   private readonly restarts = new Counter({ name: 'segd_worker_restarts_total', help: 'Workers that died and were replaced', registers: [this.own] });
   url: string | undefined;
   httpUrl: string | undefined;
+
+  /** Environment for every worker besides its configuration. */
+  private env: Record<string, string> = {};
 
   constructor(
     private readonly count: number,
@@ -54,12 +82,15 @@ export class Supervisor {
     new Gauge({ name: 'segd_workers', help: 'Worker processes alive', registers: [this.own], collect() { this.set([...slots].filter((s) => !s.worker.isDead()).length); } });
     cluster.on('message', (worker: Worker, m: ToPrimary) => {
       if (m?.segd === 'metrics') void this.groupMetrics().then((r) => send(worker, { segd: 'metrics', id: m.id, ...r }));
+      else if (m?.segd === 'collected') this.collections.get(m.id)?.(m.metrics);
+      else if (m?.segd === 'disk') for (const f of this.reports) f(m.report);
       else if (m?.segd === 'closed') send(worker, { segd: 'bye' });
     });
   }
 
-  /** Starts the first generation; resolves when every worker listens, rejects if one cannot. */
-  start(config: string): Promise<void> {
+  /** Starts the first generation (`env`: for every worker, now and later); resolves when every worker listens, rejects if one cannot. */
+  start(config: string, env: Record<string, string> = {}): Promise<void> {
+    this.env = env;
     return this.spawnGeneration(config);
   }
 
@@ -88,9 +119,43 @@ export class Supervisor {
     await Promise.all(exits);
   }
 
+  /** The filler's end of the group's link: its notices go to every worker, their reports come to it. */
+  fillerLink(): FillerLink {
+    return {
+      role: 'filler',
+      notify: (notice) => {
+        for (const w of Object.values(cluster.workers ?? {})) if (w !== undefined) send(w, { segd: 'disk', notice });
+      },
+      onReport: (f) => void this.reports.push(f),
+    };
+  }
+
+  /** `registry` (labelled `worker`: `name`) joins the group's metrics. */
+  addMetrics(registry: Registry, name: string): void {
+    registry.setDefaultLabels({ worker: name });
+    this.extra.push(registry);
+  }
+
+  /** Every live worker's metrics, the primary's and the extra registries', merged; a worker that does not answer in time is left out. */
   private async groupMetrics(): Promise<{ contentType: string; body: string }> {
-    const workers = await this.aggregator.clusterMetrics().catch((err: unknown) => `# workers' metrics unavailable: ${String(err)}\n`);
-    return { contentType: this.own.contentType, body: `${workers}\n${await this.own.metrics()}` };
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+    const parts = await Promise.all([...workers.map((w) => this.collect(w)), ...[this.own, ...this.extra].map((r) => r.getMetricsAsJSON() as Promise<Collected>)]);
+    const merged = AggregatorRegistry.aggregate(parts.filter((p): p is Collected => p !== undefined));
+    return { contentType: this.own.contentType, body: await merged.metrics() };
+  }
+
+  private collect(worker: Worker): Promise<Collected | undefined> {
+    const id = ++this.collecting;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(undefined), COLLECT_TIMEOUT_MS).unref();
+      const done = (m: Collected | undefined): void => {
+        clearTimeout(timer);
+        this.collections.delete(id);
+        resolve(m);
+      };
+      this.collections.set(id, done);
+      send(worker, { segd: 'collect', id });
+    });
   }
 
   private spawnGeneration(config: string): Promise<void> {
@@ -115,7 +180,7 @@ export class Supervisor {
 
   /** Forks the slot's worker; resolves once it listens, rejects if it exits first. */
   private fork(slot: Slot): Promise<void> {
-    const worker = cluster.fork({ [WORKER_CONFIG_ENV]: slot.config });
+    const worker = cluster.fork({ ...this.env, [WORKER_CONFIG_ENV]: slot.config });
     slot.worker = worker;
     slot.startedAt = Date.now();
     this.slots.add(slot);
@@ -157,15 +222,28 @@ function send(worker: Worker, m: ToWorker): void {
   if (worker.isConnected()) worker.send(m);
 }
 
-/**
- * In a worker: this registry's metrics answer the primary's AggregatorRegistry, each series
- * labelled with the worker. (prom-client installs the worker's side of that exchange in the
- * AggregatorRegistry constructor, hence the instance made and dropped here.)
- */
+/** In a worker: this registry's metrics, each series labelled with the worker, answer the primary's collections. */
 export function shareMetrics(registry: Registry, worker: number): void {
   registry.setDefaultLabels({ worker: String(worker) });
-  AggregatorRegistry.setRegistries([registry]);
-  new AggregatorRegistry();
+  process.on('message', (m: ToWorker) => {
+    if (m?.segd !== 'collect') return;
+    void registry.getMetricsAsJSON().then((metrics) => process.send?.({ segd: 'collected', id: m.id, metrics: metrics as Collected } satisfies ToPrimary));
+  });
+}
+
+/** In a worker of an edge group: its end of the link to the filler at `filler`. */
+export function workerLink(filler: string): WorkerLink {
+  return {
+    role: 'worker',
+    filler,
+    report: (report) => {
+      if (process.connected) process.send?.({ segd: 'disk', report } satisfies ToPrimary);
+    },
+    onNotice: (f) =>
+      void process.on('message', (m: ToWorker) => {
+        if (m?.segd === 'disk') f(m.notice);
+      }),
+  };
 }
 
 /**

@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { objectPath } from './format.js';
 import { S3Fifo, type EvictionPolicy } from './eviction.js';
+import type { DiskIndex } from './shared.js';
 
 const BLOCK = 4096;
 const HASH_NAME = /^[0-9a-f]{64}$/;
@@ -29,6 +30,8 @@ export const blocks = (size: number): number => Math.ceil(size / BLOCK) * BLOCK;
 
 export interface DiskEvents {
   evicted(hash: string): void;
+  /** An object left the disk, evicted or dropped. */
+  removed(hash: string): void;
   /** A disk operation failed: the object is served without the disk (see edge/fill.ts). */
   error(op: 'write' | 'commit' | 'unlink' | 'scan', err: NodeJS.ErrnoException): void;
 }
@@ -49,7 +52,7 @@ export class Reservation {
   }
 }
 
-export class DiskCache {
+export class DiskCache implements DiskIndex {
   private readonly policy: EvictionPolicy<string>;
   private reserved = 0;
 
@@ -150,9 +153,15 @@ export class DiskCache {
     this.policy.insert(hash, blocks(size)); // replaces the old version's size, if any
   }
 
+  /** The file of an indexed object is gone (removed by hand): the index forgets it. */
+  lost(hash: string): void {
+    this.policy.remove(hash);
+  }
+
   /** Removes an object (bit rot, a torn file, a 404 from the origin). */
   async drop(hash: string): Promise<void> {
     this.policy.remove(hash);
+    this.events.removed?.(hash);
     await unlink(this.pathOf(hash)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') this.events.error?.('unlink', err);
     });
@@ -170,6 +179,7 @@ export class DiskCache {
     await Promise.all(
       hashes.map(async (hash) => {
         this.events.evicted?.(hash);
+        this.events.removed?.(hash);
         await unlink(this.pathOf(hash)).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'ENOENT') this.events.error?.('unlink', err);
         });

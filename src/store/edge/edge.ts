@@ -23,6 +23,8 @@ import type { Mapping } from '../../native/index.js';
 import type { CachedMeta } from '../disk/format.js';
 import { keyHash } from '../disk/format.js';
 import type { DiskCache } from '../disk/cache.js';
+import type { DiskIndex } from '../disk/shared.js';
+import { stat } from 'node:fs/promises';
 import type { MemoryTier } from '../memory.js';
 import { adopt, COPY_LIMIT, type ObjectFacts, type Resident, type StoredFile } from '../objects.js';
 import { ReadEntry, readFacts, type ReadFacts, type ReadTier } from '../read-tier.js';
@@ -83,11 +85,20 @@ export interface EdgeEvents {
   corrupt(key: string, reason: string): void;
   /** The origin could not answer for `key`. */
   originFailed(key: string, err: NodeJS.ErrnoException): void;
+  /** A revalidation (304) gave the object on disk new headers, which its file does not hold. */
+  refreshed(hash: string, ino: number, meta: CachedMeta): void;
 }
 
 export interface EdgeOptions<R> {
-  readonly origin: Origin;
-  readonly disk: DiskCache | undefined;
+  /**
+   * Where misses are fetched. Undefined in a worker of a group (src/store/disk/shared.ts): it
+   * answers only from what is cached (cached()) and forwards the rest to the group's filler.
+   */
+  readonly origin: Origin | undefined;
+  /** Where objects are looked for. */
+  readonly disk: DiskIndex | undefined;
+  /** Where fills store objects: the same cache as `disk`, in the process that owns it. */
+  readonly writer: DiskCache | undefined;
   /** Keyed by the key's hash, as the disk is, so an eviction from disk can let go of memory too. */
   readonly memory: MemoryTier<EdgeEntry<R>>;
   /** Disk objects served by reading their cache file, keyed by hash like the memory tier. */
@@ -116,6 +127,8 @@ export class EdgeStore<R> {
   private readonly loads = new Map<string, Promise<EdgeEntry<R> | undefined>>();
   private readonly revalidations = new Map<string, Promise<EdgeAnswer<R>>>();
   private readonly negative: LRUCache<string, { status: number }>;
+  /** Headers from revalidations made elsewhere (the filler), for copies loaded here later. */
+  private readonly refreshedMeta = new LRUCache<string, { ino: number; meta: CachedMeta }>({ max: 10_000 });
   private readonly events: Partial<EdgeEvents>;
 
   constructor(private readonly o: EdgeOptions<R>) {
@@ -158,6 +171,29 @@ export class EdgeStore<R> {
     return this.o.memory.get(hash) ?? (this.o.disk?.has(hash) ? this.loadFromDisk(key, hash, path) : undefined);
   }
 
+  /**
+   * A worker's lookup: a fresh copy from memory or from the shared disk, or undefined (the caller
+   * forwards the request to the group's filler, where misses, staleness and refusals are handled).
+   */
+  async cached(key: string, path: string): Promise<EdgeObject<R> | undefined> {
+    const hash = keyHash(key);
+    const copy = this.o.memory.get(hash) ?? this.o.reads.get(hash);
+    if (copy !== undefined) {
+      if (usability(copy.fresh, Date.now()) === 'fresh' && (copy instanceof EdgeReadEntry ? await copy.usable() : true)) return this.freshHit(copy, copy instanceof EdgeReadEntry ? 'disk' : 'memory');
+      // Stale here: a newer file (the filler fetched the object again) is worth loading, the same one is not.
+      const now = await stat(this.o.disk!.pathOf(hash)).catch(() => undefined);
+      if (now === undefined || now.ino === copy.file.ino) return undefined;
+    }
+    const loaded = await this.loadFromDisk(key, hash, path);
+    return loaded !== undefined && usability(loaded.fresh, Date.now()) === 'fresh' ? this.freshHit(loaded, 'disk') : undefined;
+  }
+
+  private freshHit<E extends EdgeObject<R>>(e: E, tier: 'memory' | 'disk'): E {
+    this.events.hit?.(tier);
+    this.o.disk?.touch(e.hash);
+    return e;
+  }
+
   get inflight(): number {
     return this.fills.size;
   }
@@ -166,9 +202,7 @@ export class EdgeStore<R> {
     const now = Date.now();
     switch (usability(e.fresh, now)) {
       case 'fresh':
-        this.events.hit?.(tier);
-        this.o.disk?.touch(e.hash);
-        return { kind: 'entry', entry: e, status: { hit: true } };
+        return { kind: 'entry', entry: this.freshHit(e, tier), status: { hit: true } };
       case 'stale-while-revalidate':
         this.events.hit?.(tier);
         this.events.stale?.('while-revalidate');
@@ -221,12 +255,19 @@ export class EdgeStore<R> {
     const headers = { ...e.meta.headers };
     for (const [name, value] of Object.entries(head.headers)) if (name !== 'content-length' && name !== 'content-encoding') headers[name] = value;
     const meta = { ...e.meta, headers, requestTime: head.requestTime, responseTime: head.responseTime };
-    for (const copy of [this.o.memory.peek(e.hash), this.o.reads.get(e.hash), e]) {
-      if (copy === undefined || copy.file.ino !== e.file.ino || copy.file.crc32c !== e.file.crc32c) continue;
+    this.applyMeta(e.hash, e.file.ino, meta, e);
+    this.events.refreshed?.(e.hash, e.file.ino, meta);
+  }
+
+  /** New headers for the object in file `ino` (from a revalidation here or in the filler), on every copy of those bytes. */
+  applyMeta(hash: string, ino: number, meta: CachedMeta, also?: EdgeObject<R>): void {
+    for (const copy of [this.o.memory.peek(hash), this.o.reads.get(hash), also]) {
+      if (copy === undefined || copy.file.ino !== ino || copy.file.crc32c !== meta.crc32c) continue;
       copy.meta = meta;
       copy.fresh = this.freshness(meta, copy.path, copy.file);
       copy.rep = this.o.describe(copy.file, meta, copy.path);
     }
+    if (also === undefined) this.refreshedMeta.set(hash, { ino, meta });
   }
 
   /** The object is gone at the origin: drop every copy. */
@@ -236,7 +277,7 @@ export class EdgeStore<R> {
   }
 
   /** Both tiers let go of `hash` (a new version replaced its file, or it is gone). */
-  private letGo(hash: string): void {
+  letGo(hash: string): void {
     this.o.memory.delete(hash);
     this.o.reads.delete(hash);
   }
@@ -255,9 +296,10 @@ export class EdgeStore<R> {
   }
 
   private startFill(key: string, hash: string, path: string, query: string, conditions: Record<string, string>): Fill {
+    if (this.o.origin === undefined) throw new Error('this edge store has no origin: it answers from its cache only (cached())');
     const fill = new Fill(key, hash, path, query, { 'accept-encoding': 'identity', 'x-amz-checksum-mode': 'ENABLED', ...conditions }, {
       origin: this.o.origin,
-      disk: this.o.disk,
+      disk: this.o.writer,
       maxObjectBytes: this.o.maxObjectBytes,
       events: this.o.fillEvents ?? {},
     });
@@ -314,13 +356,18 @@ export class EdgeStore<R> {
   private async load(key: string, hash: string, path: string): Promise<EdgeEntry<R> | undefined> {
     const disk = this.o.disk!;
     const r = await this.o.pool.loadCached({ file: disk.pathOf(hash), key, copyLimit: COPY_LIMIT, playlist: path.toLowerCase().endsWith('.m3u8') });
-    if (r.kind === 'missing' || r.kind === 'invalid' || r.kind === 'corrupt') {
-      if (r.kind !== 'missing') this.events.corrupt?.(key, r.kind === 'invalid' ? r.reason : `CRC32C ${r.actual.toString(16)}, trailer says ${r.expected.toString(16)}`);
+    if (r.kind === 'missing') {
+      disk.lost(hash);
+      return undefined;
+    }
+    if (r.kind === 'invalid' || r.kind === 'corrupt') {
+      this.events.corrupt?.(key, r.kind === 'invalid' ? r.reason : `CRC32C ${r.actual.toString(16)}, trailer says ${r.expected.toString(16)}`);
       await disk.drop(hash);
       return undefined;
     }
     const { stored, mapping } = adopt(disk.pathOf(hash), r);
-    const meta = r.meta;
+    const newer = this.refreshedMeta.get(hash);
+    const meta = newer !== undefined && newer.ino === r.ino && newer.meta.crc32c === r.meta.crc32c && newer.meta.responseTime > r.meta.responseTime ? newer.meta : r.meta;
     const entry: EdgeEntry<R> = {
       key,
       hash,
@@ -363,7 +410,7 @@ export class EdgeStore<R> {
   async rangeAhead(fill: Fill, head: FillHead, start: number, end: number): Promise<OriginResponse['body'] | undefined> {
     const pin = validatorFor(head.headers);
     if (pin === undefined || head.length === undefined) return undefined;
-    const r = await this.o.origin.get(fill.path, fill.query, { 'accept-encoding': 'identity', range: `bytes=${start}-${end}`, 'if-range': pin }).catch(() => undefined);
+    const r = await this.o.origin!.get(fill.path, fill.query, { 'accept-encoding': 'identity', range: `bytes=${start}-${end}`, 'if-range': pin }).catch(() => undefined);
     if (r === undefined) return undefined;
     if (r.status === 206 && r.headers['content-range'] === `bytes ${start}-${end}/${head.length}`) return r.body;
     discard(r.body);
