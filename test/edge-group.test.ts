@@ -4,7 +4,7 @@
  * answering what is fresh on the shared disk. Real processes on a real origin and directory.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFaultOrigin, type FaultOrigin } from './helpers/fault-origin.js';
@@ -175,5 +175,32 @@ describe('an edge group (--origin with --workers 2)', () => {
       expect((await get(base, '/g/hot.ts')).body.equals(hot)).toBe(true);
       expect(origin.count('/g/hot.ts')).toBe(1); // still on disk: the cold ones went first
     });
+  });
+
+  it('keeps the filler\'s settings across a reload, and says that they wait for a restart', async () => {
+    const body = random(100_000);
+    origin.put('/g/reload.ts', body);
+    const cacheDir = mkdtempSync(join(tmpdir(), 'segd-group-'));
+    const conf = join(cacheDir, '..', `${cacheDir.split('/').pop()}.json`);
+    const config = { origin: origin.url, cacheDir, workers: 2, port: 0, player: false };
+    writeFileSync(conf, JSON.stringify(config));
+    const run = await serveCli(['--config', conf]);
+    try {
+      writeFileSync(conf, JSON.stringify({ ...config, origin: 'http://127.0.0.1:1/', cacheDir: join(cacheDir, 'elsewhere') }));
+      run.child.kill('SIGHUP');
+      await eventually(() => run.stderr().includes('reloaded'), { what: 'the reload' });
+      expect(run.stderr()).toMatch(/"keys":"origin,cacheDir","msg":"reload: the origin and disk cache settings take effect at the next restart"/);
+      const r = await get(run.base, '/g/reload.ts');
+      expect(r.body.equals(body)).toBe(true); // from the origin the group started with
+      // The new workers read the filler's disk: they answer the hits themselves.
+      const before = (await perWorker(run.base, 'segd_requests_total', 'kind="segment"')).get('filler');
+      for (let i = 0; i < 4; i++) expect((await get(run.base, '/g/reload.ts')).headers['cache-status']).toBe('segd; hit');
+      expect((await perWorker(run.base, 'segd_requests_total', 'kind="segment"')).get('filler')).toBe(before);
+    } finally {
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+      rmSync(cacheDir, { recursive: true, force: true });
+      rmSync(conf, { force: true });
+    }
   });
 });
