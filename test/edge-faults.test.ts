@@ -14,6 +14,7 @@ import { native } from '../src/native/index.js';
 import { crc32cHeader } from '../src/http/declared-digest.js';
 import { startFaultOrigin, type FaultOrigin } from './helpers/fault-origin.js';
 import { get, getTimed } from './helpers/http.js';
+import { request, type IncomingMessage } from 'node:http';
 import { random } from './helpers/content.js';
 import { capturedDiagnostics } from './helpers/diagnostics.js';
 import { eventually } from './helpers/wait.js';
@@ -328,6 +329,101 @@ describe('bad origins', () => {
     expect(f.status).toBe(200);
     expect(f.body.equals(body)).toBe(true);
     expect(await metric(s.url, 'segd_origin_retries_total')).toBe(3);
+  });
+});
+
+describe('a large object that is not stored (passed through)', () => {
+  const MiB = 1024 * 1024;
+  const big = random(100 * MiB); // over the 64 MiB a fill holds whole
+  /** Bytes the fill may hold for its waiters: the 16 MiB window and a chunk in flight. */
+  const bound = 17 * MiB;
+
+  /** A GET whose body is read only when asked to. */
+  function pausedGet(base: string, path: string, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const req = request(new URL(path, base), { headers, agent: false }, (res) => {
+        res.pause();
+        resolve(res);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+  const readAll = async (res: IncomingMessage): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  };
+  /** Samples the fills' memory until the origin's bytes stop moving (the fill waits on its waiter); the largest sample. */
+  async function memoryUntilPaused(base: string): Promise<{ most: number; fetched: number }> {
+    let most = 0;
+    let last = -1;
+    let still = 0;
+    await eventually(async () => {
+      most = Math.max(most, await metric(base, 'segd_fill_memory_bytes'));
+      const fetched = await metric(base, 'segd_origin_bytes_total');
+      still = fetched === last ? still + 1 : 0;
+      last = fetched;
+      return still >= 5 || fetched === big.length;
+    }, { everyMs: 50, what: 'the origin read to stop' });
+    return { most, fetched: last };
+  }
+
+  it("is read from the origin at its slowest client's pace, never held whole", async () => {
+    const s = await edge({ maxObjectSize: MiB });
+    const path = unique();
+    origin.put(path, big);
+    const res = await pausedGet(s.url, path);
+    const { most, fetched } = await memoryUntilPaused(s.url);
+    expect(most).toBeLessThanOrEqual(bound);
+    expect(fetched).toBeLessThan(big.length); // paused by the client, not read on into memory
+    expect((await readAll(res)).equals(big)).toBe(true);
+    expect(stored()).toEqual([]);
+  });
+
+  it('is abandoned at the origin once its last client has left', async () => {
+    const s = await edge({ maxObjectSize: MiB });
+    const path = unique();
+    origin.put(path, big);
+    const r = await get(s.url, path, { range: 'bytes=0-999' });
+    expect(r.status).toBe(206);
+    expect(r.body.equals(big.subarray(0, 1000))).toBe(true);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
+    expect(await metric(s.url, 'segd_origin_bytes_total')).toBeLessThan(8 * MiB); // at once, not after a window's worth for nobody
+    expect(await metric(s.url, 'segd_fill_memory_bytes')).toBe(0);
+  });
+
+  it('a newcomer after its start was let go gets a fetch of its own, and both get every byte', async () => {
+    const s = await edge({ maxObjectSize: MiB });
+    const path = unique();
+    origin.put(path, big);
+    const first = await pausedGet(s.url, path);
+    // The first client reads 40 MiB, then stops: the fill lets go of what it sent.
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const ended = new Promise<void>((resolve, reject) => {
+      first.on('end', resolve);
+      first.on('error', reject);
+    });
+    await new Promise<void>((resolve) => {
+      let stopped = false;
+      first.on('data', (c: Buffer) => {
+        chunks.push(c);
+        got += c.length;
+        if (got >= 40 * MiB && !stopped) {
+          stopped = true;
+          first.pause();
+          resolve();
+        }
+      });
+      first.resume();
+    });
+    const second = await get(s.url, path);
+    expect(second.body.equals(big)).toBe(true);
+    expect(origin.count(path)).toBe(2);
+    first.resume();
+    await ended;
+    expect(Buffer.concat(chunks).equals(big)).toBe(true);
   });
 });
 

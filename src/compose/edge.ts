@@ -62,6 +62,7 @@ export async function createEdge(
     diskBytes: () => disk?.bytes ?? 0,
     diskObjects: () => disk?.objects ?? 0,
     fillsInFlight: () => store?.inflight ?? 0,
+    fillBytes: () => store?.fillBytes ?? 0,
     breakerState: () => (origin === undefined ? 0 : { closed: 0, 'half-open': 1, open: 2 }[origin.breaker.state]),
   });
   const memory = new MemoryTier<EdgeEntry<Representation>>(d.maxBytes, (file) => d.pool.warm(file), {

@@ -27,6 +27,7 @@ export interface EdgeSources {
   diskBytes(): number;
   diskObjects(): number;
   fillsInFlight(): number;
+  fillBytes(): number;
   /** 0 closed, 1 half-open, 2 open. */
   breakerState(): number;
 }
@@ -149,6 +150,7 @@ export class Metrics {
     new Gauge({ name: 'segd_disk_bytes', help: 'Bytes the disk tier holds (whole 4 KiB blocks)', registers, collect() { this.set(sources.diskBytes()); } });
     new Gauge({ name: 'segd_disk_objects', help: 'Objects the disk tier holds', registers, collect() { this.set(sources.diskObjects()); } });
     new Gauge({ name: 'segd_fills_in_flight', help: 'Origin fetches in progress', registers, collect() { this.set(sources.fillsInFlight()); } });
+    new Gauge({ name: 'segd_fill_memory_bytes', help: 'Body bytes the origin fetches in progress hold in memory', registers, collect() { this.set(sources.fillBytes()); } });
     new Gauge({ name: 'segd_origin_breaker_state', help: 'Origin circuit breaker: 0 closed, 1 half-open, 2 open', registers, collect() { this.set(sources.breakerState()); } });
     return {
       originRequests: counter({ name: 'segd_origin_requests_total', help: 'Origin requests by status (or network error code)', labelNames: ['status'] }),

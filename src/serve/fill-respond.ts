@@ -111,14 +111,17 @@ function writeHead(res: ServerResponse, metrics: Metrics, kind: ContentKind, sta
  * the fill itself goes on at the origin's pace.
  */
 async function stream(res: ServerResponse, fill: Fill, start: number, end: number | undefined, metrics: Metrics, kind: ContentKind): Promise<void> {
-  const detach = fill.attach();
+  const waiter = fill.attach(start);
   try {
     let pos = start;
     while (end === undefined || pos <= end) {
       if (gone(res)) return;
       const limit = fill.sendable;
       let chunk = pos < limit ? fill.available(pos) : undefined;
-      if (chunk === undefined && pos < limit && fill.isBehind(pos)) chunk = await fill.readBehind(pos, BEHIND_READ);
+      if (chunk === undefined && pos < limit && fill.isBehind(pos)) {
+        chunk = await fill.readBehind(pos, BEHIND_READ);
+        if (chunk === undefined) return cut(res); // let go of, and not on the disk: never waited for in vain
+      }
       if (chunk !== undefined && chunk.length > limit - pos) chunk = chunk.subarray(0, limit - pos);
       if (chunk === undefined || chunk.length === 0) {
         const o = fill.outcome;
@@ -134,12 +137,13 @@ async function stream(res: ServerResponse, fill: Fill, start: number, end: numbe
       }
       if (end !== undefined && chunk.length > end - pos + 1) chunk = chunk.subarray(0, end - pos + 1);
       pos += chunk.length;
+      waiter.at(pos);
       metrics.body(kind, chunk.length);
       if (!res.write(chunk)) await drained(res);
     }
     res.end();
   } finally {
-    detach();
+    waiter.leave();
   }
 }
 

@@ -124,6 +124,8 @@ function failureStatus(err: NodeJS.ErrnoException): number {
 
 export class EdgeStore<R> {
   private readonly fills = new Map<string, Fill>();
+  /** Every fill not ended, including those no longer joinable (replaced in `fills`). */
+  private readonly live = new Set<Fill>();
   private readonly loads = new Map<string, Promise<EdgeEntry<R> | undefined>>();
   private readonly revalidations = new Map<string, Promise<EdgeAnswer<R>>>();
   private readonly negative: LRUCache<string, { status: number }>;
@@ -156,7 +158,7 @@ export class EdgeStore<R> {
       if (loaded !== undefined) return this.fromStore(loaded, 'disk');
     }
     const inflight = this.fills.get(key);
-    if (inflight !== undefined) return this.join(inflight, { fwd: 'miss', collapsed: true });
+    if (inflight?.joinable) return this.join(inflight, { fwd: 'miss', collapsed: true });
     this.events.miss?.();
     return this.join(this.startFill(key, hash, path, query, {}), { fwd: 'miss' }, true);
   }
@@ -195,7 +197,14 @@ export class EdgeStore<R> {
   }
 
   get inflight(): number {
-    return this.fills.size;
+    return this.live.size;
+  }
+
+  /** Body bytes the fills in progress hold in memory. */
+  get fillBytes(): number {
+    let n = 0;
+    for (const f of this.live) n += f.bufferedBytes;
+    return n;
   }
 
   private fromStore(e: EdgeObject<R>, tier: 'memory' | 'disk'): EdgeAnswer<R> | Promise<EdgeAnswer<R>> {
@@ -304,7 +313,9 @@ export class EdgeStore<R> {
       events: this.o.fillEvents ?? {},
     });
     this.fills.set(key, fill);
+    this.live.add(fill);
     void fill.done.then((outcome) => {
+      this.live.delete(fill);
       if (this.fills.get(key) === fill) this.fills.delete(key);
       if (outcome.kind === 'failed') this.events.discarded?.(outcome.reason, key, outcome.detail);
       // A new version is on disk (or the old one is stale and gone): the memory tier must not

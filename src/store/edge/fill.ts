@@ -14,7 +14,11 @@
  * Memory: chunks stay in memory for waiters that keep up. An object up to WHOLE_IN_MEMORY is held
  * whole until the fill ends; past that, chunks older than WINDOW that are already on disk are let
  * go, and a waiter that falls behind reads them back from the temporary file (its descriptor stays
- * valid through the rename, and through an unlink if the disk fails).
+ * valid through the rename, and through an unlink if the disk fails). A large fill that does not
+ * store (too big for the cache, or the disk failed) keeps only what its slowest waiter has yet to
+ * send, at most WINDOW: the origin is read at that waiter's pace, as a proxy would; a newcomer
+ * that needs bytes already let go gets a fill of its own (`joinable`); and once every waiter has
+ * left, the origin request is abandoned rather than read on for nobody.
  *
  * A body that breaks midway is resumed with a range request from where it broke (If-Range pins the
  * version), so a reset costs the waiters a pause, not a failed download.
@@ -104,7 +108,14 @@ export class Fill {
   private temp: string | undefined;
   private writer: FileHandle | undefined;
   private reader: FileHandle | undefined;
-  private readers = 0;
+  /** The attached waiters: the next byte each will send. */
+  private readonly waiters = new Set<{ pos: number }>();
+  /** Bytes of `chunks`. */
+  private buffered = 0;
+  /** Appends waiting for the waiters of a fill that does not store to make room. */
+  private room: (() => void)[] = [];
+  private body: OriginResponse['body'] | undefined;
+  private abandoned = false;
   private written = 0;
   private queued: Buffer[] = [];
   private queuedBytes = 0;
@@ -171,16 +182,55 @@ export class Fill {
     return new Promise((r) => this.wake.push(r));
   }
 
-  /** A waiter that may read behind: the temporary file's descriptor stays open until it leaves. */
-  attach(): () => void {
-    this.readers++;
+  /** Body bytes held in memory now. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** Whether a newcomer can be answered from byte 0: nothing before what is held has been let go, or the file has it. */
+  get joinable(): boolean {
+    return !this.abandoned && (this.chunks[0]?.offset ?? this.received) <= (this.reader === undefined ? 0 : this.written);
+  }
+
+  /**
+   * A waiter sending from byte `start`; it says how far it got with `at()` and leaves with
+   * `leave()`. While any waiter is attached, the temporary file's descriptor stays open.
+   */
+  attach(start: number): { at(pos: number): void; leave(): void } {
+    const w = { pos: start };
+    this.waiters.add(w);
     let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      this.readers--;
-      void this.releaseReader();
+    return {
+      at: (pos) => {
+        w.pos = pos;
+        this.makeRoom();
+      },
+      leave: () => {
+        if (left) return;
+        left = true;
+        this.waiters.delete(w);
+        if (this.waiters.size === 0 && this.outcome === undefined && this.passingThrough) this.abandon();
+        this.makeRoom();
+        void this.releaseReader();
+      },
     };
+  }
+
+  /** A large object that is not being stored: memory bounded by the waiters (see the top). */
+  private get passingThrough(): boolean {
+    return !this.storing && (this.headValue?.length ?? this.received) > WHOLE_IN_MEMORY;
+  }
+
+  private abandon(): void {
+    this.abandoned = true;
+    this.body?.destroy();
+  }
+
+  private makeRoom(): void {
+    this.trim();
+    const r = this.room;
+    this.room = [];
+    for (const f of r) f();
   }
 
   private chunkAt(offset: number): Chunk | undefined {
@@ -242,18 +292,20 @@ export class Fill {
 
   /** Reads the body to its end, resuming after a break when the object's version can be pinned. */
   private async consume(res: OriginResponse, length: number | undefined, pin: string | undefined): Promise<FillOutcome> {
-    let body = res.body;
+    let body = (this.body = res.body);
     for (let resumes = 0; ; resumes++) {
       try {
         for await (const chunk of body as AsyncIterable<Buffer>) await this.append(chunk);
+        if (this.abandoned) return this.fail('aborted', `every waiter left after ${this.received} bytes of an object not being stored`);
         break;
       } catch (err) {
+        if (this.abandoned) return this.fail('aborted', `every waiter left after ${this.received} bytes of an object not being stored`);
         const broken = String((err as Error).message);
         const canResume = pin !== undefined && length !== undefined && this.received < length && resumes < 2;
         if (!canResume) return this.fail('origin', `body broke after ${this.received} bytes: ${broken}`);
         const next = await this.resume(pin, length).catch((e: Error) => e);
         if (next instanceof Error) return this.fail('resume', `body broke after ${this.received} bytes (${broken}); resuming failed: ${next.message}`);
-        body = next;
+        body = this.body = next;
       }
     }
     if (length !== undefined && this.received !== length) return this.fail(this.received < length ? 'short' : 'long', `body of ${this.received} bytes, Content-Length ${length}`);
@@ -288,6 +340,7 @@ export class Fill {
     this.crc = native.crc32c(chunk, this.crc);
     for (const { h } of this.hashes) h.update(chunk);
     this.chunks.push({ offset, buf: chunk });
+    this.buffered += chunk.length;
     this.received += chunk.length;
     this.deps.events.bytes?.(chunk.length);
     this.notify();
@@ -297,15 +350,28 @@ export class Fill {
     }
     this.trim();
     if (this.queuedBytes > WRITE_BACKLOG) await this.flushing;
+    while (this.passingThrough && this.buffered > WINDOW && !this.abandoned) {
+      if (this.waiters.size === 0) this.abandon(); // a HEAD, a 304: nobody will read it
+      else await new Promise<void>((r) => this.room.push(r));
+    }
   }
 
-  /** Lets go of chunks that are on disk and older than the window (large objects only). */
+  /**
+   * Lets go of chunks nobody needs from memory (large objects only): when storing, those on disk
+   * and older than the window; else those every waiter has sent or the file holds.
+   */
   private trim(): void {
     const total = this.headValue?.length ?? this.received;
     if (total <= WHOLE_IN_MEMORY) return;
-    const keepFrom = Math.min(this.written, this.received - WINDOW);
+    let keepFrom: number;
+    if (this.storing) keepFrom = Math.min(this.written, this.received - WINDOW);
+    else {
+      let needed = this.waiters.size === 0 ? (this.chunks[0]?.offset ?? this.received) : this.received; // nobody yet: keep what is held
+      for (const w of this.waiters) needed = Math.min(needed, w.pos);
+      keepFrom = Math.max(needed, this.reader === undefined ? 0 : this.written);
+    }
     let drop = 0;
-    while (drop < this.chunks.length && this.chunks[drop]!.offset + this.chunks[drop]!.buf.length <= keepFrom) drop++;
+    while (drop < this.chunks.length && this.chunks[drop]!.offset + this.chunks[drop]!.buf.length <= keepFrom) this.buffered -= this.chunks[drop++]!.buf.length;
     if (drop > 0) this.chunks = this.chunks.slice(drop);
   }
 
@@ -408,7 +474,7 @@ export class Fill {
   }
 
   private async releaseReader(): Promise<void> {
-    if (this.outcome === undefined || this.readers > 0 || this.reader === undefined) return;
+    if (this.outcome === undefined || this.waiters.size > 0 || this.reader === undefined) return;
     const r = this.reader;
     this.reader = undefined;
     await r.close().catch(() => undefined);
