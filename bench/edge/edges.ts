@@ -129,7 +129,9 @@ async function startSegd(port: number, originPort: number, s: EdgeSettings, labe
   const cache = await tempDir('segd-edge');
   const node = s.segdCli.endsWith('.ts') ? [process.execPath, '--import', 'tsx', s.segdCli] : [process.execPath, s.segdCli];
   const args = ['serve', '--origin', `http://127.0.0.1:${originPort}/`, '--cache-dir', cache.dir, '--cache-disk-size', String(s.diskBytes)];
-  args.push('--cache-size', s.segdCacheSize, '--host', '127.0.0.1', '--port', String(port), '--no-player');
+  // One process, like the one nginx worker and the one Varnish child on the same pinned core
+  // (a group's filler and workers would only take turns on it).
+  args.push('--cache-size', s.segdCacheSize, '--host', '127.0.0.1', '--port', String(port), '--no-player', '--workers', '1');
   const proc = spawnGroup([...node, ...args], { cpu: s.cpu, cwd: REPO_DIR });
   try {
     await waitReady(proc, port, PROBE, 30_000, 'segd');
