@@ -45,6 +45,18 @@ async function perWorker(base: string, name: string, having = ''): Promise<Map<s
   return out;
 }
 
+/** `n` requests for `path`, each a hit with `body` that a worker answered itself: the filler sees none of them. */
+async function answeredByWorkers(base: string, path: string, body: Buffer, n = 10): Promise<void> {
+  const filler = async (): Promise<number> => (await perWorker(base, 'segd_requests_total', 'kind="segment"')).get('filler') ?? 0;
+  const before = await filler();
+  for (let i = 0; i < n; i++) {
+    const r = await get(base, path);
+    expect(r.body.equals(body)).toBe(true);
+    expect(r.headers['cache-status']).toBe('segd; hit');
+  }
+  expect(await filler()).toBe(before);
+}
+
 /** The object files in the cache directory. */
 function cacheFiles(cacheDir: string): string[] {
   const data = join(cacheDir, 'data');
@@ -131,13 +143,7 @@ describe('an edge group (--origin with --workers 2)', () => {
       expect((await get(base, '/g/short.ts')).headers['cache-status']).toContain('fwd-status=304');
       // Every worker now answers from the disk with the new headers: the one holding a copy
       // updates it, the other applies them to the copy it loads later.
-      const before = (await perWorker(base, 'segd_requests_total', 'kind="segment"')).get('filler') ?? 0;
-      for (let i = 0; i < 10; i++) {
-        const r = await get(base, '/g/short.ts');
-        expect(r.body.equals(body)).toBe(true);
-        expect(r.headers['cache-status']).toBe('segd; hit');
-      }
-      expect((await perWorker(base, 'segd_requests_total', 'kind="segment"')).get('filler') ?? 0).toBe(before);
+      await answeredByWorkers(base, '/g/short.ts', body);
       expect(origin.count('/g/short.ts')).toBe(2); // the fetch and the revalidation
     });
   });
@@ -152,13 +158,7 @@ describe('an edge group (--origin with --workers 2)', () => {
       origin.put('/g/new.ts', v2, { headers: { 'cache-control': 'max-age=3' } });
       await eventually(async () => (await get(base, '/g/new.ts')).body.equals(v2), { what: 'the new version', timeoutMs: 15_000 });
       await eventually(async () => (await get(base, '/g/new.ts')).headers['cache-status'] === 'segd; hit', { what: 'a hit on the new version' });
-      const before = (await perWorker(base, 'segd_requests_total', 'kind="segment"')).get('filler') ?? 0;
-      for (let i = 0; i < 10; i++) {
-        const r = await get(base, '/g/new.ts');
-        expect(r.body.equals(v2)).toBe(true);
-        expect(r.headers['cache-status']).toBe('segd; hit');
-      }
-      expect((await perWorker(base, 'segd_requests_total', 'kind="segment"')).get('filler') ?? 0).toBe(before);
+      await answeredByWorkers(base, '/g/new.ts', v2);
     });
   });
 
@@ -193,9 +193,7 @@ describe('an edge group (--origin with --workers 2)', () => {
       const r = await get(run.base, '/g/reload.ts');
       expect(r.body.equals(body)).toBe(true); // from the origin the group started with
       // The new workers read the filler's disk: they answer the hits themselves.
-      const before = (await perWorker(run.base, 'segd_requests_total', 'kind="segment"')).get('filler');
-      for (let i = 0; i < 4; i++) expect((await get(run.base, '/g/reload.ts')).headers['cache-status']).toBe('segd; hit');
-      expect((await perWorker(run.base, 'segd_requests_total', 'kind="segment"')).get('filler')).toBe(before);
+      await answeredByWorkers(run.base, '/g/reload.ts', body, 4);
     } finally {
       run.child.kill('SIGTERM');
       expect(await run.exited).toBe(0);
