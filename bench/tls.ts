@@ -18,7 +18,7 @@ import { cpuSeconds, groupPids, installCleanupHandlers, killAllSync, liveGroups,
 import { makeCerts } from './tls/certs.js';
 import { abortH2load, h2loadAvailable, runH2load } from './tls/h2load.js';
 import { preflight, TLS_SCENARIO_DEFS, TLS_SCENARIOS, type TlsScenario, type TlsScenarioName } from './tls/scenarios.js';
-import { startTlsServer, TLS_SERVERS, tlsServerUnavailable, type TlsServer, type TlsServerName } from './tls/servers.js';
+import { serves, startTlsServer, TLS_SERVERS, tlsServerUnavailable, type TlsServer, type TlsServerName } from './tls/servers.js';
 
 const SERVER_CPU = 0;
 /** A generator at this share of its CPU or more is (near) its limit: the row's figure is a floor. */
@@ -266,19 +266,21 @@ const fk = (n: number): string => (!Number.isFinite(n) ? '-' : n >= 10_000 ? `${
 const fms = (n: number): string => (!Number.isFinite(n) ? '-' : n < 10 ? n.toFixed(2) : n.toFixed(1));
 
 export function tlsMarkdown(report: TlsReport): string {
-  const head = ['scenario', 'server', 'load', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'srv CPU', 'CPU s/GB', 'gen CPU', 'segd ÷ nginx'];
+  const head = ['scenario', 'server', 'load', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'srv CPU', 'CPU s/GB', 'gen CPU', 'segd ÷ nginx', 'segd ÷ node:http2'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const scenario of TLS_SCENARIOS) {
     const rows = report.rows.filter((r) => r.scenario === scenario);
     const nginx = rows.find((r) => r.server === 'nginx' && !r.failed);
+    const bare = rows.find((r) => r.server === 'node-h2' && !r.failed);
     for (const r of rows) {
       if (r.requests === 0) {
         lines.push(`| ${r.scenario} | ${r.server} | ${r.generator} | ${r.failed}${r.preflight ? `: ${r.preflight.replace(/\|/g, '/')}` : ''} |${' |'.repeat(head.length - 4)}`);
         continue;
       }
       const ratio = r.server === 'segd' && nginx && !r.failed ? `${(r.reqPerSec / nginx.reqPerSec).toFixed(2)} (CPU/GB ${(r.cpuSecPerGB / nginx.cpuSecPerGB).toFixed(2)})` : '';
+      const ofBare = r.server === 'segd' && bare && !r.failed ? (r.reqPerSec / bare.reqPerSec).toFixed(2) : '';
       lines.push(
-        `| ${r.scenario} | ${r.server}${r.failed ? ` (failed: ${r.failed})` : ''} | ${r.generator} | ${fk(r.reqPerSec)}${r.generatorCpu >= GENERATOR_BOUND ? '*' : ''} | ${f(r.bytesPerSec / 1e6)} | ${fms(r.p50Ms)} | ${fms(r.p99Ms)} | ${r.errors} | ${r.non2xx} | ${f(r.serverCpu, 2)} | ${f(r.cpuSecPerGB, 2)} | ${f(r.generatorCpu, 2)} | ${ratio} |`,
+        `| ${r.scenario} | ${r.server}${r.failed ? ` (failed: ${r.failed})` : ''} | ${r.generator} | ${fk(r.reqPerSec)}${r.generatorCpu >= GENERATOR_BOUND ? '*' : ''} | ${f(r.bytesPerSec / 1e6)} | ${fms(r.p50Ms)} | ${fms(r.p99Ms)} | ${r.errors} | ${r.non2xx} | ${f(r.serverCpu, 2)} | ${f(r.cpuSecPerGB, 2)} | ${f(r.generatorCpu, 2)} | ${ratio} | ${ofBare} |`,
       );
     }
   }
@@ -376,6 +378,7 @@ export async function runTlsBench(overrides: Partial<TlsOptions> = {}, command =
       try {
         for (const sn of opts.scenarios) {
           const s = TLS_SCENARIO_DEFS[sn];
+          if (!serves(name, s.protocol)) continue;
           let row: TlsRow;
           if (server.proc.hasExited()) row = empty(s, name, 'server exited');
           else {

@@ -1,5 +1,6 @@
 // segd and nginx serving the bench content over HTTPS (HTTP/2 and HTTP/1.1 on one port) with
-// the same certificate and the same TLS settings, each pinned to CPU 0 in its own process group.
+// the same certificate and the same TLS settings, each pinned to CPU 0 in its own process group;
+// and node-h2, bare node:http2 answering from memory (bare-h2.ts): the HTTP/2 scenarios' ceiling.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import { freePort, spawnGroup, stopGroup, which, type GroupChild } from '../proc
 import { launchNginx, nginxConf, running, type RunningServer } from '../servers.js';
 import type { BenchCerts } from './certs.js';
 
-export const TLS_SERVERS = ['segd', 'nginx'] as const;
+export const TLS_SERVERS = ['segd', 'nginx', 'node-h2'] as const;
 export type TlsServerName = (typeof TLS_SERVERS)[number];
 
 export interface TlsServerContext {
@@ -58,6 +59,7 @@ async function waitReadyTls(proc: GroupChild, port: number, urlPath: string, ca:
 }
 
 export function tlsServerUnavailable(name: TlsServerName, ctx: TlsServerContext): string | null {
+  if (name === 'node-h2') return null;
   if (name === 'segd') return existsSync(ctx.segdCli) ? null : `${path.relative(REPO_DIR, ctx.segdCli)} not built (npm run build:ts)`;
   return which('nginx') ? null : 'nginx not installed (apt-get install nginx-light)';
 }
@@ -130,7 +132,21 @@ async function startNginx(ctx: TlsServerContext, port: number): Promise<TlsServe
   return { ...nginx, baseUrl: `https://127.0.0.1:${port}` };
 }
 
+/** Whether `name` serves `protocol`: bare node:http2 is only the HTTP/2 anchor. */
+export const serves = (name: TlsServerName, protocol: 'HTTP/1.1' | 'HTTP/2'): boolean => name !== 'node-h2' || protocol === 'HTTP/2';
+
+async function startBareH2(ctx: TlsServerContext, port: number): Promise<TlsServer> {
+  const proc = spawnGroup([process.execPath, '--import', 'tsx', path.join(REPO_DIR, 'bench', 'tls', 'bare-h2.ts'), String(port), ctx.certs.cert, ctx.certs.key, ctx.content.dir], { cpu: ctx.cpu, cwd: REPO_DIR });
+  for (const deadline = Date.now() + 30_000; !proc.stdout().includes('listening'); await sleep(100)) {
+    if (proc.hasExited() || Date.now() > deadline) {
+      await stopGroup(proc);
+      throw new Error(`bare node:http2 did not start: ${proc.stderr().trim().slice(-500)}`);
+    }
+  }
+  return { ...running('node-h2', port, proc, ['node:http2 stream API, every file in memory, no HTTP semantics']), baseUrl: `https://127.0.0.1:${port}` };
+}
+
 export async function startTlsServer(name: TlsServerName, ctx: TlsServerContext): Promise<TlsServer> {
   const port = await freePort();
-  return name === 'segd' ? startSegd(ctx, port) : startNginx(ctx, port);
+  return name === 'segd' ? startSegd(ctx, port) : name === 'nginx' ? startNginx(ctx, port) : startBareH2(ctx, port);
 }
