@@ -35,6 +35,8 @@ export interface TlsOptions {
   connections: number;
   segdCacheSize: string;
   segdCli: string;
+  /** segd --workers and nginx worker_processes; above 1 nothing is pinned (the servers use every core). */
+  workers: number;
   pin: boolean;
   /** Per-request log of h2load for its p50/p99. */
   latencyLog: boolean;
@@ -53,6 +55,7 @@ export function defaultTlsOptions(o: Partial<TlsOptions> = {}): TlsOptions {
     connections: 32,
     segdCacheSize: '256MiB',
     segdCli: path.join(REPO_DIR, 'dist', 'src', 'cli', 'main.js'),
+    workers: 1,
     pin: true,
     latencyLog: true,
     outDir: path.join(BENCH_DIR, 'results'),
@@ -70,6 +73,7 @@ export const TLS_USAGE = `usage: npx tsx bench/tls.ts [options]
   --connections N         wrk connections for the HTTP/1.1 scenarios (default 32)
   --cache-size SIZE       segd --cache-size (default 256MiB)
   --segd-cli FILE         segd's CLI (default dist/src/cli/main.js; a .ts file runs via tsx)
+  --workers N             segd --workers N against nginx worker_processes N, unpinned (default 1, pinned)
   --no-latency-log        no h2load --log-file (no p50/p99 for HTTP/2)
   --no-pin                do not pin the server to CPU 0 and the generator to CPU 1
   --out DIR               where tls-<timestamp>.{json,md} go (default bench/results)
@@ -113,6 +117,9 @@ export function parseTlsArgs(argv: string[]): TlsOptions | null {
         break;
       case '--no-latency-log':
         o.latencyLog = false;
+        break;
+      case '--workers':
+        o.workers = Math.floor(args.number(arg, 1));
         break;
       case '--no-pin':
         o.pin = false;
@@ -166,6 +173,8 @@ export interface TlsReport {
   durationSec: number;
   warmupSec: number;
   pinned: boolean;
+  /** Processes per server. */
+  workers: number;
   machine: { cpus: number; cpuModel: string; loadavgStart: number[]; loadavgEnd: number[]; node: string; nodeOpenssl: string };
   tools: Record<string, string | null>;
   servers: Array<{ name: TlsServerName; notes: string[]; error: string | null }>;
@@ -289,7 +298,7 @@ export function tlsMarkdown(report: TlsReport): string {
   return [
     `# segd against nginx over TLS (${report.startedAt})`,
     '',
-    `\`${report.command}\`: ${report.quick ? 'quick, ' : ''}${report.warmupSec} s warm-up + ${report.durationSec} s per server and scenario; ${report.pinned ? 'servers pinned to CPU 0, generators to CPU 1' : 'not pinned'}.`,
+    `\`${report.command}\`: ${report.quick ? 'quick, ' : ''}${report.warmupSec} s warm-up + ${report.durationSec} s per server and scenario; ${report.workers} process${report.workers === 1 ? '' : 'es'} per server (segd --workers, nginx worker_processes); ${report.pinned ? 'servers pinned to CPU 0, generators to CPU 1' : 'not pinned: servers and generators share every core'}.`,
     `${m.cpus} × ${m.cpuModel}; load average ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')} at the start, ${m.loadavgEnd.map((x) => x.toFixed(2)).join(' ')} at the end; node ${m.node} (OpenSSL ${m.nodeOpenssl}); ${[t.nginx, t.openssl, t.wrk, t.h2load].filter(Boolean).join(', ')}.`,
     '',
     ...lines,
@@ -319,7 +328,7 @@ export async function runTlsBench(overrides: Partial<TlsOptions> = {}, command =
   });
   let current: TlsServer | null = null;
   try {
-    const pinned = opts.pin && which('taskset') !== null && os.cpus().length >= 2;
+    const pinned = opts.pin && opts.workers === 1 && which('taskset') !== null && os.cpus().length >= 2;
     if (opts.pin && !pinned) log('not pinning to CPUs (needs taskset and 2 CPUs)');
     setWrkCpu(pinned ? GENERATOR_CPU : null);
     // The preflight clients run in this process: off the server's CPU.
@@ -340,6 +349,7 @@ export async function runTlsBench(overrides: Partial<TlsOptions> = {}, command =
       durationSec: opts.durationSec,
       warmupSec: opts.warmupSec,
       pinned,
+      workers: opts.workers,
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model.trim() ?? '?', loadavgStart: os.loadavg(), loadavgEnd: [], node: process.version, nodeOpenssl: process.versions.openssl ?? '?' },
       tools: {
         nginx: version('nginx', ['-v'], /nginx\/[\d.]+/),
@@ -355,7 +365,7 @@ export async function runTlsBench(overrides: Partial<TlsOptions> = {}, command =
     };
     const perRun = opts.warmupSec + opts.durationSec;
     log(`tls bench: ${opts.servers.length} servers × ${opts.scenarios.length} scenarios × ${perRun} s ≈ ${Math.ceil((opts.servers.length * opts.scenarios.length * perRun) / 60)} min of load; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-    const sctx = { content: data, certs, cpu: pinned ? SERVER_CPU : null, segdCli: opts.segdCli, segdCacheSize: opts.segdCacheSize };
+    const sctx = { content: data, certs, cpu: pinned ? SERVER_CPU : null, segdCli: opts.segdCli, segdCacheSize: opts.segdCacheSize, workers: opts.workers };
     for (const name of opts.servers) {
       const status = { name, notes: [] as string[], error: null as string | null };
       report.servers.push(status);

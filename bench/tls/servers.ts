@@ -22,6 +22,8 @@ export interface TlsServerContext {
   cpu: number | null;
   segdCli: string;
   segdCacheSize: string;
+  /** Processes per server (segd --workers, nginx worker_processes). */
+  workers: number;
 }
 
 export type TlsServer = RunningServer<TlsServerName>;
@@ -59,7 +61,7 @@ async function waitReadyTls(proc: GroupChild, port: number, urlPath: string, ca:
 }
 
 export function tlsServerUnavailable(name: TlsServerName, ctx: TlsServerContext): string | null {
-  if (name === 'node-h2') return null;
+  if (name === 'node-h2') return ctx.workers === 1 ? null : 'one process only: the ceiling is per process';
   if (name === 'segd') return existsSync(ctx.segdCli) ? null : `${path.relative(REPO_DIR, ctx.segdCli)} not built (npm run build:ts)`;
   return which('nginx') ? null : 'nginx not installed (apt-get install nginx-light)';
 }
@@ -75,12 +77,12 @@ async function startSegd(ctx: TlsServerContext, port: number): Promise<TlsServer
     ...node, 'serve', ctx.content.dir, '--host', '127.0.0.1', '--port', String(port),
     '--tls-cert', ctx.certs.cert, '--tls-key', ctx.certs.key, '--cache-size', ctx.segdCacheSize,
   ];
-  // Builds that can fork workers default to one per core with TLS: the bench compares one process.
+  // Builds that can fork workers default to one per core with TLS: the bench says how many.
   const help = spawnSync(node[0]!, [...node.slice(1), 'serve', '--help'], { encoding: 'utf8', cwd: REPO_DIR });
   if (/--workers\b/.test(help.stdout ?? '')) {
-    args.push('--workers', '1');
-    notes.push('--workers 1');
-  }
+    args.push('--workers', String(ctx.workers));
+    notes.push(`--workers ${ctx.workers}`);
+  } else if (ctx.workers !== 1) throw new Error('this segd build has no --workers');
   const proc = spawnGroup(args, { cpu: ctx.cpu, cwd: REPO_DIR });
   try {
     await waitReadyTls(proc, port, ctx.content.playlistPath, readFileSync(ctx.certs.ca), 30_000, 'segd');
@@ -124,7 +126,7 @@ export function nginxTlsHttp(root: string, port: number, certs: BenchCerts): str
 
 async function startNginx(ctx: TlsServerContext, port: number): Promise<TlsServer> {
   const ca = readFileSync(ctx.certs.ca);
-  const nginx = await launchNginx('nginx', port, ctx.content.playlistPath, ctx.cpu, (prefix) => nginxConf(prefix, nginxTlsHttp(ctx.content.dir, port, ctx.certs)), (proc) =>
+  const nginx = await launchNginx('nginx', port, ctx.content.playlistPath, ctx.cpu, (prefix) => nginxConf(prefix, nginxTlsHttp(ctx.content.dir, port, ctx.certs), ctx.workers), (proc) =>
     waitReadyTls(proc, port, ctx.content.playlistPath, ca, 15_000, 'nginx'),
   );
   const warnings = (await readFile(path.join(nginx.prefix, 'error.log'), 'utf8').catch(() => '')).trim();
