@@ -4,6 +4,7 @@ import { prng } from '../bench/prng.js';
 
 type Op =
   | readonly ['insert', string, number] // evict(size), then insert: how a fill uses the policy
+  | readonly ['add', string, number] // insert alone: the room was made by an earlier evict()
   | readonly ['touch', string]
   | readonly ['remove', string]
   | readonly ['evict', number]
@@ -21,6 +22,9 @@ function run(p: EvictionPolicy<string>, ops: readonly Op[]): string[] {
     switch (op[0]) {
       case 'insert':
         victims.push(...p.evict(op[2]));
+        p.insert(op[1], op[2]);
+        break;
+      case 'add':
         p.insert(op[1], op[2]);
         break;
       case 'touch':
@@ -161,6 +165,65 @@ const table: [string, number, ConstructorParameters<typeof S3Fifo>[1], Op[], str
     ['a'],
   ],
   ['a removed key frees its bytes', 100, {}, [...ins(10, ...letters('abcdefghij')), ['remove', 'c'], ...ins(10, 'k', 'l')], ['a'], ['a']],
+  [
+    // G holds 5 bytes: a, 10, is never remembered, and comes back into S.
+    'a key larger than G’s bound is not remembered',
+    100,
+    { ghostShare: 0.05 },
+    [...ins(10, ...letters('abcdefghij')), ...ins(10, 'a'), ...ins(10, ...ks(0, 10))],
+    [...letters('abcdefghij'), 'a'],
+    [...letters('abcdefghij'), 'a'],
+  ],
+  [
+    // G holds 10 bytes: a, 10, is remembered and comes back into M, so S's k0 goes before it.
+    'a key exactly G’s bound is remembered',
+    100,
+    { ghostShare: 0.1 },
+    [...ins(10, ...letters('abcdefghij')), ...ins(10, 'a'), ...ins(10, ...ks(0, 10))],
+    [...letters('abcdefghij'), 'k0'],
+    [...letters('abcdefghij'), 'a'],
+  ],
+  [
+    // G is k1..k9 when k5 is removed from it; five victims later the trim that makes room skips
+    // k5's stale slot and forgets k6, and k5's bytes are not taken off twice: k6's fill forgets
+    // k7 too. Both come back into S.
+    'a key taken out of G leaves a slot that is skipped, not counted again',
+    100,
+    {},
+    [...ins(10, ...ks(0, 20)), ['remove', 'k5'], ...ins(10, ...ks(20, 6)), ...ins(10, 'k6', 'k7'), ...ins(10, ...ks(26, 10))],
+    [...ks(0, 26), 'k6', 'k7'],
+    [...ks(0, 26), 'k6', 'k7'],
+  ],
+  [
+    // c, b and a unhit in M: a goes at once. Then b counts 3 (capped) and c 3: three rounds
+    // each, b first. Had a's turn left b and c a count lower, c would run out first.
+    'an unhit key in M goes on its turn, and the keys it passed keep their counts',
+    30,
+    {},
+    [['restore', letters('abc').map((k) => [k, 10] as const)], ['evict', 10], ...touch('b', 'b', 'b', 'b', 'c', 'c', 'c'), ['evict', 30]],
+    ['a', 'b', 'c'],
+    ['a', 'b', 'c'],
+  ],
+  [
+    // evict(20) pushes k0 and k1 into G (110 bytes, over its 90); inserting k19 trims it back to
+    // k2..k19 before k1, inserted on that room, is looked up: k1 starts in S.
+    'G is trimmed by every insert, not only by the next evict()',
+    100,
+    {},
+    [...ins(10, ...ks(0, 19)), ['evict', 20], ['add', 'k19', 10], ['add', 'k1', 10], ...ins(10, ...ks(20, 10))],
+    [...ks(0, 20), 'k1'],
+    [...ks(0, 20), 'k1'],
+  ],
+  [
+    // A lone evict() leaves G at 100 bytes; the next fill's evict() trims it first, forgetting
+    // k0 before it comes back: k0 starts in S.
+    'G is trimmed before evicting, after an evict() no insert followed',
+    100,
+    {},
+    [...ins(10, ...ks(0, 19)), ['evict', 10], ...ins(10, 'k0'), ...ins(10, ...ks(20, 10))],
+    [...ks(0, 19), 'k0'],
+    [...ks(0, 19), 'k0'],
+  ],
 ];
 
 describe('eviction victims, by hand', () => {
@@ -224,8 +287,8 @@ describe.each(policies)('%s', (_name, make) => {
   it('refuses to be overdrawn', () => {
     const p = make(100);
     p.insert('a', 60);
-    expect(() => p.insert('b', 41)).toThrow(RangeError);
-    expect(() => p.insert('a', 101)).toThrow(RangeError);
+    expect(() => p.insert('b', 41)).toThrow(new RangeError('no room for 41 bytes: 60 of 100 are used (call evict(41) first)'));
+    expect(() => p.insert('a', 101)).toThrow(new RangeError('no room for 101 bytes: 0 of 100 are used (call evict(101) first)'));
     expect(() => p.insert('c', 101)).toThrow(RangeError);
     p.insert('a', 100); // a rewrite needs room for the difference only
     expect([p.used, p.count]).toEqual([100, 1]);
@@ -239,7 +302,10 @@ describe.each(policies)('%s', (_name, make) => {
       expect(() => p.insert('a', bad)).toThrow(RangeError);
       expect(() => p.evict(bad)).toThrow(RangeError);
     }
-    expect(() => make(-1)).toThrow(RangeError);
+    expect(() => p.insert('a', -1)).toThrow(new RangeError('size must be a whole number of bytes ≥ 0, not -1'));
+    expect(() => p.evict(1.5)).toThrow(new RangeError('incoming must be a whole number of bytes ≥ 0, not 1.5'));
+    expect(() => make(-1)).toThrow(new RangeError('capacity must be a whole number of bytes ≥ 0, not -1'));
+    expect(() => make(100).restore([['a', 10], ['b', Number.NaN]])).toThrow(new RangeError('size must be a whole number of bytes ≥ 0, not NaN'));
     expect(p.count).toBe(0);
   });
 
@@ -264,6 +330,21 @@ describe.each(policies)('%s', (_name, make) => {
   });
 });
 
+describe('S3Fifo options', () => {
+  it('takes shares of the capacity: S’s in [0, 1], G’s ≥ 0', () => {
+    for (const bad of [-0.1, 1.1, Number.NaN]) {
+      expect(() => new S3Fifo(100, { smallShare: bad })).toThrow(new RangeError(`smallShare must be in [0, 1], not ${bad}`));
+    }
+    for (const bad of [-0.1, Number.NaN]) {
+      expect(() => new S3Fifo(100, { ghostShare: bad })).toThrow(new RangeError(`ghostShare must be ≥ 0, not ${bad}`));
+    }
+    for (const ok of [{ smallShare: 0 }, { smallShare: 1 }, { ghostShare: 0 }, { smallShare: 1, ghostShare: 0 }]) {
+      const p = new S3Fifo<string>(100, ok);
+      expect(run(p, ins(10, ...ks(0, 11)))).toEqual(['k0']);
+    }
+  });
+});
+
 describe('S3Fifo ghost', () => {
   it('stays bounded and exact across the compaction of its queue', () => {
     // One-hit keys of 1–19 bytes through 1000 bytes: every victim comes from S and enters G,
@@ -285,5 +366,25 @@ describe('S3Fifo ghost', () => {
     fill(outside); // forgotten: into S
     for (let i = 5000; i < 5500; i++) fill(i); // S turns over; M, under its share, does not
     expect([p.has(`k${inside}`), p.has(`k${outside}`)]).toEqual([true, false]);
+  });
+
+  it('counts a key taken out after its queue was compacted by that key’s size', () => {
+    // 10-byte one-hit keys through 1000 bytes: G keeps the last 90 victims, and 1900 pass
+    // through it, past a compaction. One comes back (out of G, into M); G must still forget
+    // what falls out of its 900 bytes afterwards.
+    const p = new S3Fifo<string>(1000);
+    const victims: string[] = [];
+    const fill = (k: string) => {
+      victims.push(...p.evict(10));
+      p.insert(k, 10);
+    };
+    for (let i = 0; i < 2000; i++) fill(`k${i}`);
+    const back = victims.at(-1)!;
+    const gone = victims.at(-2)!;
+    fill(back); // remembered: into M
+    for (let i = 2000; i < 2200; i++) fill(`k${i}`);
+    fill(gone); // 200 victims later, forgotten: into S
+    for (let i = 2200; i < 2400; i++) fill(`k${i}`); // S turns over
+    expect([p.has(back), p.has(gone)]).toEqual([true, false]);
   });
 });
