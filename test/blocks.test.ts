@@ -16,7 +16,31 @@ describe('crc32cCombine', () => {
   });
 });
 
+describe('blockCount', () => {
+  it.each([
+    [0, 0],
+    [1, 1],
+    [BLOCK - 1, 1],
+    [BLOCK, 1],
+    [BLOCK + 1, 2],
+    [3 * BLOCK, 3],
+  ])('%i bytes: %i blocks', (size, n) => {
+    expect(blockCount(size)).toBe(n);
+  });
+});
+
 describe('blockTable', () => {
+  it('asks for each block once, in order, the short last one by its length', () => {
+    const asked = (size: number): [number, number][] => {
+      const calls: [number, number][] = [];
+      blockTable(size, (o, n) => (calls.push([o, n]), 0));
+      return calls;
+    };
+    expect(asked(0)).toEqual([]);
+    expect(asked(BLOCK)).toEqual([[0, BLOCK]]);
+    expect(asked(2 * BLOCK + 5)).toEqual([[0, BLOCK], [BLOCK, BLOCK], [2 * BLOCK, 5]]);
+  });
+
   it.each([0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK, 16 * BLOCK + 12345])('a file of %i bytes: one CRC per block, and the whole CRC combined from them', (size) => {
     const bytes = randomBytes(size);
     const { blocks, crc32c } = tableOf(bytes);
@@ -37,6 +61,14 @@ describe('blocksMatch', () => {
     expect(match(bytes.subarray(2 * BLOCK, 4 * BLOCK), 2)).toBe(true);
     expect(match(bytes.subarray(4 * BLOCK), 4)).toBe(true);
     expect(match(bytes.subarray(5 * BLOCK), 5)).toBe(true);
+  });
+
+  it('checks a read’s shape, not only its sums: a torn block fails even where every sum agrees', () => {
+    const size = 2 * BLOCK + 100;
+    const table = new Uint32Array(3).fill(7);
+    const m = (n: number, first: number): boolean => blocksMatch(Buffer.alloc(n), first, table, size, () => 7);
+    expect([m(size, 0), m(BLOCK, 1), m(BLOCK + 100, 1), m(100, 2)]).toEqual([true, true, true, true]);
+    expect([m(BLOCK + 10, 0), m(BLOCK - 1, 0), m(99, 2), m(BLOCK + 99, 1)]).toEqual([false, false, false, false]);
   });
 
   it('a changed byte, a shifted read, a torn block or bytes past the table do not', () => {
