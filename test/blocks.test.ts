@@ -1,6 +1,6 @@
 // Block checksums (src/store/blocks.ts): the combined CRC equals the CRC of the whole, for every
 // shape of file around the block size, and a read matches its table only when it should.
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { native } from '../src/native/index.js';
 import { BLOCK, blockCount, blocksMatch, blockTable, crc32cCombine } from '../src/store/blocks.js';
@@ -16,24 +16,14 @@ describe('crc32cCombine', () => {
   });
 });
 
-describe('blockCount', () => {
-  it.each([
-    [0, 0],
-    [1, 1],
-    [BLOCK - 1, 1],
-    [BLOCK, 1],
-    [BLOCK + 1, 2],
-    [3 * BLOCK, 3],
-  ])('%i bytes: %i blocks', (size, n) => {
-    expect(blockCount(size)).toBe(n);
-  });
-});
-
 describe('blockTable', () => {
   it('asks for each block once, in order, the short last one by its length', () => {
     const asked = (size: number): [number, number][] => {
       const calls: [number, number][] = [];
-      blockTable(size, (o, n) => (calls.push([o, n]), 0));
+      blockTable(size, (o, n) => {
+        if (calls.push([o, n]) > 100) throw new Error('more blocks asked for than the file has');
+        return 0;
+      });
       return calls;
     };
     expect(asked(0)).toEqual([]);
@@ -41,10 +31,19 @@ describe('blockTable', () => {
     expect(asked(2 * BLOCK + 5)).toEqual([[0, BLOCK], [BLOCK, BLOCK], [2 * BLOCK, 5]]);
   });
 
-  it.each([0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK, 16 * BLOCK + 12345])('a file of %i bytes: one CRC per block, and the whole CRC combined from them', (size) => {
+  it.each([
+    [0, 0],
+    [1, 1],
+    [BLOCK - 1, 1],
+    [BLOCK, 1],
+    [BLOCK + 1, 2],
+    [3 * BLOCK, 3],
+    [16 * BLOCK + 12345, 17],
+  ])('a file of %i bytes: %i CRCs, one per block, and the whole CRC combined from them', (size, count) => {
+    expect(blockCount(size)).toBe(count); // first: a wrong count could ask for billions of blocks
     const bytes = randomBytes(size);
     const { blocks, crc32c } = tableOf(bytes);
-    expect(blocks.length).toBe(blockCount(size));
+    expect(blocks.length).toBe(count);
     expect(crc32c).toBe(crc(bytes));
     for (let i = 0; i < blocks.length; i++) expect(blocks[i]).toBe(crc(bytes.subarray(i * BLOCK, (i + 1) * BLOCK)));
   });
@@ -53,7 +52,12 @@ describe('blockTable', () => {
 describe('blocksMatch', () => {
   const size = 5 * BLOCK + 100;
   const bytes = randomBytes(size);
-  const { blocks } = tableOf(bytes);
+  // Built in a hook, not while collecting: a broken blockTable then fails these tests rather
+  // than the file's collection, which Stryker's vitest runner counts as no failure at all.
+  let blocks: Uint32Array;
+  beforeAll(() => {
+    blocks = tableOf(bytes).blocks;
+  });
   const match = (b: Uint8Array, first: number): boolean => blocksMatch(b, first, blocks, size, crc);
 
   it('whole blocks read from the file match, from any block on, the short last one included', () => {
