@@ -135,6 +135,26 @@ describe('revalidation', () => {
   });
 });
 
+describe('revalidation refreshes the stored copy', () => {
+  it("a 304's headers replace the stored ones and restart the freshness clock", async () => {
+    const s = await edge();
+    const path = unique('m3u8');
+    const body = Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nb.ts\n');
+    const type = { 'content-type': 'application/vnd.apple.mpegurl' };
+    origin.put(path, body, { headers: { ...type, 'cache-control': 'max-age=0' } });
+    expect((await get(s.url, path)).body.equals(body)).toBe(true);
+    origin.behave(path, { headers: { ...type, 'cache-control': 'max-age=60' } }); // what the 304 will say
+    const revalidated = await get(s.url, path);
+    expect(revalidated.headers['cache-status']).toBe('segd; fwd=stale; fwd-status=304');
+    expect(revalidated.headers['cache-control']).toBe('max-age=60');
+    const hit = await get(s.url, path);
+    expect(hit.body.equals(body)).toBe(true);
+    expect(hit.headers['cache-status']).toBe('segd; hit');
+    expect(hit.headers['cache-control']).toBe('max-age=60');
+    expect(origin.count(path)).toBe(2); // the fetch and the revalidation, nothing since
+  });
+});
+
 describe('a range far ahead of the fill', () => {
   it('is fetched from the origin on its own, pinned to the same version, instead of waiting for the fill', async () => {
     const s = await edge();
@@ -375,6 +395,7 @@ describe('a large object that is not stored (passed through)', () => {
     origin.put(path, big);
     const res = await pausedGet(s.url, path);
     const { most, fetched } = await memoryUntilPaused(s.url);
+    expect(most).toBeGreaterThan(0); // the gauge sees the fill's window, not nothing
     expect(most).toBeLessThanOrEqual(bound);
     expect(fetched).toBeLessThan(big.length); // paused by the client, not read on into memory
     expect((await readAll(res)).equals(big)).toBe(true);
@@ -391,6 +412,30 @@ describe('a large object that is not stored (passed through)', () => {
     await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
     expect(await metric(s.url, 'segd_origin_bytes_total')).toBeLessThan(8 * MiB); // at once, not after a window's worth for nobody
     expect(await metric(s.url, 'segd_fill_memory_bytes')).toBe(0);
+  });
+
+  it('a client that leaves does not cut the others off: the fetch goes on for those still reading', async () => {
+    const s = await edge({ maxObjectSize: MiB });
+    const path = unique();
+    origin.put(path, big);
+    // Both ask at once, so they share the one fetch; the short one leaves after 1000 bytes.
+    const [whole, short] = await Promise.all([pausedGet(s.url, path), get(s.url, path, { range: 'bytes=0-999' })]);
+    expect(short.status).toBe(206);
+    expect(short.body.equals(big.subarray(0, 1000))).toBe(true);
+    expect((await readAll(whole)).equals(big)).toBe(true);
+    expect(origin.count(path)).toBe(1);
+    expect(await metric(s.url, 'segd_fills_discarded_total', '{reason="aborted"}')).toBe(0);
+  });
+
+  it('a HEAD, which reads no body, does not keep the fetch reading or holding memory', async () => {
+    const s = await edge({ maxObjectSize: MiB });
+    const path = unique();
+    origin.put(path, big);
+    const r = await get(s.url, path, {}, 'HEAD');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-length']).toBe(String(big.length));
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
+    await eventually(async () => (await metric(s.url, 'segd_fill_memory_bytes')) === 0, { what: 'the window let go' });
   });
 
   it('a newcomer after its start was let go gets a fetch of its own, and both get every byte', async () => {
