@@ -16,11 +16,13 @@ const file = (values: Record<string, unknown>): { path: string; values: Record<s
 
 describe('resolveServeConfig', () => {
   it.each([
-    ['defaults alone', undefined, {}, { port: 8080, cacheSize: 512 * 1024 ** 2, staleIfError: 86_400_000, corsOrigin: ['*'], player: true }],
+    ['defaults alone', undefined, {}, { host: '127.0.0.1', port: 8080, cacheSize: 512 * 1024 ** 2, staleIfError: 86_400_000, corsOrigin: ['*'], player: true, followSymlinks: false, log: false, index: false, verify: true }],
     ['the file over the defaults', file({ port: 9000, cacheSize: '2GiB', player: false }), {}, { port: 9000, cacheSize: 2 * 1024 ** 3, player: false }],
     ['flags over the file', file({ port: 9000, host: '0.0.0.0' }), { port: '9100' }, { port: 9100, host: '0.0.0.0' }],
     ['a bare number is what it is on the command line: bytes, seconds', file({ cacheDiskSize: 1024, staleIfError: 60, negativeTtl: '500ms' }), {}, { cacheDiskSize: 1024, staleIfError: 60_000, negativeTtl: 500 }],
     ['lists from a comma text or an array', file({ corsOrigin: ['https://a.example', 'https://b.example'] }), { stripQuery: 'token, sig' }, { corsOrigin: ['https://a.example', 'https://b.example'], stripQuery: ['token', 'sig'] }],
+    ['a comma text without its empty items', undefined, { stripQuery: 'token, ,sig,' }, { stripQuery: ['token', 'sig'] }],
+    ['a whole number from a flag, spaces around it', undefined, { port: ' 9100', threads: '2 ' }, { port: 9100, threads: 2 }],
     ['--hsts alone, or with seconds', undefined, { hsts: true, httpPort: '8081' }, { hsts: true, httpPort: 8081 }],
   ] as const)('%s', (_name, f, flags, expected) => {
     expect(resolveServeConfig(f as Parameters<typeof resolveServeConfig>[0], { ...flags })).toMatchObject(expected);
@@ -31,6 +33,12 @@ describe('resolveServeConfig', () => {
     ['a bad value in the file, by its key', file({ port: 70_000 }), {}, /^segd\.json: port: expected a whole number from 0 to 65535$/],
     ['a bad value of a flag, by its flag', undefined, { cacheDiskSize: 'lots' }, /^--cache-disk-size: not a size: 'lots'/],
     ['a value of the wrong type', file({ player: 'yes' }), {}, /^segd\.json: player: /],
+    ['two unknown keys', file({ a: 1, b: 2 }), {}, /^segd\.json: unknown keys a, b$/],
+    ['a whole number of the wrong type', file({ port: true }), {}, /^segd\.json: port: expected a whole number from 0 to 65535$/],
+    ['a size of the wrong type', file({ cacheSize: true }), {}, /^segd\.json: cacheSize: expected a size such as 512MiB, or a number of bytes$/],
+    ['a duration of the wrong type', file({ staleIfError: false }), {}, /^segd\.json: staleIfError: expected a duration such as 500ms or 10s, or a number of seconds$/],
+    ['a load factor out of range', file({ liveMaxAge: 11 }), { liveMaxAge: '-1' }, /^--live-max-age: expected a number from 0 to 10$/],
+    ['a worker count that is neither', undefined, { workers: 'many' }, /^--workers: expected 'auto' or a whole number from 1 to 1024$/],
     ['every problem at once', file({ port: -1, verify: 1 }), { threads: '0' }, /^segd\.json: port: expected a whole number from 0 to 65535; --threads: expected a whole number from 1 to 1024; segd\.json: verify: .*boolean/],
   ] as const)('refuses %s with one line that names it', (_name, f, flags, message) => {
     let error: unknown;
@@ -40,6 +48,7 @@ describe('resolveServeConfig', () => {
       error = err;
     }
     expect(error).toBeInstanceOf(SegdError);
+    expect((error as SegdError).code).toBe('ESEGDCONFIG');
     expect((error as Error).message).toMatch(message);
   });
 
