@@ -277,6 +277,9 @@ describe('certificates', () => {
       const next = new X509Certificate(readFileSync(renewed.cert)).fingerprint256;
       await eventually(async () => (await served()) === next, { timeoutMs: 10_000, what: 'the renewed certificate in use' });
       expect(await metric(own.httpUrl!, 'segd_tls_reloads_total{result="ok"}')).toBeGreaterThanOrEqual(1);
+      expect(lines.find((l) => l.msg === 'TLS certificate reloaded')).toMatchObject({ why: 'file change', cert });
+      expect(own.reloadTls()).toBe(true); // on demand (SIGHUP), a good pair says so
+      expect(lines.some((l) => l.msg === 'the TLS private key is readable by other users')).toBe(false); // 0600 is fine
 
       // Nothing of the key reaches a log line.
       const keyBody = readFileSync(key, 'utf8').split('\n')[1]!;
