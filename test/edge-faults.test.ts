@@ -233,6 +233,19 @@ describe('bad origins', () => {
     expect(stored()).toEqual([]);
   });
 
+  it('a body that keeps breaking is resumed twice, then cut off: nothing stored', async () => {
+    const s = await edge();
+    const path = unique();
+    // Every answer, the resumes too, breaks after 100 kB: three answers bring 300 kB of 600 kB.
+    origin.put(path, random(600_000), { resetAfter: 100_000, resetRanges: true, chunk: 50_000 });
+    const r = await getTimed(s.url, path);
+    expect(r.error).toBeDefined();
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="origin"}')) === 1);
+    expect(origin.log.filter((l) => l.path === path).map((l) => l.headers.range)).toEqual([undefined, 'bytes=100000-', 'bytes=200000-']);
+    expect(await metric(s.url, 'segd_origin_resumes_total')).toBe(2);
+    expect(stored()).toEqual([]);
+  });
+
   it('an origin that answers a resume with 200 (ignoring Range): cut off, nothing stored', async () => {
     const s = await edge();
     const path = unique();
@@ -469,6 +482,22 @@ describe('a large object that is not stored (passed through)', () => {
     first.resume();
     await ended;
     expect(Buffer.concat(chunks).equals(big)).toBe(true);
+  });
+});
+
+describe('a large object that is stored', () => {
+  it('a newcomer after its start left memory joins the fill, reading those bytes back from the file', async () => {
+    const MiB = 1024 * 1024;
+    const s = await edge();
+    const path = unique();
+    const big = random(100 * MiB); // over the 64 MiB a fill holds whole: the start leaves memory once on disk
+    origin.put(path, big, { chunk: MiB, chunkDelayMs: 15 });
+    const first = get(s.url, path);
+    await eventually(async () => (await metric(s.url, 'segd_origin_bytes_total')) >= 40 * MiB, { everyMs: 20, what: '40 MiB fetched' });
+    const second = await get(s.url, path);
+    expect(second.body.equals(big)).toBe(true);
+    expect((await first).body.equals(big)).toBe(true);
+    expect(origin.count(path)).toBe(1); // one fetch for both
   });
 });
 

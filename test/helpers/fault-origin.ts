@@ -20,6 +20,8 @@ export interface Behaviour {
   readonly resetAfter?: number;
   /** Resets only the first `resetTimes` whole-body requests (default all). */
   readonly resetTimes?: number;
+  /** Resets range answers too, each after `resetAfter` bytes of its own (an origin that breaks every resume). */
+  readonly resetRanges?: boolean;
   /** Declare this Content-Length while sending the real body (shorter or longer). */
   readonly lieLength?: number;
   /** Send one byte, then nothing (a drip that never finishes). */
@@ -109,7 +111,7 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
     const headers: Record<string, string> = { 'content-type': 'video/mp2t', ...validators, 'content-length': String(b.lieLength ?? body.length), ...b.headers };
     if (code === 206) headers['content-range'] = `bytes ${start}-${end}/${o.body.length}`;
     res.writeHead(code, headers);
-    const resets = code === 200 && b.resetAfter !== undefined && n <= (b.resetTimes ?? Infinity);
+    const resets = (code === 200 || (code === 206 && b.resetRanges === true)) && b.resetAfter !== undefined && n <= (b.resetTimes ?? Infinity);
     if (b.stall) {
       res.write(body.subarray(0, 1));
       return; // never finishes: the client's body timeout must end it
