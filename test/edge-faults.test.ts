@@ -246,6 +246,17 @@ describe('bad origins', () => {
     expect(stored()).toEqual([]);
   });
 
+  it('a body of unknown length that breaks before its first byte: cut off, never a clean empty 200', async () => {
+    const s = await edge();
+    const path = unique();
+    origin.put(path, random(100_000), { noLength: true, resetAfter: 0 });
+    const r = await getTimed(s.url, path);
+    expect(r.error).toBeDefined();
+    expect(r.body.length).toBe(0);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="origin"}')) === 1);
+    expect(stored()).toEqual([]);
+  });
+
   it('an origin that answers a resume with 200 (ignoring Range): cut off, nothing stored', async () => {
     const s = await edge();
     const path = unique();

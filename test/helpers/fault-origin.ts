@@ -20,6 +20,8 @@ export interface Behaviour {
   readonly resetAfter?: number;
   /** Resets only the first `resetTimes` whole-body requests (default all). */
   readonly resetTimes?: number;
+  /** No Content-Length (a chunked body of unknown length); the headers go at once. */
+  readonly noLength?: boolean;
   /** Resets range answers too, each after `resetAfter` bytes of its own (an origin that breaks every resume). */
   readonly resetRanges?: boolean;
   /** Declare this Content-Length while sending the real body (shorter or longer). */
@@ -110,7 +112,9 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
     const body = o.body.subarray(start, end + 1);
     const headers: Record<string, string> = { 'content-type': 'video/mp2t', ...validators, 'content-length': String(b.lieLength ?? body.length), ...b.headers };
     if (code === 206) headers['content-range'] = `bytes ${start}-${end}/${o.body.length}`;
+    if (b.noLength) delete headers['content-length'];
     res.writeHead(code, headers);
+    if (b.noLength) res.flushHeaders();
     const resets = (code === 200 || (code === 206 && b.resetRanges === true)) && b.resetAfter !== undefined && n <= (b.resetTimes ?? Infinity);
     if (b.stall) {
       res.write(body.subarray(0, 1));
