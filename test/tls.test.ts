@@ -59,10 +59,10 @@ function closed(s: ClientHttp2Session): Promise<void> {
 
 describe('one port, two protocols', () => {
   it('offers h2 and http/1.1 by ALPN, TLS 1.2 and 1.3 only, and HSTS on HTTPS answers only', async () => {
-    const negotiated = (alpn: string[], maxVersion: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3'): Promise<{ alpn: string | false | null; version: string | null } | Error> =>
+    const negotiated = (alpn: string[], maxVersion: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3', ciphers?: string): Promise<{ alpn: string | false | null; version: string | null } | Error> =>
       new Promise((resolve) => {
         const u = new URL(srv.url);
-        const sock: TLSSocket = tlsConnect({ host: u.hostname, port: Number(u.port), ca: pki.ca, ALPNProtocols: alpn, maxVersion, minVersion: maxVersion === 'TLSv1.1' ? 'TLSv1' : 'TLSv1.2' }, () => {
+        const sock: TLSSocket = tlsConnect({ host: u.hostname, port: Number(u.port), ca: pki.ca, ALPNProtocols: alpn, maxVersion, minVersion: maxVersion === 'TLSv1.1' ? 'TLSv1' : 'TLSv1.2', ...(ciphers === undefined ? {} : { ciphers }) }, () => {
           resolve({ alpn: sock.alpnProtocol, version: sock.getProtocol() });
           sock.end();
         });
@@ -72,6 +72,7 @@ describe('one port, two protocols', () => {
     expect(await negotiated(['http/1.1'])).toEqual({ alpn: 'http/1.1', version: 'TLSv1.3' });
     expect(await negotiated(['h2'], 'TLSv1.2')).toEqual({ alpn: 'h2', version: 'TLSv1.2' });
     expect(await negotiated(['h2'], 'TLSv1.1')).toBeInstanceOf(Error);
+    expect(await negotiated(['http/1.1'], 'TLSv1.2', 'ECDHE-ECDSA-AES128-SHA256')).toBeInstanceOf(Error); // TLS 1.2: AEAD suites only, not Node's default CBC ones
     await eventually(async () => (await metric(srv.httpUrl!, 'segd_tls_handshake_failures_total')) >= 1, { what: 'the refused handshake counted' });
 
     const s = session();
