@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { addressKey } from '../src/server/address.js';
 import { startServer, type RunningServer } from '../src/server/listen.js';
 import { cli, serveCli } from './helpers/cli.js';
@@ -73,6 +73,35 @@ function timedPlaylist(base: string): Promise<{ ms: number; status: number; body
 }
 
 const alive = (sockets: Socket[]): number => sockets.filter((s) => !s.destroyed && s.readyState === 'open').length;
+
+describe('keep-alive', () => {
+  it('a connection outside a drain stays open for the next request', async () => {
+    const srv = await startServer({ root: tree.dir, host: '127.0.0.1', port: 0, threads: 1, player: false });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const url = new URL(srv.url);
+    const fetchOne = (): Promise<{ connection: string | undefined; reused: boolean; body: Buffer }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: url.hostname, port: url.port, path: '/live/main.m3u8', agent }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ connection: res.headers.connection, reused: req.reusedSocket, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const first = await fetchOne();
+      expect(first.connection).toBe('keep-alive');
+      const second = await fetchOne();
+      expect(second.reused).toBe(true); // the same connection, not closed after the first answer
+      expect(second.body.equals(playlist)).toBe(true);
+    } finally {
+      agent.destroy();
+      await srv.close(500);
+    }
+  });
+});
 
 describe('one address flooding with idle sockets', () => {
   let srv: RunningServer | undefined;
