@@ -131,7 +131,6 @@ async function stream(res: ServerResponse, fill: Fill, start: number, end: numbe
         }
         // Ended: complete when every byte was sent, else cut short (failed, or bytes lost).
         if (o.kind !== 'failed' && end === undefined && pos >= fill.received) break;
-        if (o.kind !== 'failed' && pos < fill.sendable) continue; // checked meanwhile: the held byte may go
         cut(res);
         return;
       }
