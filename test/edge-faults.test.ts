@@ -426,6 +426,18 @@ describe('a large object that is not stored (passed through)', () => {
     expect(stored()).toEqual([]);
   });
 
+  it('is abandoned once its only client disconnects while its answer waits on a full socket', async () => {
+    const s = await edge({ maxObjectSize: MiB });
+    const path = unique();
+    origin.put(path, big);
+    const res = await pausedGet(s.url, path);
+    await memoryUntilPaused(s.url); // the answer waits for the socket to drain, the fill for the answer
+    res.destroy();
+    // The wait ends with the connection, the answer leaves the fill, and nobody is left to read it.
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
+    expect(await metric(s.url, 'segd_fill_memory_bytes')).toBe(0);
+  });
+
   it('is abandoned at the origin once its last client has left', async () => {
     const s = await edge({ maxObjectSize: MiB });
     const path = unique();
