@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import type { Content } from './content.js';
@@ -44,9 +45,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** The built segd CLI, the default of --segd-cli. */
 export const SEGD_CLI = path.join(REPO_DIR, 'dist', 'src', 'cli', 'main.js');
 
-function probe(port: number, urlPath: string): Promise<number> {
+/** GET urlPath's status (0: no answer); over HTTPS verified against `ca` when given. */
+function probe(port: number, urlPath: string, ca?: Buffer): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: 2000 }, (res) => {
+    const get = ca === undefined ? http.get : https.get;
+    const req = get({ host: '127.0.0.1', port, path: urlPath, ca, agent: false, timeout: 2000 }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
@@ -55,8 +58,8 @@ function probe(port: number, urlPath: string): Promise<number> {
   });
 }
 
-/** Waits until GET urlPath answers 200, failing early if the process exits. */
-export async function waitReady(proc: GroupChild, port: number, urlPath: string, timeoutMs: number, what: string): Promise<void> {
+/** Waits until GET urlPath answers 200 (over HTTPS, verified against `ca`, when given), failing early if the process exits. */
+export async function waitReady(proc: GroupChild, port: number, urlPath: string, timeoutMs: number, what: string, ca?: Buffer): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 0;
   while (Date.now() < deadline) {
@@ -64,7 +67,7 @@ export async function waitReady(proc: GroupChild, port: number, urlPath: string,
       const code = await proc.exited;
       throw new Error(`${what} exited (${code}) before serving: ${(proc.stderr() || proc.stdout()).trim().slice(-800)}`);
     }
-    last = await probe(port, urlPath);
+    last = await probe(port, urlPath, ca);
     if (last === 200) return;
     await sleep(last === 0 ? 100 : 250);
   }

@@ -4,13 +4,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import https from 'node:https';
 import path from 'node:path';
 import { TLS_PROTOCOL } from '../../src/server/tls.js';
 import type { Content } from '../content.js';
 import { REPO_DIR } from '../options.js';
-import { freePort, spawnGroup, stopGroup, which, type GroupChild } from '../procs.js';
-import { launchNginx, nginxConf, running, type RunningServer } from '../servers.js';
+import { freePort, spawnGroup, stopGroup, which } from '../procs.js';
+import { launchNginx, nginxConf, running, waitReady, type RunningServer } from '../servers.js';
 import type { BenchCerts } from './certs.js';
 
 export const TLS_SERVERS = ['segd', 'nginx', 'node-h2'] as const;
@@ -32,33 +31,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** The TLS 1.2 cipher list segd uses (src/server/tls.ts), in OpenSSL's syntax, for nginx's ssl_ciphers. */
 export const TLS12_CIPHERS = String(TLS_PROTOCOL.ciphers);
-
-function probe(port: number, urlPath: string, ca: Buffer): Promise<number> {
-  return new Promise((resolve) => {
-    const req = https.get({ host: '127.0.0.1', port, path: urlPath, ca, agent: false, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(0));
-  });
-}
-
-/** Waits until GET urlPath over HTTPS (verified against the bench CA) answers 200. */
-async function waitReadyTls(proc: GroupChild, port: number, urlPath: string, ca: Buffer, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 0;
-  while (Date.now() < deadline) {
-    if (proc.hasExited()) {
-      const code = await proc.exited;
-      throw new Error(`${what} exited (${code}) before serving: ${(proc.stderr() || proc.stdout()).trim().slice(-800)}`);
-    }
-    last = await probe(port, urlPath, ca);
-    if (last === 200) return;
-    await sleep(last === 0 ? 100 : 250);
-  }
-  throw new Error(`${what} not serving https://127.0.0.1:${port}${urlPath} after ${timeoutMs} ms (last status ${last})`);
-}
 
 export function tlsServerUnavailable(name: TlsServerName, ctx: TlsServerContext): string | null {
   if (name === 'node-h2') return ctx.workers === 1 ? null : 'one process only: the ceiling is per process';
@@ -85,7 +57,7 @@ async function startSegd(ctx: TlsServerContext, port: number): Promise<TlsServer
   } else if (ctx.workers !== 1) throw new Error('this segd build has no --workers');
   const proc = spawnGroup(args, { cpu: ctx.cpu, cwd: REPO_DIR });
   try {
-    await waitReadyTls(proc, port, ctx.content.playlistPath, readFileSync(ctx.certs.ca), 30_000, 'segd');
+    await waitReady(proc, port, ctx.content.playlistPath, 30_000, 'segd', readFileSync(ctx.certs.ca));
   } catch (e) {
     await stopGroup(proc);
     throw e;
@@ -127,7 +99,7 @@ export function nginxTlsHttp(root: string, port: number, certs: BenchCerts): str
 async function startNginx(ctx: TlsServerContext, port: number): Promise<TlsServer> {
   const ca = readFileSync(ctx.certs.ca);
   const nginx = await launchNginx('nginx', port, ctx.content.playlistPath, ctx.cpu, (prefix) => nginxConf(prefix, nginxTlsHttp(ctx.content.dir, port, ctx.certs), ctx.workers), (proc) =>
-    waitReadyTls(proc, port, ctx.content.playlistPath, ca, 15_000, 'nginx'),
+    waitReady(proc, port, ctx.content.playlistPath, 15_000, 'nginx', ca),
   );
   const warnings = (await readFile(path.join(nginx.prefix, 'error.log'), 'utf8').catch(() => '')).trim();
   if (warnings) nginx.notes.push(`error.log: ${warnings.slice(-300)}`);
