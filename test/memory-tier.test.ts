@@ -11,7 +11,7 @@ import { unlinkSync } from 'node:fs';
 import { native, type Mapping } from '../src/native/index.js';
 import { LoadPool } from '../src/pool/load-pool.js';
 import { MemoryTier } from '../src/store/memory.js';
-import { adopt, type Resident, type StoredFile } from '../src/store/objects.js';
+import { adopt, MAX_VIEW, type Resident, type StoredFile } from '../src/store/objects.js';
 import { random, tempTree } from './helpers/content.js';
 
 const tree = tempTree();
@@ -92,5 +92,119 @@ describe('an object leaving the tier', () => {
     expect(() => inFlight.mapping!.slice(100, 10)).toThrow(expect.objectContaining({ code: 'ERR_SEGD_CLOSED' }));
     expect(tier.ensureResident(inFlight, 0, 1000)).toBeUndefined();
     expect(inFlight.file.view(0, 10).length).toBe(10);
+  });
+});
+
+describe('the tier\'s bookkeeping (in process)', () => {
+  /** `bytes` as counted by the tier for a real object of 256 KiB. */
+  const SIZE = 256 * 1024;
+  const closed = (e: Resident): boolean => {
+    try {
+      e.mapping!.slice(0, 1);
+      return false;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_SEGD_CLOSED') return true;
+      throw err;
+    }
+  };
+  const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+  it('keeps an object exactly as big as the tier, and refuses one a byte bigger', () => {
+    const tier = new MemoryTier<Resident>(SIZE, (f) => pool.warm(f));
+    tier.set('fits', object('fits.ts', () => true));
+    expect(tier.peek('fits')).toBeDefined();
+    expect(tier.bytes).toBe(SIZE);
+    const small = new MemoryTier<Resident>(SIZE - 1, (f) => pool.warm(f));
+    small.set('big', object('too-big.ts', () => true));
+    expect(small.size).toBe(0);
+  });
+
+  it('counts an eviction as one, and neither a delete, a replacement nor a clear', () => {
+    let evictions = 0;
+    const tier = new MemoryTier<Resident>(300 * 1024, (f) => pool.warm(f), { evict: () => evictions++ });
+    tier.set('a', object('ev-a.ts', () => true));
+    tier.delete('a');
+    expect(tier.peek('a')).toBeUndefined();
+    tier.set('a', object('ev-a2.ts', () => true));
+    tier.set('a', object('ev-a3.ts', () => true)); // replaced under the same key
+    expect(evictions).toBe(0);
+    tier.set('b', object('ev-b.ts', () => true)); // evicts a: 2 × 256 KiB > 300 KiB
+    expect(evictions).toBe(1);
+    tier.clear();
+    expect(evictions).toBe(1);
+  });
+
+  it('deleteIf deletes only the object it is given', () => {
+    const tier = new MemoryTier<Resident>(1024 * 1024, (f) => pool.warm(f));
+    const old = object('old.ts', () => true);
+    const newer = object('newer.ts', () => true);
+    tier.set('k', newer);
+    tier.deleteIf('k', old); // a newer object replaced it meanwhile: kept
+    expect(tier.peek('k')).toBe(newer);
+    tier.deleteIf('k', newer);
+    expect(tier.peek('k')).toBeUndefined();
+    expect(tier.size).toBe(0);
+  });
+
+  it('admits: an object bigger than the tier never; one that fits in the room left always', () => {
+    const tier = new MemoryTier<Resident>(2 * SIZE, (f) => pool.warm(f));
+    expect(tier.admits(2 * SIZE + 1, 1000, 0)).toBe(false); // even into an empty tier
+    expect(tier.admits(2 * SIZE, 1000, 0)).toBe(true); // exactly the tier
+    tier.set('a', object('adm-a.ts', () => true));
+    tier.get('a', 5000); // just used
+    expect(tier.admits(SIZE, 1000, 5000)).toBe(true); // exactly the room left: nothing displaced
+    expect(tier.admits(SIZE + 1, 1000, 5000)).toBe(false); // would displace a, used just now
+  });
+
+  it('admits over a full tier only what is asked more often than its least recent object (more than twice the gap)', () => {
+    const tier = new MemoryTier<Resident>(2 * SIZE, (f) => pool.warm(f));
+    tier.set('old', object('adm-old.ts', () => true));
+    tier.set('new', object('adm-new.ts', () => true));
+    tier.get('old', 1000);
+    tier.get('new', 9000); // 'old' stays the least recently used
+    expect(tier.admits(SIZE, 1000, 3000)).toBe(false); // old used 2000 ms ago: exactly twice the gap
+    expect(tier.admits(SIZE, 1000, 3001)).toBe(true); // a millisecond more
+    expect(tier.admits(SIZE, 999, 3000)).toBe(true);
+  });
+
+  it('closes a leaving object\'s handle after this turn when its file has one whole view; a bigger one\'s goes with GC', async () => {
+    const tier = new MemoryTier<Resident>(2 ** 33, (f) => pool.warm(f));
+    // Real mappings; only the size the tier reads is that of a file too large to write in a test.
+    const viewed = object('at-limit.ts', () => true);
+    const atLimit = { ...viewed, file: { ...viewed.file, size: MAX_VIEW } };
+    const sliced = object('over-limit.ts', () => true);
+    const overLimit = { ...sliced, file: { ...sliced.file, size: MAX_VIEW + 1 } };
+    tier.set('at', atLimit);
+    tier.set('over', overLimit);
+    expect(tier.size).toBe(2);
+    tier.delete('at');
+    tier.delete('over');
+    expect(closed(atLimit)).toBe(false); // not within this turn
+    await turn();
+    expect(closed(atLimit)).toBe(true);
+    expect(closed(overLimit)).toBe(false);
+  });
+
+  it('clear closes every handle at once, and later evictions close theirs again', async () => {
+    const tier = new MemoryTier<Resident>(300 * 1024, (f) => pool.warm(f));
+    const a = object('clr-a.ts', () => true);
+    tier.set('a', a);
+    tier.clear();
+    expect(tier.size).toBe(0);
+    expect(tier.bytes).toBe(0);
+    expect(closed(a)).toBe(true);
+    const b = object('clr-b.ts', () => true);
+    tier.set('b', b);
+    tier.set('c', object('clr-c.ts', () => true)); // evicts b
+    await turn();
+    expect(closed(b)).toBe(true);
+  });
+
+  it('a residency check that fails for another reason than a closed handle is not taken for resident', () => {
+    const tier = new MemoryTier<Resident>(1024 * 1024, (f) => pool.warm(f));
+    const e = object('eio.ts', () => {
+      throw Object.assign(new Error('mincore failed'), { code: 'EIO' });
+    });
+    expect(() => tier.ensureResident(e, 0, 10)).toThrow(expect.objectContaining({ code: 'EIO' }));
   });
 });
