@@ -175,6 +175,26 @@ describe('readAt', () => {
     }
   });
 
+  it.skipIf(skipping('preadv2(RWF_NOWAIT)', onFallback))('nowait: pages not in the page cache are not even started (no readahead on the calling thread)', async (ctx) => {
+    // A RWF_NOWAIT read alone would allocate readahead pages for the missing range and start
+    // their I/O before it returns EAGAIN; in a memory cgroup at its limit that allocation reclaims
+    // on the event loop. cachestat(2) first means nothing is touched: the file stays uncached.
+    const p = path.join(dir, 'untouched.bin');
+    const dd = spawnSync('dd', ['if=/dev/urandom', `of=${p}`, 'bs=1M', 'count=2', 'oflag=direct'], { encoding: 'utf8' });
+    if (dd.status !== 0) return ctx.skip(`O_DIRECT writes are refused here (${dd.stderr.trim()})`);
+    const fd = fs.openSync(p, 'r');
+    const m = native.map(p);
+    try {
+      expect(m.resident(0, 4096)).toBe(false);
+      expect(native.readAt(fd, Buffer.alloc(256 * 1024), 0, true)).toBe(0);
+      // Readahead's I/O, had it been started, completes within milliseconds on any disk.
+      for (const until = Date.now() + 300; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) expect(m.resident(0, 4096)).toBe(false);
+    } finally {
+      m.close();
+      fs.closeSync(fd);
+    }
+  });
+
   it('nowait on the TypeScript fallback reads nothing: the caller reads off the event loop', () => {
     const fd = fs.openSync(bigPath, 'r');
     try {

@@ -23,7 +23,7 @@ mod sys;
 use mapping::Region;
 use napi::{callback, Cx, Error, Result};
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use sys::napi::{napi_callback_info, napi_env, napi_value};
 
@@ -169,6 +169,9 @@ fn read_at_impl(cx: &Cx) -> Result<napi_value> {
     let (buf, cap) = cx.bytes_arg(1, "buffer")?;
     let pos = cx.index_arg(2, "position")?;
     let nowait = cx.opt_bool_arg(3, "nowait")?;
+    if nowait && cap > 0 && !all_cached(fd as i32, pos, cap) {
+        return napi::number(cx.env, 0.0);
+    }
     let mut filled = 0usize;
     while filled < cap {
         let at = (pos + filled as u64) as i64;
@@ -201,6 +204,33 @@ fn read_at_impl(cx: &Cx) -> Result<napi_value> {
         filled += n as usize;
     }
     napi::number(cx.env, filled as f64)
+}
+
+/// cachestat(2) is missing (a kernel before 6.5, or a seccomp filter): stop asking.
+static NO_CACHESTAT: AtomicBool = AtomicBool::new(false);
+
+/// Whether every page of [pos, pos + len) is in the page cache, by cachestat(2), which only
+/// looks. Asked before a RWF_NOWAIT read because that read is not free when pages are missing:
+/// the kernel still allocates their readahead folios on the calling thread, and in a memory
+/// cgroup at its limit that allocation reclaims synchronously, on the event loop. Where
+/// cachestat is unavailable the answer is yes, and RWF_NOWAIT alone decides as before.
+fn all_cached(fd: i32, pos: u64, len: usize) -> bool {
+    if NO_CACHESTAT.load(Ordering::Relaxed) {
+        return true;
+    }
+    let range = sys::libc::cachestat_range { off: pos, len: len as u64 };
+    let mut cs = sys::libc::cachestat::default();
+    // SAFETY: both pointers are to live locals of the layouts cachestat(2) reads and writes.
+    let r = unsafe { sys::libc::syscall(sys::libc::SYS_CACHESTAT, fd, &range as *const _, &mut cs as *mut _, 0u32) };
+    if r != 0 {
+        if errno::last() == sys::libc::ENOSYS {
+            NO_CACHESTAT.store(true, Ordering::Relaxed);
+        }
+        return true;
+    }
+    let page = sigbus::page_size() as u64;
+    let pages = (pos + len as u64 - 1) / page - pos / page + 1;
+    cs.nr_cache >= pages
 }
 
 fn crc32c_impl(cx: &Cx) -> Result<napi_value> {

@@ -60,12 +60,34 @@ pub const EFBIG: c_int = 27;
 pub const ESPIPE: c_int = 29;
 pub const EROFS: c_int = 30;
 pub const ENAMETOOLONG: c_int = 36;
+pub const ENOSYS: c_int = 38;
 pub const ELOOP: c_int = 40;
 pub const EOVERFLOW: c_int = 75;
 pub const ENOTSUP: c_int = 95;
 pub const EOPNOTSUPP: c_int = ENOTSUP; // the same number on Linux
 
 pub const RLIMIT_NOFILE: c_int = 7;
+
+/// cachestat(2) (Linux 6.5), the same number on x86_64 and aarch64 (the generic syscall table).
+pub const SYS_CACHESTAT: c_long = 451;
+
+/// cachestat's range (linux/mman.h): `len` 0 means to the end of the file.
+#[repr(C)]
+pub struct cachestat_range {
+    pub off: u64,
+    pub len: u64,
+}
+
+/// cachestat's answer (linux/mman.h), counted in pages.
+#[repr(C)]
+#[derive(Default)]
+pub struct cachestat {
+    pub nr_cache: u64,
+    pub nr_dirty: u64,
+    pub nr_writeback: u64,
+    pub nr_evicted: u64,
+    pub nr_recently_evicted: u64,
+}
 
 /// preadv2 flag (linux/fs.h): fail with EAGAIN instead of waiting for the disk.
 pub const RWF_NOWAIT: c_int = 0x0000_0008;
@@ -122,6 +144,7 @@ extern "C" {
     pub fn pread(fd: c_int, buf: *mut c_void, count: size_t, offset: off_t) -> isize;
     pub fn preadv2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> isize;
     pub fn sysconf(name: c_int) -> c_long;
+    pub fn syscall(num: c_long, ...) -> c_long;
     pub fn sigaction(signum: c_int, act: *const sigaction_t, oldact: *mut sigaction_t) -> c_int;
     pub fn sigemptyset(set: *mut sigset_t) -> c_int;
     pub fn __errno_location() -> *mut c_int;
