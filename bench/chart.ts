@@ -6,13 +6,14 @@ import type { BenchReport } from './report.js';
 export const COLORS: Record<ServerName, string> = {
   segd: '#d62728',
   nginx: '#2ca02c',
+  'nginx-aio': '#98df8a',
   'fastify-static': '#1f77b4',
   'serve-static': '#9467bd',
   bare: '#7f7f7f',
 };
 
 /** Scenarios whose figure of merit is bytes per second rather than requests per second. */
-const BYTE_SCENARIOS = new Set(['segments', 'ranges', 'cold', 'mix']);
+const BYTE_SCENARIOS = new Set(['segments', 'ranges', 'cold', 'mix', 'disk']);
 
 export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 

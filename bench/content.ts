@@ -1,5 +1,6 @@
 // Synthetic HLS content with random bytes: hot segments, a byte-range rendition,
-// a master playlist and a cold library larger than segd's cache.
+// a master playlist, a cold library larger than segd's cache, and a disk library larger than
+// the memory the disk scenario allows.
 import { randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,6 +22,8 @@ export interface Content {
   /** Byte ranges [start, end] (inclusive) listed in the byte-range playlist. */
   ranges: Array<[number, number]>;
   coldPaths: string[];
+  /** The disk scenario's library (its own, so no earlier scenario has it cached or mapped). */
+  diskPaths: string[];
   totalBytes: number;
 }
 
@@ -52,11 +55,8 @@ export function describeContent(dir: string, spec: ContentSpec): Content {
   for (let off = 0; off + spec.rangeChunkBytes <= spec.rangeFileBytes; off += spec.rangeChunkBytes) {
     ranges.push([off, off + spec.rangeChunkBytes - 1]);
   }
-  const coldCount = Math.max(1, Math.floor(spec.coldBytes / spec.coldSegmentBytes));
-  const coldPaths = Array.from(
-    { length: coldCount },
-    (_, i) => `/cold/t${pad3(Math.floor(i / 64))}/seg${pad3(i % 64)}.m4s`,
-  );
+  const coldPaths = libraryPaths('cold', spec.coldBytes, spec.coldSegmentBytes);
+  const diskPaths = libraryPaths('disk', spec.diskBytes, spec.coldSegmentBytes);
   return {
     dir,
     spec,
@@ -67,9 +67,15 @@ export function describeContent(dir: string, spec: ContentSpec): Content {
     rangePath: '/range/main.mp4',
     ranges,
     coldPaths,
-    totalBytes:
-      spec.segmentCount * spec.segmentBytes + spec.rangeFileBytes + coldCount * spec.coldSegmentBytes,
+    diskPaths,
+    totalBytes: spec.segmentCount * spec.segmentBytes + spec.rangeFileBytes + (coldPaths.length + diskPaths.length) * spec.coldSegmentBytes,
   };
+}
+
+/** A library of `bytes` in segments under `/root/tNNN/`, 64 per track. */
+function libraryPaths(root: string, bytes: number, segmentBytes: number): string[] {
+  const count = Math.max(1, Math.floor(bytes / segmentBytes));
+  return Array.from({ length: count }, (_, i) => `/${root}/t${pad3(Math.floor(i / 64))}/seg${pad3(i % 64)}.m4s`);
 }
 
 async function writeRandom(file: string, size: number, scratch: Buffer): Promise<void> {
@@ -117,9 +123,9 @@ export async function ensureContent(
   const rangeMap = init ? `#EXT-X-MAP:URI="main.mp4",BYTERANGE="${init[1] - init[0] + 1}@${init[0]}"` : '';
   await writeFile(path.join(dir, content.rangePlaylistPath), mediaPlaylist(rangeLines, rangeMap));
 
-  // Cold library: tracks of up to 64 segments, each with its own playlist.
+  // The libraries: tracks of up to 64 segments, each with its own playlist.
   const tracks = new Map<string, string[]>();
-  for (const p of content.coldPaths) {
+  for (const p of [...content.coldPaths, ...content.diskPaths]) {
     const trackDir = path.posix.dirname(p);
     if (!tracks.has(trackDir)) {
       tracks.set(trackDir, []);

@@ -17,10 +17,10 @@ export const REPO_DIR = findRepo(MODULE_DIR);
 /** The source bench/ directory (generated data and results live there in either case). */
 export const BENCH_DIR = path.join(REPO_DIR, 'bench');
 
-export const SERVER_NAMES = ['segd', 'nginx', 'fastify-static', 'serve-static', 'bare'] as const;
+export const SERVER_NAMES = ['segd', 'nginx', 'nginx-aio', 'fastify-static', 'serve-static', 'bare'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
-export const SCENARIO_NAMES = ['playlist', 'segments', 'ranges', 'cold', 'revalidate', 'head', 'mix'] as const;
+export const SCENARIO_NAMES = ['playlist', 'segments', 'ranges', 'cold', 'revalidate', 'head', 'mix', 'disk'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 const KiB = 1024;
@@ -37,7 +37,12 @@ export interface ContentSpec {
   /** Cold library under cold/: several times segd's cache. */
   coldBytes: number;
   coldSegmentBytes: number;
+  /** Library under disk/ (segments of coldSegmentBytes) for the disk scenario, DISK_MEMORY_SHARE of it allowed in memory. */
+  diskBytes: number;
 }
+
+/** The disk scenario's memory cgroup limit, as a share of its library: reads really go to the device. */
+export const DISK_MEMORY_SHARE = 0.25;
 
 export interface BenchOptions {
   quick: boolean;
@@ -79,13 +84,14 @@ export const FULL_CONTENT: ContentSpec = {
   rangeChunkBytes: 256 * KiB,
   coldBytes: 1 * GiB,
   coldSegmentBytes: 1 * MiB,
+  diskBytes: 2 * GiB,
 };
 
-export const QUICK_CONTENT: ContentSpec = { ...FULL_CONTENT, coldBytes: 256 * MiB };
+export const QUICK_CONTENT: ContentSpec = { ...FULL_CONTENT, coldBytes: 256 * MiB, diskBytes: 512 * MiB };
 
 export function contentKey(c: ContentSpec): string {
   const k = (n: number): string => (n % MiB === 0 ? `${n / MiB}m` : `${n / KiB}k`);
-  return `s${c.segmentCount}x${k(c.segmentBytes)}-r${k(c.rangeFileBytes)}@${k(c.rangeChunkBytes)}-c${k(c.coldBytes)}@${k(c.coldSegmentBytes)}`;
+  return `s${c.segmentCount}x${k(c.segmentBytes)}-r${k(c.rangeFileBytes)}@${k(c.rangeChunkBytes)}-c${k(c.coldBytes)}@${k(c.coldSegmentBytes)}-d${k(c.diskBytes)}`;
 }
 
 export function defaultOptions(overrides: Partial<BenchOptions> = {}): BenchOptions {

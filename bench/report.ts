@@ -1,6 +1,6 @@
 // Results: the report's shape, generator-bound flags, segd-to-baseline ratios, and the
 // console table, markdown and JSON renderings.
-import type { ScenarioName, ServerName } from './options.js';
+import { DISK_MEMORY_SHARE, type ScenarioName, type ServerName } from './options.js';
 
 export interface ScenarioResult {
   server: ServerName;
@@ -24,6 +24,12 @@ export interface ScenarioResult {
   generatorCpu: number;
   /** Share of the measurement segd's main thread spent in V8's garbage collector (NaN for other servers). */
   gcShare: number;
+  /** segd's event-loop delay over the measurement, p99 and max (prom-client's, from its /metrics); NaN for other servers. */
+  loopP99Ms: number;
+  loopMaxMs: number;
+  /** The disk scenario's memory cgroup: its limit and the most it held (NaN when not confined, or unknown). */
+  memoryLimitBytes: number;
+  memoryPeakBytes: number;
   /** Peak resident memory of the server's processes during the scenario. */
   peakRssBytes: number;
   /** The generator was saturated and no server got noticeably more: the figure is a floor. */
@@ -116,6 +122,7 @@ export const COLUMNS = [
   'srv CPU',
   'CPU s/GB',
   'GC %',
+  'loop p99/max ms',
   'gen CPU',
   'segd ÷',
   'flags',
@@ -130,6 +137,7 @@ export function tableRows(report: BenchReport): string[][] {
       const flags: string[] = [];
       if (r.skipped) flags.push(`skipped: ${r.skipped}`);
       if (r.generatorBound) flags.push('generator-bound');
+      if (Number.isFinite(r.memoryLimitBytes)) flags.push(`memory ${fmt(r.memoryLimitBytes / 2 ** 20)} MiB, peak ${fmt(r.memoryPeakBytes / 2 ** 20)}`);
       rows.push([
         scenario,
         r.server,
@@ -144,6 +152,7 @@ export function tableRows(report: BenchReport): string[][] {
         r.skipped ? '-' : fmt(r.serverCpu, 2),
         r.skipped || r.bytesPerSec < 1e8 ? '-' : fmt(r.serverCpu / (r.bytesPerSec / 1e9), 2),
         r.skipped ? '-' : fmt(r.gcShare * 100, 1),
+        r.skipped || !Number.isFinite(r.loopP99Ms) ? '-' : `${fmtMs(r.loopP99Ms)}/${fmtMs(r.loopMaxMs)}`,
         r.skipped ? '-' : fmt(r.generatorCpu, 2),
         ratio ? `${fmt(ratio.reqPerSec, 2)}${ratio.generatorBound ? '~' : ''}` : '',
         flags.join(', '),
@@ -158,7 +167,8 @@ function footnotes(report: BenchReport): string[] {
     `non-2xx*: responses other than the scenario's expected status (206 for ranges, 304 for revalidate); wrk can only count statuses >= 400.`,
     `segd ÷: segd's req/s divided by that server's; "~": both at the load generator's limit.`,
     `generator-bound: the load generator used >= ${SATURATED} of its CPU and no server did more than ${Math.round((SAME_LEVEL - 1) * 100)}% better, so the figure is a floor.`,
-    `CPU s/GB: the server's CPU seconds per GB it sent (scenarios that move bytes). GC %: segd's share of wall time in V8's garbage collector (nodejs_gc_duration_seconds from its /metrics).`,
+    `CPU s/GB: the server's CPU seconds per GB it sent (scenarios that move bytes). GC %: segd's share of wall time in V8's garbage collector (nodejs_gc_duration_seconds from its /metrics). loop p99/max: segd's event-loop delay (nodejs_eventloop_lag_*).`,
+    `disk: the server's processes in a memory cgroup limited to ${DISK_MEMORY_SHARE * 100}% of the disk library (page cache included), the page cache dropped first, so reads go to the device; "memory" says the limit and the group's peak.`,
     `CPU in cores; servers pinned to CPU 0, generators to CPU 1${report.pinned ? '' : ' (pinning was off)'}; load average at start ${report.machine.loadavg.map((l) => l.toFixed(2)).join(' ')}.`,
   ];
   const unavailable = report.servers.filter((s) => !s.available);
@@ -196,7 +206,7 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
   ];
 }
 
-const NUMERIC_COLUMNS = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+const NUMERIC_COLUMNS = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
 
 export function formatTable(report: BenchReport): string {
   const table = alignedTable(COLUMNS, tableRows(report), NUMERIC_COLUMNS, 0);

@@ -1,10 +1,9 @@
 // Entry point: `npm run bench -- [--quick] [--servers ...] [--scenarios ...]`, and runBench()
 // for driving the harness in-process (test/bench.test.ts).
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { cgroupUnavailable, dropPageCache, MemoryCgroup } from './cgroup.js';
 import { toSvg } from './chart.js';
 import { ensureContent, type Content } from './content.js';
 import { autocannonGenerator } from './generators/autocannon.js';
@@ -13,7 +12,7 @@ import { setWrkCpu, wrkAvailable, wrkGenerator } from './generators/wrk.js';
 import { defaultOptions, parseArgs, runAsMain, USAGE, type BenchOptions, type ScenarioName, type ServerName } from './options.js';
 import { cpuSeconds, groupPids, installCleanupHandlers, killAllSync, pinSelf, RssSampler } from './procs.js';
 import { finishReport, formatTable, toMarkdown, type BenchReport, type ScenarioResult, type ServerStatus } from './report.js';
-import { SCENARIOS, type Scenario } from './scenarios.js';
+import { SCENARIOS, type Preflight, type Scenario } from './scenarios.js';
 import { GENERATOR_CPU, serverUnavailable, startServer, type RunningServer } from './servers.js';
 import { ensureTools } from './setup.js';
 
@@ -26,10 +25,9 @@ export interface RunBenchResult {
   files: string[];
 }
 
-function dropPageCache(log: (l: string) => void): string {
+function dropCaches(log: (l: string) => void): string {
   try {
-    spawnSync('sync');
-    writeFileSync('/proc/sys/vm/drop_caches', '3');
+    dropPageCache();
     return 'page cache dropped';
   } catch (e) {
     log(`cannot drop the page cache: ${(e as Error).message}`);
@@ -56,6 +54,10 @@ function skippedResult(server: ServerName, scenario: ScenarioName, generator: 'w
     serverCpu: NaN,
     generatorCpu: NaN,
     gcShare: NaN,
+    loopP99Ms: NaN,
+    loopMaxMs: NaN,
+    memoryLimitBytes: NaN,
+    memoryPeakBytes: NaN,
     peakRssBytes: 0,
     generatorBound: false,
   };
@@ -71,10 +73,30 @@ async function measure(
   // wrk's parser waits for a body after a HEAD response, so HEAD always stays on autocannon.
   const wantsWrk = scenario.generator === 'wrk' || (opts.wrkRates && scenario.name !== 'head');
   const generatorName = useWrk && wantsWrk ? 'wrk' : 'autocannon';
-  const generator: LoadGenerator = generatorName === 'wrk' ? wrkGenerator : autocannonGenerator;
   const pre = await scenario.preflight(server.baseUrl, content);
   if (!pre.ok) return skippedResult(server.name, scenario.name, generatorName, 'preflight failed', pre.detail);
-  if (scenario.cold && opts.dropCaches) opts.log(`  ${dropPageCache(opts.log)}`);
+  if (scenario.cold && opts.dropCaches) opts.log(`  ${dropCaches(opts.log)}`);
+  let cgroup: MemoryCgroup | undefined;
+  if (scenario.memoryLimit) {
+    const why = cgroupUnavailable();
+    if (why) return skippedResult(server.name, scenario.name, generatorName, why, pre.detail);
+    cgroup = MemoryCgroup.create(`segd-bench-${server.name}`, scenario.memoryLimit(content));
+  }
+  try {
+    if (cgroup) {
+      // In first, then drop: whatever the server reads from now on is charged to its group.
+      cgroup.enter(groupPids(server.pid));
+      dropPageCache();
+    }
+    return { ...(await load(server, scenario, content, opts, generatorName, pre)), memoryLimitBytes: cgroup?.limitBytes ?? NaN, memoryPeakBytes: cgroup?.peakBytes() ?? NaN };
+  } finally {
+    cgroup?.remove();
+  }
+}
+
+/** The warm-up and the measured run of one scenario against one server. */
+async function load(server: RunningServer, scenario: Scenario, content: Content, opts: BenchOptions, generatorName: 'wrk' | 'autocannon', pre: Preflight): Promise<ScenarioResult> {
+  const generator: LoadGenerator = generatorName === 'wrk' ? wrkGenerator : autocannonGenerator;
   const run = {
     baseUrl: server.baseUrl,
     plan: scenario.plan(content, pre),
@@ -86,7 +108,8 @@ async function measure(
   const rss = new RssSampler(pids);
   rss.start();
   const cpu0 = cpuSeconds(pids);
-  const gc0 = server.name === 'segd' ? await gcSeconds(server.baseUrl) : NaN;
+  // Reading segd's metrics also resets its event-loop delay histogram: the next read covers the run.
+  const before = server.name === 'segd' ? await segdMetrics(server.baseUrl) : undefined;
   let r: LoadResult;
   let peak = 0;
   try {
@@ -95,7 +118,7 @@ async function measure(
     peak = rss.stop();
   }
   const serverCpu = cpuSeconds(pids) - cpu0;
-  const gc = server.name === 'segd' ? (await gcSeconds(server.baseUrl)) - gc0 : NaN;
+  const after = before ? await segdMetrics(server.baseUrl) : undefined;
   const seconds = r.seconds > 0 ? r.seconds : opts.durationSec;
   return {
     server: server.name,
@@ -114,22 +137,41 @@ async function measure(
     statusCounts: r.statusCounts,
     serverCpu: serverCpu / seconds,
     generatorCpu: r.cpuSeconds / seconds,
-    gcShare: gc / seconds,
+    gcShare: before && after ? (after.gcSeconds - before.gcSeconds) / seconds : NaN,
+    loopP99Ms: after ? after.loopP99Ms : NaN,
+    loopMaxMs: after ? after.loopMaxMs : NaN,
+    memoryLimitBytes: NaN,
+    memoryPeakBytes: NaN,
     peakRssBytes: peak,
     generatorBound: false,
   };
 }
 
-/** Seconds segd's main thread has spent in GC so far (prom-client's default GC histogram); NaN if unreadable. */
-async function gcSeconds(baseUrl: string): Promise<number> {
+interface SegdFigures {
+  /** Seconds the main thread has spent in GC so far (prom-client's default GC histogram). */
+  gcSeconds: number;
+  /** Event-loop delay since the previous read of /metrics. */
+  loopP99Ms: number;
+  loopMaxMs: number;
+}
+
+/** What the bench reads from segd's /metrics; NaN where unreadable. */
+async function segdMetrics(baseUrl: string): Promise<SegdFigures> {
+  const out: SegdFigures = { gcSeconds: NaN, loopP99Ms: NaN, loopMaxMs: NaN };
   try {
     const text = await (await fetch(new URL('/metrics', baseUrl))).text();
-    let sum = 0;
-    for (const line of text.split('\n')) if (line.startsWith('nodejs_gc_duration_seconds_sum')) sum += Number(line.split(' ').pop());
-    return sum;
+    let gc = 0;
+    for (const line of text.split('\n')) {
+      const [name, value] = [line.slice(0, line.lastIndexOf(' ')), Number(line.slice(line.lastIndexOf(' ') + 1))];
+      if (name.startsWith('nodejs_gc_duration_seconds_sum')) gc += value;
+      else if (name === 'nodejs_eventloop_lag_p99_seconds') out.loopP99Ms = value * 1000;
+      else if (name === 'nodejs_eventloop_lag_max_seconds') out.loopMaxMs = value * 1000;
+    }
+    out.gcSeconds = gc;
   } catch {
-    return NaN;
+    // left NaN: the row shows '-'
   }
+  return out;
 }
 
 function resultLine(r: ScenarioResult): string {
@@ -153,7 +195,7 @@ export async function runBench(overrides: Partial<BenchOptions> = {}): Promise<R
   });
   try {
     const needsWrk = opts.useWrk && opts.scenarios.some((s) => SCENARIOS[s].generator === 'wrk');
-    const tools = ensureTools({ install: opts.install, needNginx: opts.servers.includes('nginx'), needWrk: needsWrk, log });
+    const tools = ensureTools({ install: opts.install, needNginx: opts.servers.some((n) => n.startsWith('nginx')), needWrk: needsWrk, log });
     const useWrk = opts.useWrk && wrkAvailable();
     if (needsWrk && !useWrk) log('wrk not available: byte-throughput scenarios use autocannon (expect generator-bound figures)');
     // Servers on CPU 0, generators on CPU 1: needs taskset and two CPUs.

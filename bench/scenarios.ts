@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { Content } from './content.js';
 import type { LoadPlan, LoadRequest } from './generators/types.js';
-import type { ScenarioName } from './options.js';
+import { DISK_MEMORY_SHARE, type ScenarioName } from './options.js';
 
 export interface Preflight {
   ok: boolean;
@@ -20,6 +20,8 @@ export interface Scenario {
   expectStatus: number;
   /** Drop the page cache before it (with --drop-caches). */
   cold?: boolean;
+  /** Run the server in a memory cgroup of this many bytes (page cache included) for the measurement. */
+  memoryLimit?: (content: Content) => number;
   preflight: (baseUrl: string, content: Content) => Promise<Preflight>;
   plan: (content: Content, pre: Preflight) => LoadPlan;
 }
@@ -107,6 +109,15 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
     cold: true,
     preflight: (b, c) => check(b, get(c.coldPaths[c.coldPaths.length - 1]!), 200, c.spec.coldSegmentBytes),
     plan: (c) => ({ sequence: c.coldPaths.map((p) => get(p)), random: false }),
+  },
+  disk: {
+    name: 'disk',
+    description: `GET segments of a library ${1 / DISK_MEMORY_SHARE}× the memory the server may use, rotating (reads go to the device)`,
+    generator: 'wrk',
+    expectStatus: 200,
+    memoryLimit: (c) => Math.floor(c.diskPaths.length * c.spec.coldSegmentBytes * DISK_MEMORY_SHARE),
+    preflight: (b, c) => check(b, get(c.diskPaths[c.diskPaths.length - 1]!), 200, c.spec.coldSegmentBytes),
+    plan: (c) => ({ sequence: c.diskPaths.map((p) => get(p)), random: false }),
   },
   revalidate: {
     name: 'revalidate',

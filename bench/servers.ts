@@ -191,9 +191,10 @@ ${http.trimEnd()}
 `;
 }
 
-function staticHttp(root: string, port: number): string {
+/** nginx's static server; `aio threads` offloads reads that would block to a thread pool (its best setting for disk-bound work here). */
+function staticHttp(root: string, port: number, aio = false): string {
   return `  open_file_cache max=10000 inactive=60s;
-  open_file_cache_valid 1s;
+  open_file_cache_valid 1s;${aio ? '\n  aio threads;' : ''}
   server {
     listen 127.0.0.1:${port};
     root ${root};
@@ -240,14 +241,15 @@ export async function launchNginx<N extends string>(
   return { ...running(name, port, proc, [], cleanup, pidOf), prefix };
 }
 
-const nginx: ServerDef = {
+const nginxServer = (name: 'nginx' | 'nginx-aio', aio: boolean): ServerDef => ({
   unavailable: nginxUnavailable,
-  start: (ctx, port) => launchNginx('nginx', port, ctx.content.playlistPath, cpu(ctx), (prefix) => nginxConf(prefix, staticHttp(ctx.content.dir, port))),
-};
+  start: (ctx, port) => launchNginx(name, port, ctx.content.playlistPath, cpu(ctx), (prefix) => nginxConf(prefix, staticHttp(ctx.content.dir, port, aio))),
+});
 
 export const SERVERS: Record<ServerName, ServerDef> = {
   segd,
-  nginx,
+  nginx: nginxServer('nginx', false),
+  'nginx-aio': nginxServer('nginx-aio', true),
   'fastify-static': nodeServer('fastify-static', 15_000),
   'serve-static': nodeServer('serve-static', 15_000),
   // Pre-loads the whole content (up to ~1.2 GiB) before listening.

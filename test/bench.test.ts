@@ -1,11 +1,12 @@
 // Smoke test of the benchmark harness (not a timing): one server, every scenario for about a
 // second, in-process. Uses segd when dist/src/cli/main.js is built, else the bare node:http server;
 // wrk when installed, else autocannon only. Never installs anything.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cgroupUnavailable } from '../bench/cgroup.js';
 import { toSvg } from '../bench/chart.js';
 import { SCENARIO_NAMES, type ServerName } from '../bench/options.js';
 import { groupAlive, liveGroups, portClosed } from '../bench/procs.js';
@@ -16,6 +17,8 @@ import { SEGD_CLI } from '../bench/servers.js';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const server: ServerName = existsSync(SEGD_CLI) ? 'segd' : 'bare';
+/** Why the disk scenario cannot confine a server here (not root, no memory cgroup), or null. */
+const noCgroup = cgroupUnavailable();
 
 describe(`bench harness (quick, against ${server})`, () => {
   let dir: string;
@@ -37,6 +40,7 @@ describe(`bench harness (quick, against ${server})`, () => {
         rangeChunkBytes: 256 * KiB,
         coldBytes: 16 * MiB,
         coldSegmentBytes: 256 * KiB,
+        diskBytes: 64 * MiB,
       },
       segdCacheSize: '4MiB',
       dataDir: path.join(dir, 'data'),
@@ -59,6 +63,11 @@ describe(`bench harness (quick, against ${server})`, () => {
     for (const scenario of SCENARIO_NAMES) {
       const r = report.results.find((x) => x.server === server && x.scenario === scenario);
       expect(r, `no result for ${scenario}\n${log}`).toBeDefined();
+      if (scenario === 'disk' && noCgroup) {
+        expect(r!.skipped).toBe(noCgroup);
+        process.stderr.write(`bench.test: the disk scenario was skipped: ${noCgroup}\n`);
+        continue;
+      }
       expect(r!.skipped, `${scenario}: ${r!.preflight}\n${log}`).toBeNull();
       expect(r!.requests, `${scenario} made no request\n${log}`).toBeGreaterThan(0);
       expect(r!.errors, `${scenario} errors\n${log}`).toBe(0);
@@ -79,6 +88,18 @@ describe(`bench harness (quick, against ${server})`, () => {
       expect(r.gcShare).toBeLessThan(1);
     }
     expect(formatTable(report)).toContain('CPU s/GB');
+  });
+
+  it.skipIf(noCgroup !== null)('runs the disk scenario in a memory cgroup a quarter of its library, and says how much the group held', () => {
+    const r = outcome.report.results.find((x) => x.scenario === 'disk')!;
+    expect(r.memoryLimitBytes).toBe(16 * MiB);
+    // The group was really used: it held something, and never more than its limit.
+    expect(r.memoryPeakBytes).toBeGreaterThan(0);
+    expect(r.memoryPeakBytes).toBeLessThanOrEqual(r.memoryLimitBytes);
+    expect(formatTable(outcome.report)).toContain('memory 16 MiB, peak');
+    // ...and was removed afterwards.
+    const left = ['/sys/fs/cgroup/memory', '/sys/fs/cgroup'].filter((d) => existsSync(d)).flatMap((d) => readdirSync(d).filter((n) => n.startsWith('segd-bench-')));
+    expect(left).toEqual([]);
   });
 
   it('leaves no server process or port behind', async () => {
