@@ -184,15 +184,36 @@ export const USAGE = `usage: npm run bench -- [options]
   --wrk-rates             use wrk for the request-rate scenarios too (autocannon is slower than nginx here)
   --no-install            never apt-get install missing nginx/wrk`;
 
-/** Parses argv (without node and script). Returns null for --help. */
-export function parseArgs(argv: string[]): BenchOptions | null {
-  const o: Partial<BenchOptions> = { install: true, pinSelf: true };
-  let duration: number | undefined;
-  let warmup: number | undefined;
+/** The flags every bench entry point takes (bench/run.ts, tls.ts, edge.ts), each only when given. */
+export interface CommonFlags<S extends string, C extends string> {
+  quick?: boolean;
+  servers?: S[];
+  scenarios?: C[];
+  durationSec?: number;
+  warmupSec?: number;
+  connections?: number;
+  segdCli?: string;
+  outDir?: string;
+  /** --no-pin: neither the servers nor the generators (nor this process) are pinned. */
+  pin?: false;
+}
+
+/**
+ * Parses argv (without node and script): the common flags here, every other one by `own`, which
+ * says whether it took it. Null for --help; an unknown flag throws with `usage`. The values are
+ * only those given, so that spread over a script's defaults they win over --quick's whatever
+ * their order on the command line.
+ */
+export function parseFlags<S extends string, C extends string>(
+  argv: string[],
+  names: { servers: readonly S[]; scenarios: readonly C[] },
+  usage: string,
+  own: (flag: string, args: ArgReader) => boolean = () => false,
+): CommonFlags<S, C> | null {
+  const o: CommonFlags<S, C> = {};
   const args = new ArgReader(argv);
-  const value = (flag: string): string => args.value(flag);
-  for (let arg = args.next(); arg !== undefined; arg = args.next()) {
-    switch (arg) {
+  for (let a = args.next(); a !== undefined; a = args.next()) {
+    switch (a) {
       case '--':
         break;
       case '-h':
@@ -202,56 +223,50 @@ export function parseArgs(argv: string[]): BenchOptions | null {
         o.quick = true;
         break;
       case '--servers':
-        o.servers = pickList(value(arg), SERVER_NAMES, 'server');
+        o.servers = pickList(args.value(a), names.servers, 'server');
         break;
       case '--scenarios':
-        o.scenarios = pickList(value(arg), SCENARIO_NAMES, 'scenario');
+        o.scenarios = pickList(args.value(a), names.scenarios, 'scenario');
         break;
       case '--duration':
-        duration = args.number(arg, 1);
+        o.durationSec = args.number(a, 1);
         break;
       case '--warmup':
-        warmup = args.number(arg, 0);
+        o.warmupSec = args.number(a, 0);
         break;
       case '--connections':
-        o.connections = Math.floor(args.number(arg, 1));
-        break;
-      case '--cache-size':
-        o.segdCacheSize = value(arg);
+        o.connections = Math.floor(args.number(a, 1));
         break;
       case '--segd-cli':
-        o.segdCli = path.resolve(value(arg));
-        break;
-      case '--data-dir':
-        o.dataDir = path.resolve(value(arg));
+        o.segdCli = path.resolve(args.value(a));
         break;
       case '--out':
-        o.outDir = path.resolve(value(arg));
-        break;
-      case '--drop-caches':
-        o.dropCaches = true;
+        o.outDir = path.resolve(args.value(a));
         break;
       case '--no-pin':
         o.pin = false;
-        o.pinSelf = false;
-        break;
-      case '--no-wrk':
-        o.useWrk = false;
-        break;
-      case '--wrk-rates':
-        o.wrkRates = true;
-        break;
-      case '--no-install':
-        o.install = false;
         break;
       default:
-        throw new Error(`unknown argument "${arg}"\n${USAGE}`);
+        if (!own(a, args)) throw new Error(`unknown argument "${a}"\n${usage}`);
     }
   }
-  const opts = defaultOptions(o);
-  if (duration !== undefined) opts.durationSec = duration;
-  if (warmup !== undefined) opts.warmupSec = warmup;
-  return opts;
+  return o;
+}
+
+/** Parses argv (without node and script). Returns null for --help. */
+export function parseArgs(argv: string[]): BenchOptions | null {
+  const o: Partial<BenchOptions> = { install: true };
+  const common = parseFlags(argv, { servers: SERVER_NAMES, scenarios: SCENARIO_NAMES }, USAGE, (flag, args) => {
+    if (flag === '--cache-size') o.segdCacheSize = args.value(flag);
+    else if (flag === '--data-dir') o.dataDir = path.resolve(args.value(flag));
+    else if (flag === '--drop-caches') o.dropCaches = true;
+    else if (flag === '--no-wrk') o.useWrk = false;
+    else if (flag === '--wrk-rates') o.wrkRates = true;
+    else if (flag === '--no-install') o.install = false;
+    else return false;
+    return true;
+  });
+  return common && defaultOptions({ ...o, ...common, pinSelf: common.pin ?? true });
 }
 
 /**

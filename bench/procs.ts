@@ -346,3 +346,26 @@ export class RssSampler {
     return peak * 1024;
   }
 }
+
+/** What `watched` saw of a group's processes while a load ran. */
+export interface Watched<T> {
+  result: T;
+  /** CPU seconds the processes used during the load. */
+  cpuSeconds: number;
+  peakRssBytes: number;
+}
+
+/** Runs `load` while counting the CPU seconds and sampling the peak RSS of `pids`. */
+export async function watched<T>(pids: number[], load: () => Promise<T>): Promise<Watched<T>> {
+  const rss = new RssSampler(pids);
+  rss.start();
+  const cpu0 = cpuSeconds(pids);
+  let peak = 0;
+  let result: T;
+  try {
+    result = await load();
+  } finally {
+    peak = rss.stop();
+  }
+  return { result, cpuSeconds: cpuSeconds(pids) - cpu0, peakRssBytes: peak };
+}

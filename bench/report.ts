@@ -1,27 +1,17 @@
 // Results: the report's shape, generator-bound flags, segd-to-baseline ratios, and the
 // console table, markdown and JSON renderings.
+import type { LoadFigures } from './generators/types.js';
 import { DISK_MEMORY_SHARE, type ScenarioName, type ServerName } from './options.js';
 
-export interface ScenarioResult {
+export interface ScenarioResult extends LoadFigures {
   server: ServerName;
   scenario: ScenarioName;
   generator: 'wrk' | 'autocannon';
   /** Null when the scenario was not measured (preflight failed, server crashed...). */
   skipped: string | null;
   preflight: string;
-  requests: number;
-  seconds: number;
-  reqPerSec: number;
-  bytesPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
   unexpectedStatus: number;
   statusCounts: Record<string, number> | null;
-  /** Server CPU over the measurement, in cores (1 = one CPU fully busy). */
-  serverCpu: number;
-  /** Load generator CPU over the measurement, in cores. */
-  generatorCpu: number;
   /** Share of the measurement segd's main thread spent in V8's garbage collector (NaN for other servers). */
   gcShare: number;
   /** segd's event-loop delay over the measurement, p99 and max (prom-client's, from its /metrics); NaN for other servers. */

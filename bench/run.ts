@@ -7,13 +7,13 @@ import { cgroupUnavailable, dropPageCache, MemoryCgroup } from './cgroup.js';
 import { toSvg } from './chart.js';
 import { ensureContent, type Content } from './content.js';
 import { autocannonGenerator } from './generators/autocannon.js';
-import type { LoadGenerator, LoadResult } from './generators/types.js';
+import { loadFigures, NO_FIGURES, type LoadGenerator } from './generators/types.js';
 import { setWrkCpu, wrkAvailable, wrkGenerator } from './generators/wrk.js';
 import { defaultOptions, parseArgs, runAsMain, USAGE, type BenchOptions, type ScenarioName, type ServerName } from './options.js';
-import { cpuSeconds, groupPids, installCleanupHandlers, killAllSync, pinSelf, RssSampler } from './procs.js';
+import { groupPids, installCleanupHandlers, killAllSync, pinSelf, watched } from './procs.js';
 import { finishReport, formatTable, toMarkdown, type BenchReport, type ScenarioResult, type ServerStatus } from './report.js';
 import { SCENARIOS, type Preflight, type Scenario } from './scenarios.js';
-import { GENERATOR_CPU, serverUnavailable, startServer, type RunningServer } from './servers.js';
+import { GENERATOR_CPU, serverUnavailable, startServer, withServer, type RunningServer } from './servers.js';
 import { ensureTools } from './setup.js';
 
 export type { BenchOptions, BenchReport, ScenarioResult };
@@ -42,17 +42,9 @@ function skippedResult(server: ServerName, scenario: ScenarioName, generator: 'w
     generator,
     skipped: why,
     preflight,
-    requests: 0,
-    seconds: 0,
-    reqPerSec: 0,
-    bytesPerSec: 0,
-    p50Ms: NaN,
-    p99Ms: NaN,
-    errors: 0,
+    ...NO_FIGURES,
     unexpectedStatus: 0,
     statusCounts: null,
-    serverCpu: NaN,
-    generatorCpu: NaN,
     gcShare: NaN,
     loopP99Ms: NaN,
     loopMaxMs: NaN,
@@ -104,45 +96,27 @@ async function load(server: RunningServer, scenario: Scenario, content: Content,
     expectStatus: scenario.expectStatus,
   };
   if (opts.warmupSec > 0) await generator.run({ ...run, durationSec: opts.warmupSec });
-  const pids = groupPids(server.pid);
-  const rss = new RssSampler(pids);
-  rss.start();
-  const cpu0 = cpuSeconds(pids);
   // Reading segd's metrics also resets its event-loop delay histogram: the next read covers the run.
   const before = server.name === 'segd' ? await segdMetrics(server.baseUrl) : undefined;
-  let r: LoadResult;
-  let peak = 0;
-  try {
-    r = await generator.run({ ...run, durationSec: opts.durationSec });
-  } finally {
-    peak = rss.stop();
-  }
-  const serverCpu = cpuSeconds(pids) - cpu0;
+  const w = await watched(groupPids(server.pid), () => generator.run({ ...run, durationSec: opts.durationSec }));
+  const r = w.result;
+  const figures = loadFigures(r, opts.durationSec, w.cpuSeconds);
   const after = before ? await segdMetrics(server.baseUrl) : undefined;
-  const seconds = r.seconds > 0 ? r.seconds : opts.durationSec;
   return {
     server: server.name,
     scenario: scenario.name,
     generator: generatorName,
     skipped: server.proc.hasExited() ? 'server exited during the run' : null,
     preflight: pre.detail,
-    requests: r.requests,
-    seconds,
-    reqPerSec: r.requests / seconds,
-    bytesPerSec: r.bytes / seconds,
-    p50Ms: r.p50Ms,
-    p99Ms: r.p99Ms,
-    errors: r.errors,
+    ...figures,
     unexpectedStatus: r.unexpectedStatus,
     statusCounts: r.statusCounts,
-    serverCpu: serverCpu / seconds,
-    generatorCpu: r.cpuSeconds / seconds,
-    gcShare: before && after ? (after.gcSeconds - before.gcSeconds) / seconds : NaN,
+    gcShare: before && after ? (after.gcSeconds - before.gcSeconds) / figures.seconds : NaN,
     loopP99Ms: after ? after.loopP99Ms : NaN,
     loopMaxMs: after ? after.loopMaxMs : NaN,
     memoryLimitBytes: NaN,
     memoryPeakBytes: NaN,
-    peakRssBytes: peak,
+    peakRssBytes: w.peakRssBytes,
     generatorBound: false,
   };
 }
@@ -188,7 +162,6 @@ export async function runBench(overrides: Partial<BenchOptions> = {}): Promise<R
   const opts = defaultOptions(overrides);
   const log = opts.log;
   const startedAt = new Date();
-  let current: RunningServer | null = null;
   const uninstall = installCleanupHandlers(() => {
     autocannonGenerator.abort();
     wrkGenerator.abort();
@@ -235,20 +208,20 @@ export async function runBench(overrides: Partial<BenchOptions> = {}): Promise<R
         log(`${name}: unavailable: ${why}`);
         continue;
       }
+      let server: RunningServer;
       try {
-        current = await startServer(name, { opts, content });
+        server = await startServer(name, { opts, content });
       } catch (e) {
         status.reason = `failed to start: ${(e as Error).message}`;
         log(`${name}: ${status.reason}`);
         continue;
       }
-      const server = current;
       status.available = true;
       status.port = server.port;
       status.pid = server.pid;
       status.notes.push(...server.notes);
       log(`${name}: serving on ${server.baseUrl} (pid ${server.pid})${server.notes.length ? ` ${server.notes.join('; ')}` : ''}`);
-      try {
+      await withServer(server, status.notes, log, async () => {
         for (const scenarioName of opts.scenarios) {
           const scenario = SCENARIOS[scenarioName];
           if (server.proc.hasExited()) {
@@ -264,13 +237,7 @@ export async function runBench(overrides: Partial<BenchOptions> = {}): Promise<R
           report.results.push(r);
           log(resultLine(r));
         }
-        if (server.proc.hasExited()) status.notes.push(`exited during the run: ${server.proc.stderr().trim().slice(-300)}`);
-      } finally {
-        const how = await server.stop();
-        current = null;
-        log(`${name}: ${how}`);
-        if (how.includes('killed')) status.notes.push(how);
-      }
+      });
     }
 
     report.finishedAt = new Date().toISOString();
@@ -281,7 +248,6 @@ export async function runBench(overrides: Partial<BenchOptions> = {}): Promise<R
     if (files.length) log(`results: ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
     return { report, files };
   } finally {
-    if (current) await current.stop().catch(() => undefined);
     killAllSync();
     uninstall();
   }

@@ -27,6 +27,21 @@ export interface RunningServer<N extends string = ServerName> {
   stop: () => Promise<string>;
 }
 
+/**
+ * Runs `body` against a started server and stops the server after it, whatever happens; notes an
+ * exit during the run, or a stop that had to kill, on `notes`.
+ */
+export async function withServer(server: RunningServer<string>, notes: string[], log: (line: string) => void, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+    if (server.proc.hasExited()) notes.push(`exited during the run: ${server.proc.stderr().trim().slice(-300)}`);
+  } finally {
+    const how = await server.stop();
+    log(`${server.name}: ${how}`);
+    if (how.includes('killed')) notes.push(how);
+  }
+}
+
 export interface ServerContext {
   opts: BenchOptions;
   content: Content;

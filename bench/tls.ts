@@ -12,18 +12,18 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureContent } from './content.js';
+import { loadFigures, NO_FIGURES, type LoadFigures } from './generators/types.js';
 import { setWrkCpu, wrkAvailable, wrkGenerator } from './generators/wrk.js';
-import { ArgReader, BENCH_DIR, contentKey, FULL_CONTENT, pickList, QUICK_CONTENT, REPO_DIR, runAsMain } from './options.js';
+import { BENCH_DIR, contentKey, FULL_CONTENT, parseFlags, QUICK_CONTENT, REPO_DIR, runAsMain } from './options.js';
 import { cpuSeconds, groupPids, installCleanupHandlers, killAllSync, liveGroups, pinSelf, which } from './procs.js';
+import { GENERATOR_CPU, SERVER_CPU, withServer } from './servers.js';
 import { makeCerts } from './tls/certs.js';
 import { abortH2load, h2loadAvailable, runH2load } from './tls/h2load.js';
 import { preflight, TLS_SCENARIO_DEFS, TLS_SCENARIOS, type TlsScenario, type TlsScenarioName } from './tls/scenarios.js';
 import { serves, startTlsServer, TLS_SERVERS, tlsServerUnavailable, type TlsServer, type TlsServerName } from './tls/servers.js';
 
-const SERVER_CPU = 0;
 /** A generator at this share of its CPU or more is (near) its limit: the row's figure is a floor. */
 const GENERATOR_BOUND = 0.85;
-const GENERATOR_CPU = 1;
 
 export interface TlsOptions {
   quick: boolean;
@@ -81,63 +81,17 @@ needs: openssl, nginx (nginx-light), wrk, h2load (nghttp2-client); segd built (n
 
 export function parseTlsArgs(argv: string[]): TlsOptions | null {
   const o: Partial<TlsOptions> = {};
-  let duration: number | undefined;
-  let warmup: number | undefined;
-  const args = new ArgReader(argv);
-  for (let arg = args.next(); arg !== undefined; arg = args.next()) {
-    switch (arg) {
-      case '--':
-        break;
-      case '-h':
-      case '--help':
-        return null;
-      case '--quick':
-        o.quick = true;
-        break;
-      case '--duration':
-        duration = args.number(arg, 1);
-        break;
-      case '--warmup':
-        warmup = args.number(arg, 0);
-        break;
-      case '--servers':
-        o.servers = pickList(args.value(arg), TLS_SERVERS, 'server');
-        break;
-      case '--scenarios':
-        o.scenarios = pickList(args.value(arg), TLS_SCENARIOS, 'scenario');
-        break;
-      case '--connections':
-        o.connections = Math.floor(args.number(arg, 1));
-        break;
-      case '--cache-size':
-        o.segdCacheSize = args.value(arg);
-        break;
-      case '--segd-cli':
-        o.segdCli = path.resolve(args.value(arg));
-        break;
-      case '--no-latency-log':
-        o.latencyLog = false;
-        break;
-      case '--workers':
-        o.workers = Math.floor(args.number(arg, 1));
-        break;
-      case '--no-pin':
-        o.pin = false;
-        break;
-      case '--out':
-        o.outDir = path.resolve(args.value(arg));
-        break;
-      default:
-        throw new Error(`unknown argument "${arg}"\n${TLS_USAGE}`);
-    }
-  }
-  const opts = defaultTlsOptions(o);
-  if (duration !== undefined) opts.durationSec = duration;
-  if (warmup !== undefined) opts.warmupSec = warmup;
-  return opts;
+  const common = parseFlags(argv, { servers: TLS_SERVERS, scenarios: TLS_SCENARIOS }, TLS_USAGE, (flag, args) => {
+    if (flag === '--cache-size') o.segdCacheSize = args.value(flag);
+    else if (flag === '--no-latency-log') o.latencyLog = false;
+    else if (flag === '--workers') o.workers = Math.floor(args.number(flag, 1));
+    else return false;
+    return true;
+  });
+  return common && defaultTlsOptions({ ...o, ...common });
 }
 
-export interface TlsRow {
+export interface TlsRow extends LoadFigures {
   scenario: TlsScenarioName;
   protocol: 'HTTP/1.1' | 'HTTP/2';
   server: TlsServerName;
@@ -147,20 +101,9 @@ export interface TlsRow {
   preflight: string;
   /** Negotiated TLS (preflight's client; h2load's own for HTTP/2). */
   tls: string;
-  requests: number;
-  seconds: number;
-  reqPerSec: number;
-  bytesPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
   non2xx: number;
-  /** Server group's CPU over the measurement, in cores. */
-  serverCpu: number;
   /** Server CPU seconds per GB received by the generator. */
   cpuSecPerGB: number;
-  /** Generator's CPU over the measurement, in cores (of the one CPU it is pinned to). */
-  generatorCpu: number;
   /** h2load: what it printed from "finished in" on, and the rows of its per-request log. */
   h2load?: { summary: string; logRows: number };
 }
@@ -197,17 +140,9 @@ const empty = (s: TlsScenario, server: TlsServerName, failed: string, pre = '', 
   failed,
   preflight: pre,
   tls,
-  requests: 0,
-  seconds: 0,
-  reqPerSec: 0,
-  bytesPerSec: 0,
-  p50Ms: NaN,
-  p99Ms: NaN,
-  errors: 0,
+  ...NO_FIGURES,
   non2xx: 0,
-  serverCpu: NaN,
   cpuSecPerGB: NaN,
-  generatorCpu: NaN,
 });
 
 async function measure(server: TlsServer, s: TlsScenario, ctx: { content: Awaited<ReturnType<typeof ensureContent>>; ca: Buffer; opts: TlsOptions; genCpu: number | null }): Promise<TlsRow> {
@@ -221,22 +156,13 @@ async function measure(server: TlsServer, s: TlsScenario, ctx: { content: Awaite
     const cpu0 = cpuSeconds(pids);
     const r = await wrkGenerator.run({ ...run, durationSec: opts.durationSec });
     const srv = cpuSeconds(pids) - cpu0;
-    const seconds = r.seconds > 0 ? r.seconds : opts.durationSec;
     return {
       ...empty(s, server.name, '', pre.detail, pre.tls),
       generator: `wrk -t1 -c${opts.connections}`,
       failed: r.requests === 0 ? 'no request completed' : r.unexpectedStatus > 0 ? `${r.unexpectedStatus} responses >= 400` : null,
-      requests: r.requests,
-      seconds,
-      reqPerSec: r.requests / seconds,
-      bytesPerSec: r.bytes / seconds,
-      p50Ms: r.p50Ms,
-      p99Ms: r.p99Ms,
-      errors: r.errors,
+      ...loadFigures(r, opts.durationSec, srv),
       non2xx: r.unexpectedStatus,
-      serverCpu: srv / seconds,
       cpuSecPerGB: r.bytes > 0 ? srv / (r.bytes / 1e9) : NaN,
-      generatorCpu: r.cpuSeconds / seconds,
     };
   }
   const h = s.h2load!;
@@ -326,7 +252,6 @@ export async function runTlsBench(overrides: Partial<TlsOptions> = {}, command =
     wrkGenerator.abort();
     abortH2load();
   });
-  let current: TlsServer | null = null;
   try {
     const pinned = opts.pin && opts.workers === 1 && which('taskset') !== null && os.cpus().length >= 2;
     if (opts.pin && !pinned) log('not pinning to CPUs (needs taskset and 2 CPUs)');
@@ -375,17 +300,17 @@ export async function runTlsBench(overrides: Partial<TlsOptions> = {}, command =
         log(`${name}: unavailable: ${why}`);
         continue;
       }
+      let server: TlsServer;
       try {
-        current = await startTlsServer(name, sctx);
+        server = await startTlsServer(name, sctx);
       } catch (e) {
         status.error = `failed to start: ${(e as Error).message}`;
         log(`${name}: ${status.error}`);
         continue;
       }
-      const server = current;
       status.notes.push(...server.notes);
       log(`${name}: serving on ${server.baseUrl} (pid ${server.pid})${server.notes.length ? ` ${server.notes.join('; ')}` : ''}`);
-      try {
+      await withServer(server, status.notes, log, async () => {
         for (const sn of opts.scenarios) {
           const s = TLS_SCENARIO_DEFS[sn];
           if (!serves(name, s.protocol)) continue;
@@ -405,13 +330,7 @@ export async function runTlsBench(overrides: Partial<TlsOptions> = {}, command =
               : `  ${sn.padEnd(12)} ${f(row.reqPerSec).padStart(7)} req/s ${f(row.bytesPerSec / 1e6, 1).padStart(7)} MB/s  p50 ${fms(row.p50Ms)} p99 ${fms(row.p99Ms)} ms  errors ${row.errors}  non-2xx ${row.non2xx}  [${row.generator}, srv ${f(row.serverCpu, 2)} / gen ${f(row.generatorCpu, 2)} CPU, ${f(row.cpuSecPerGB, 2)} s/GB, ${row.tls}]${row.failed ? `  FAILED: ${row.failed}` : ''}`,
           );
         }
-        if (server.proc.hasExited()) status.notes.push(`exited during the run: ${server.proc.stderr().trim().slice(-300)}`);
-      } finally {
-        const how = await server.stop();
-        current = null;
-        log(`${name}: ${how}`);
-        if (how.includes('killed')) status.notes.push(how);
-      }
+      });
     }
     report.finishedAt = new Date().toISOString();
     report.machine.loadavgEnd = os.loadavg();
@@ -431,7 +350,6 @@ export async function runTlsBench(overrides: Partial<TlsOptions> = {}, command =
     }
     return { report, files };
   } finally {
-    if (current) await current.stop().catch(() => undefined);
     killAllSync();
     uninstall();
   }

@@ -1,7 +1,7 @@
 // Options of the edge bench (bench/edge.ts): defaults, --quick and command-line parsing.
 import path from 'node:path';
 import { parseSize } from '../../src/config/size.js';
-import { ArgReader, BENCH_DIR, pickList, REPO_DIR } from '../options.js';
+import { ArgReader, BENCH_DIR, parseFlags, pickList, REPO_DIR } from '../options.js';
 import { EDGE_NAMES, type EdgeName, type OriginTiming } from './edges.js';
 import { DEFAULT_POOL_BYTES } from './objects.js';
 
@@ -129,115 +129,47 @@ export const EDGE_USAGE = `usage: npx tsx bench/edge.ts [options]
 
 /** Parses argv (without node and script). Returns null for --help. */
 export function parseEdgeArgs(argv: string[]): EdgeOptions | null {
-  const o: Partial<EdgeOptions> = { pinSelf: true };
-  const set: Partial<EdgeOptions> = {};
+  const o: Partial<EdgeOptions> = {};
   const origin: Partial<OriginTiming> = {};
-  const args = new ArgReader(argv);
-  const size = (flag: string): number => {
-    const v = args.value(flag);
+  /** A size, checked here; segd's sizes are passed on as written (it parses them the same way). */
+  const sizeOf = (flag: string, v: string): number => {
     try {
       return parseSize(v);
     } catch (e) {
       throw new Error(`${flag}: ${(e as Error).message}`);
     }
   };
-  /** A size checked here but passed to segd as written (it parses sizes the same way). */
-  const sizeText = (flag: string): string => {
+  const size = (flag: string, args: ArgReader): number => sizeOf(flag, args.value(flag));
+  const text = (flag: string, args: ArgReader): string => {
     const v = args.value(flag);
-    try {
-      parseSize(v);
-    } catch (e) {
-      throw new Error(`${flag}: ${(e as Error).message}`);
-    }
+    sizeOf(flag, v);
     return v;
   };
-  const whole = (flag: string, min: number): number => Math.floor(args.number(flag, min));
-  for (let a = args.next(); a !== undefined; a = args.next()) {
-    switch (a) {
-      case '--':
-        break;
-      case '-h':
-      case '--help':
-        return null;
-      case '--quick':
-        o.quick = true;
-        break;
-      case '--servers':
-        o.servers = pickList(args.value(a), EDGE_NAMES, 'server');
-        break;
-      case '--scenarios':
-        o.scenarios = pickList(args.value(a), EDGE_SCENARIOS, 'scenario');
-        break;
-      case '--segd-cli':
-        o.segdCli = path.resolve(args.value(a));
-        break;
-      case '--segd-tiers':
-        o.segdTiers = pickList(args.value(a), SEGD_TIERS, 'segd tier');
-        break;
-      case '--segd-cache-size':
-        o.segdCacheSize = sizeText(a);
-        break;
-      case '--segd-disk-tier-cache-size':
-        o.segdDiskTierCacheSize = sizeText(a);
-        break;
-      case '--cache-disk-size':
-        o.diskBytes = size(a);
-        break;
-      case '--varnish-malloc':
-        o.varnishMalloc = args.value(a);
-        break;
-      case '--herd-clients':
-        o.herdClients = whole(a, 1);
-        break;
-      case '--herd-size':
-        o.herdBytes = size(a);
-        break;
-      case '--herd-trials':
-        set.herdTrials = whole(a, 1);
-        break;
-      case '--object-size':
-        o.objectBytes = size(a);
-        break;
-      case '--hits-objects':
-        set.hitsObjects = whole(a, 1);
-        break;
-      case '--outage-objects':
-        set.outageObjects = whole(a, 1);
-        break;
-      case '--outage-seconds':
-        set.outageSec = args.number(a, 0);
-        break;
-      case '--origin-delay':
-        origin.delayMs = args.number(a, 0);
-        break;
-      case '--origin-pace':
-        origin.paceMs = args.number(a, 0);
-        break;
-      case '--origin-chunk':
-        origin.chunkBytes = size(a);
-        break;
-      case '--duration':
-        set.durationSec = args.number(a, 1);
-        break;
-      case '--warmup':
-        set.warmupSec = args.number(a, 0);
-        break;
-      case '--connections':
-        o.connections = whole(a, 1);
-        break;
-      case '--out':
-        o.outDir = path.resolve(args.value(a));
-        break;
-      case '--no-pin':
-        o.pin = false;
-        o.pinSelf = false;
-        break;
-      default:
-        throw new Error(`unknown argument "${a}"\n${EDGE_USAGE}`);
-    }
-  }
-  // Explicit values win over --quick's, whatever their order on the command line.
-  const opts = defaultEdgeOptions({ ...o, ...set });
+  const whole = (flag: string, args: ArgReader, min: number): number => Math.floor(args.number(flag, min));
+  const own: Record<string, (flag: string, args: ArgReader) => void> = {
+    '--segd-tiers': (f, a) => (o.segdTiers = pickList(a.value(f), SEGD_TIERS, 'segd tier')),
+    '--segd-cache-size': (f, a) => (o.segdCacheSize = text(f, a)),
+    '--segd-disk-tier-cache-size': (f, a) => (o.segdDiskTierCacheSize = text(f, a)),
+    '--cache-disk-size': (f, a) => (o.diskBytes = size(f, a)),
+    '--varnish-malloc': (f, a) => (o.varnishMalloc = a.value(f)),
+    '--herd-clients': (f, a) => (o.herdClients = whole(f, a, 1)),
+    '--herd-size': (f, a) => (o.herdBytes = size(f, a)),
+    '--herd-trials': (f, a) => (o.herdTrials = whole(f, a, 1)),
+    '--object-size': (f, a) => (o.objectBytes = size(f, a)),
+    '--hits-objects': (f, a) => (o.hitsObjects = whole(f, a, 1)),
+    '--outage-objects': (f, a) => (o.outageObjects = whole(f, a, 1)),
+    '--outage-seconds': (f, a) => (o.outageSec = a.number(f, 0)),
+    '--origin-delay': (f, a) => (origin.delayMs = a.number(f, 0)),
+    '--origin-pace': (f, a) => (origin.paceMs = a.number(f, 0)),
+    '--origin-chunk': (f, a) => (origin.chunkBytes = size(f, a)),
+  };
+  const common = parseFlags(argv, { servers: EDGE_NAMES, scenarios: EDGE_SCENARIOS }, EDGE_USAGE, (flag, args) => {
+    if (!Object.hasOwn(own, flag)) return false;
+    own[flag]!(flag, args);
+    return true;
+  });
+  if (common === null) return null;
+  const opts = defaultEdgeOptions({ ...o, ...common, pinSelf: common.pin ?? true });
   opts.origin = { ...opts.origin, ...origin };
   return opts;
 }

@@ -10,8 +10,8 @@
 //           again and again: the share answered 200 with the right bytes; and an uncached object
 import { setTimeout as sleep } from 'node:timers/promises';
 import { wrkGenerator } from '../generators/wrk.js';
-import type { LoadPlan, LoadResult } from '../generators/types.js';
-import { cpuSeconds, groupPids, portClosed, RssSampler } from '../procs.js';
+import { loadFigures, type LoadFigures, type LoadPlan, type LoadResult } from '../generators/types.js';
+import { cpuSeconds, groupPids, portClosed, watched } from '../procs.js';
 import { fetchChecked, herd, percentile, sweep, tally, type Fetched, type Sweep } from './client.js';
 import { segdMetrics, segdMetricsDelta, startEdge, startOrigin, type EdgeName, type EdgeSettings, type OriginTiming, type RunningEdge, type RunningOrigin } from './edges.js';
 import { ObjectBytes, objectPath, YEAR } from './objects.js';
@@ -226,18 +226,9 @@ export async function runHerd(ctx: EdgeContext, v: Variant): Promise<HerdRow[]> 
 
 // ---- hits ------------------------------------------------------------------------------------
 
-export interface WrkFigures {
-  requests: number;
-  seconds: number;
-  bytesPerSec: number;
-  reqPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
+export interface WrkFigures extends LoadFigures {
   /** wrk counts statuses >= 400 only. */
   non2xx: number;
-  serverCpu: number;
-  generatorCpu: number;
   originCpu: number;
   peakRssBytes: number;
 }
@@ -247,34 +238,16 @@ async function measureWrk(ctx: EdgeContext, edge: RunningEdge, org: RunningOrigi
   const o = ctx.opts;
   const run = { baseUrl: edge.baseUrl, connections: o.connections, expectStatus: 200 };
   if (o.warmupSec > 0) await wrkGenerator.run({ ...run, plan: plan('warmup'), durationSec: o.warmupSec });
-  const pids = groupPids(edge.pid);
   const originPids = groupPids(org.proc.pid);
-  const rss = new RssSampler(pids);
-  rss.start();
-  const cpu0 = cpuSeconds(pids);
   const ocpu0 = cpuSeconds(originPids);
-  let r: LoadResult;
-  let peak = 0;
-  try {
-    r = await wrkGenerator.run({ ...run, plan: plan('measure'), durationSec: o.durationSec });
-  } finally {
-    peak = rss.stop();
-  }
-  const seconds = r.seconds > 0 ? r.seconds : o.durationSec;
+  const w = await watched(groupPids(edge.pid), () => wrkGenerator.run({ ...run, plan: plan('measure'), durationSec: o.durationSec }));
+  const figures = loadFigures(w.result, o.durationSec, w.cpuSeconds);
   return {
-    wrk: r,
-    requests: r.requests,
-    seconds,
-    bytesPerSec: r.bytes / seconds,
-    reqPerSec: r.requests / seconds,
-    p50Ms: r.p50Ms,
-    p99Ms: r.p99Ms,
-    errors: r.errors,
-    non2xx: r.unexpectedStatus,
-    serverCpu: (cpuSeconds(pids) - cpu0) / seconds,
-    generatorCpu: r.cpuSeconds / seconds,
-    originCpu: (cpuSeconds(originPids) - ocpu0) / seconds,
-    peakRssBytes: peak,
+    wrk: w.result,
+    ...figures,
+    non2xx: w.result.unexpectedStatus,
+    originCpu: (cpuSeconds(originPids) - ocpu0) / figures.seconds,
+    peakRssBytes: w.peakRssBytes,
   };
 }
 

@@ -48,3 +48,37 @@ export interface LoadGenerator {
   /** Aborts a run in progress (Ctrl-C). */
   abort: () => void;
 }
+
+/** What every bench reports of one measured run, per second of it. */
+export interface LoadFigures {
+  requests: number;
+  seconds: number;
+  reqPerSec: number;
+  bytesPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  /** Server CPU over the run, in cores. */
+  serverCpu: number;
+  /** Generator CPU over the run, in cores. */
+  generatorCpu: number;
+}
+
+/** `r`'s figures, with the server's CPU seconds over it; `durationSec` stands in when the generator measured no time. */
+export function loadFigures(r: LoadResult, durationSec: number, serverCpuSeconds: number): LoadFigures {
+  const seconds = r.seconds > 0 ? r.seconds : durationSec;
+  return {
+    requests: r.requests,
+    seconds,
+    reqPerSec: r.requests / seconds,
+    bytesPerSec: r.bytes / seconds,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    errors: r.errors,
+    serverCpu: serverCpuSeconds / seconds,
+    generatorCpu: r.cpuSeconds / seconds,
+  };
+}
+
+/** The figures of a run that did not happen (skipped, failed before its load). */
+export const NO_FIGURES: LoadFigures = { requests: 0, seconds: 0, reqPerSec: 0, bytesPerSec: 0, p50Ms: NaN, p99Ms: NaN, errors: 0, serverCpu: NaN, generatorCpu: NaN };
