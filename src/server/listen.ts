@@ -3,9 +3,9 @@
  * port (ALPN), with the limits an edge box needs against slow or idle clients, and a graceful
  * close. The CLI uses exactly this; so can any embedding program.
  *
- * Both protocols run the same handler: node:http2's compatibility API hands it request and
- * response objects with node:http's surface, and the few places where the two differ (a stream
- * reset is not `res.destroyed`; bytes are copied into frames in user space) are handled where
+ * Both protocols run the same handler: HTTP/2 streams are handed to it as request and response
+ * objects with the part of node:http's surface segd uses (h2-exchange.ts), and the few places
+ * where the two differ (a reset stream; bytes copied into frames in user space) are handled where
  * bytes are written (serve/drained.ts, serve/respond.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,6 +13,7 @@ import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import { Server as NetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Connections } from './connections.js';
+import { answerStreams } from './h2-exchange.js';
 import { checkKeyMode, loadTls, TlsReloader, type TlsFiles } from './tls.js';
 import { createSegd, SegdError, type Segd, type SegdOptions } from '../segd.js';
 import { native } from '../native/index.js';
@@ -127,6 +128,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
       handler as unknown as Parameters<typeof createSecureServer>[1], // the compatibility API: same surface (see above)
     );
+    if (!answerStreams(secure)) diag.warn('HTTP/2 requests go through node:http2\'s compatibility layer (slower): this Node release sets it up in a way segd does not know');
     // HTTP/1.1 over TLS runs node:http's parser, which reads its limits from the server object.
     Object.assign(secure, { headersTimeout, requestTimeout: 30_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 });
     secure.on('tlsClientError', () => metrics.tlsHandshakeFailures.inc());

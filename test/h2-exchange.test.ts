@@ -1,0 +1,197 @@
+/**
+ * HTTP/2 on node:http2's stream API (src/server/h2-exchange.ts): what the request and response
+ * objects segd's handler gets over HTTP/2 do at the protocol level. The HTTP behaviour through
+ * them (ranges, conditionals, resets, the edge) is the h2 project of vitest.config.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, constants, createSecureServer, type ClientHttp2Session, type Http2SecureServer, type IncomingHttpHeaders } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { answerStreams, H2Request, H2Response } from '../src/server/h2-exchange.js';
+import { testPki } from './helpers/pki.js';
+import { eventually } from './helpers/wait.js';
+
+const pki = testPki();
+let server: Http2SecureServer;
+let url: string;
+let answered: boolean;
+/** What the handler saw of each request, in order. */
+const seen: Array<{ req: unknown; res: unknown }> = [];
+/** Streams whose response emitted 'close', by path. */
+const closes: string[] = [];
+
+/** The handler: each path exercises one part of the response's surface. */
+function handler(req: H2Request, res: H2Response): void {
+  seen.push({ req, res });
+  res.once('close', () => closes.push(req.url));
+  switch (req.url) {
+    case '/list':
+      res.writeHead(200, ['Content-Type', 'text/plain', 'Vary', 'Origin', 'Vary', 'Accept-Encoding', 'Connection', 'close', 'Transfer-Encoding', 'chunked', 'Content-Length', '5']);
+      res.end(Buffer.from('hello'));
+      return;
+    case '/streamed':
+      res.writeHead(200, ['Content-Type', 'application/octet-stream']);
+      res.flushHeaders();
+      res.write(Buffer.from('ab'));
+      res.write(Buffer.from('cd'));
+      res.end();
+      return;
+    case '/not-modified':
+      res.writeHead(304, ['ETag', '"x"']);
+      res.flushHeaders(); // as a fill does before its first byte
+      res.write(Buffer.from('never sent'));
+      res.end();
+      return;
+    case '/cut':
+      res.writeHead(200, ['Content-Length', '10']);
+      res.write(Buffer.from('12345'));
+      res.destroy();
+      return;
+    default:
+      res.writeHead(405, ['Content-Length', '4']);
+      res.end(Buffer.from('nope'));
+  }
+}
+
+beforeAll(async () => {
+  server = createSecureServer({ cert: readFileSync(pki.files.cert), key: readFileSync(pki.files.key), allowHTTP1: true });
+  server.on('request', (req, res) => {
+    res.setHeader('Strict-Transport-Security', 'max-age=600'); // as listen.ts's HSTS wrapper does
+    handler(req as unknown as H2Request, res as unknown as H2Response);
+  });
+  answered = answerStreams(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+function session(): ClientHttp2Session {
+  const s = connect(url, { ca: pki.ca });
+  s.on('error', () => undefined);
+  return s;
+}
+
+interface Answer {
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  /** The stream's RST_STREAM code (0: ended normally). */
+  rstCode: number;
+  /** DATA frames received. */
+  frames: number;
+}
+
+function request(s: ClientHttp2Session, headers: Record<string, string>, body?: Buffer): Promise<Answer> {
+  return new Promise((resolve) => {
+    const r = s.request(headers, { endStream: body === undefined });
+    let head: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    r.on('response', (h) => (head = h));
+    r.on('data', (c: Buffer) => chunks.push(c));
+    r.on('error', () => undefined);
+    r.on('close', () => resolve({ headers: head, body: Buffer.concat(chunks), rstCode: r.rstCode ?? 0, frames: chunks.length }));
+    if (body !== undefined) r.end(body);
+  });
+}
+
+describe('answerStreams', () => {
+  it('takes node:http2\'s compatibility layer off: the handler gets H2Request and H2Response', async () => {
+    expect(answered).toBe(true);
+    expect(server.listeners('stream').some((l) => l.name === 'bound onServerStream')).toBe(false);
+    const s = session();
+    try {
+      const a = await request(s, { ':path': '/list' });
+      expect(a.headers[':status']).toBe(200);
+      const last = seen[seen.length - 1]!;
+      expect(last.req).toBeInstanceOf(H2Request);
+      expect(last.res).toBeInstanceOf(H2Response);
+      expect((last.req as H2Request).httpVersionMajor).toBe(2);
+      expect((last.req as H2Request).method).toBe('GET');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('sends node:http\'s flat header list in lower case, repeated names as one list, setHeader\'s too, connection-specific fields never', async () => {
+    const s = session();
+    try {
+      const a = await request(s, { ':path': '/list' });
+      expect(a.body.toString()).toBe('hello');
+      expect(a.headers['content-type']).toBe('text/plain');
+      expect(a.headers['content-length']).toBe('5');
+      expect(a.headers.vary).toBe('Origin, Accept-Encoding');
+      expect(a.headers['strict-transport-security']).toBe('max-age=600');
+      expect(a.headers.connection).toBeUndefined();
+      expect(a.headers['transfer-encoding']).toBeUndefined();
+      expect(a.headers.date).toMatch(/GMT$/);
+      expect(a.rstCode).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('HEAD: the headers end the stream, and a body passed to end() is not sent', async () => {
+    const s = session();
+    try {
+      const a = await request(s, { ':path': '/list', ':method': 'HEAD' });
+      expect(a.headers[':status']).toBe(200);
+      expect(a.headers['content-length']).toBe('5');
+      expect(a.frames).toBe(0);
+      expect(a.rstCode).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('HEAD and 304 after flushHeaders: what is written after is dropped, the stream ends cleanly', async () => {
+    const s = session();
+    try {
+      for (const [path, method, status] of [['/streamed', 'HEAD', 200], ['/not-modified', 'GET', 304]] as const) {
+        const a = await request(s, { ':path': path, ':method': method });
+        expect(a.headers[':status']).toBe(status);
+        expect(a.frames).toBe(0);
+        expect(a.rstCode).toBe(0);
+      }
+    } finally {
+      s.close();
+    }
+  });
+
+  it('flushHeaders, then writes, then end: the body arrives whole', async () => {
+    const s = session();
+    try {
+      const a = await request(s, { ':path': '/streamed' });
+      expect(a.body.toString()).toBe('abcd');
+      expect(a.rstCode).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('destroy() resets the stream with INTERNAL_ERROR, so the client knows the body is not whole', async () => {
+    const s = session();
+    try {
+      const a = await request(s, { ':path': '/cut' });
+      expect(a.rstCode).toBe(constants.NGHTTP2_INTERNAL_ERROR);
+      expect(a.body.length).toBeLessThan(10);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a request body (segd takes none) does not keep the stream open: it ends, and the response\'s close fires once', async () => {
+    const s = session();
+    try {
+      const before = closes.filter((p) => p === '/upload').length;
+      const a = await request(s, { ':path': '/upload', ':method': 'POST' }, Buffer.alloc(1024 * 1024, 1));
+      expect(a.headers[':status']).toBe(405);
+      expect(a.body.toString()).toBe('nope');
+      expect(a.rstCode).toBe(0);
+      await eventually(() => closes.filter((p) => p === '/upload').length === before + 1, { what: 'the response to close once' });
+    } finally {
+      s.close();
+    }
+  });
+});
