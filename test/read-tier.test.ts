@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, realpathSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, realpathSync, renameSync, statSync, truncateSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
@@ -13,7 +13,7 @@ import type { RunningServer } from '../src/server/listen.js';
 import { startServer } from './helpers/transport.js';
 import { native } from '../src/native/index.js';
 import { BLOCK, blockTable } from '../src/store/blocks.js';
-import { ReadEntry, ReadTier, type ReadFacts } from '../src/store/read-tier.js';
+import { ChangedError, ReadEntry, ReadTier, type Chunk, type ReadFacts } from '../src/store/read-tier.js';
 import { attempt, get, metric, parseMultipart } from './helpers/http.js';
 import { random, tempTree, type TempTree } from './helpers/content.js';
 import { fdsOn, skipping } from './helpers/native.js';
@@ -306,5 +306,173 @@ describe('the tier itself (in process)', () => {
     expect(got).toEqual([]); // one chunk holds both blocks: nothing of it went out
     expect(seen).toEqual([[facts.file, 'rot-key']]);
     expect(tier.get('rot-key')).toBeUndefined();
+  });
+});
+
+describe('a read tier entry and its descriptor (in process)', () => {
+  /** What the tier reads per step (read-tier.ts CHUNK): 16 blocks. */
+  const CHUNK = 16 * BLOCK;
+  const FIXED = 1_700_000_000; // whole seconds: utimes puts it back exactly
+  let t: TempTree;
+  beforeAll(() => {
+    t = tempTree();
+  });
+  afterAll(() => t?.remove());
+
+  /** A file of `bytes` with a fixed mtime, and the facts the pool would have produced for it. */
+  function written(name: string, bytes: Buffer): { file: string; facts: ReadFacts } {
+    t.write(name, bytes);
+    const file = realpathSync(join(t.dir, name));
+    utimesSync(file, FIXED, FIXED);
+    const st = statSync(file);
+    const { blocks, crc32c } = blockTable(bytes.length, (o, n) => native.crc32c(bytes.subarray(o, o + n)));
+    return { file, facts: { file, size: bytes.length, mtimeMs: st.mtimeMs, ino: st.ino, crc32c, blocks, playlist: undefined, gzip: undefined, br: undefined } };
+  }
+  async function all(chunks: AsyncGenerator<Chunk>): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    for await (const c of chunks) {
+      out.push(Buffer.from(c.bytes));
+      c.release();
+    }
+    return out;
+  }
+  const failure = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (err: unknown) => err);
+
+  it('reads only the blocks a range touches (a damaged block elsewhere does not matter)', async () => {
+    const bytes = random(3 * BLOCK);
+    const { facts } = written('touch.bin', bytes);
+    const e = new ReadEntry('touch', { ...facts, blocks: Uint32Array.from(facts.blocks, (c, i) => (i === 2 ? c ^ 1 : c)) }, null, new ReadTier());
+    expect(Buffer.concat(await all(e.chunks(10, 100)))).toEqual(bytes.subarray(10, 110));
+    expect(Buffer.concat(await all(e.chunks(BLOCK - 5, BLOCK + 5)))).toEqual(bytes.subarray(BLOCK - 5, 2 * BLOCK));
+    await expect(all(e.chunks(2 * BLOCK, 1))).rejects.toBeInstanceOf(ChangedError);
+  });
+
+  it('yields whole steps of bytes, never an empty one, and bytes() puts several steps together', async () => {
+    const bytes = random(2 * CHUNK + 1000);
+    const { facts } = written('steps.bin', bytes);
+    const e = new ReadEntry('steps', facts, null, new ReadTier());
+    expect((await all(e.chunks(0, CHUNK))).map((c) => c.length)).toEqual([CHUNK]);
+    expect((await all(e.chunks(0, 2 * CHUNK))).map((c) => c.length)).toEqual([CHUNK, CHUNK]);
+    expect((await all(e.chunks(7, 2 * CHUNK))).map((c) => c.length)).toEqual([CHUNK - 7, CHUNK, 7]);
+    expect((await e.bytes(5, 2 * CHUNK + 900)).equals(bytes.subarray(5, 2 * CHUNK + 905))).toBe(true);
+  });
+
+  it('a released buffer is handed to the next read; at most 64 are kept', async () => {
+    const bytes = random(BLOCK);
+    const { facts } = written('spare.bin', bytes);
+    const tier = new ReadTier<ReadEntry<null>>();
+    const e = new ReadEntry('spare', facts, null, tier);
+    const one = e.chunks(0, 10);
+    const c = (await one.next()).value as Chunk;
+    c.release();
+    expect(tier.buffer().buffer === c.bytes.buffer).toBe(true); // (not toBe: a failure would print a 1 MiB diff)
+    // 65 reads at once hold 65 buffers; released, 64 of them are kept
+    const reads = Array.from({ length: 65 }, () => e.chunks(0, 10));
+    const held = await Promise.all(reads.map(async (r) => ((await r.next()).value as Chunk)));
+    for (const h of held) h.release();
+    for (const r of reads) await r.return(undefined);
+    const mine = new Set(held.map((h) => h.bytes.buffer));
+    const again = Array.from({ length: 65 }, () => tier.buffer().buffer);
+    expect(again.filter((b) => mine.has(b)).length).toBe(64);
+    expect(mine.has(again[64]!)).toBe(false);
+  });
+
+  it('keeps reading the file it opened when another file is renamed over it', async () => {
+    const bytes = random(2 * BLOCK);
+    const { file, facts } = written('kept.bin', bytes);
+    const e = new ReadEntry('kept', facts, null, new ReadTier());
+    expect(Buffer.concat(await all(e.chunks(0, bytes.length))).equals(bytes)).toBe(true);
+    writeFileSync(`${file}.new`, random(2 * BLOCK));
+    utimesSync(`${file}.new`, FIXED, FIXED);
+    renameSync(`${file}.new`, file);
+    expect(Buffer.concat(await all(e.chunks(0, bytes.length))).equals(bytes)).toBe(true);
+    expect(await e.usable()).toBe(true);
+  });
+
+  it('opens only the very file its facts describe: inode, size and mtime each count', async () => {
+    const tier = new ReadTier<ReadEntry<null>>();
+    // another inode, same size and mtime
+    const a = written('ino.bin', random(BLOCK));
+    writeFileSync(`${a.file}.new`, random(BLOCK));
+    utimesSync(`${a.file}.new`, FIXED, FIXED);
+    renameSync(`${a.file}.new`, a.file);
+    // same inode and mtime, one byte longer
+    const b = written('size.bin', random(BLOCK));
+    appendFileSync(b.file, 'x');
+    utimesSync(b.file, FIXED, FIXED);
+    // same inode and size, another mtime
+    const c = written('mtime.bin', random(BLOCK));
+    utimesSync(c.file, FIXED + 1, FIXED + 1);
+    for (const [slot, w] of [['ino', a], ['size', b], ['mtime', c]] as const) {
+      const e = new ReadEntry(slot, w.facts, null, tier);
+      tier.set(e);
+      const err = await failure(all(e.chunks(0, 10)));
+      expect(err).toBeInstanceOf(ChangedError);
+      expect(err).toMatchObject({ code: 'ESEGDCHANGED', message: `${w.file} changed since it was checked` });
+      expect(await e.usable()).toBe(false);
+      expect(tier.get(slot)).toBeUndefined();
+    }
+  });
+
+  // Inside a block, at a block's end, and at the step's start (the next step finds no byte at all).
+  it.each([CHUNK + BLOCK + 100, CHUNK + BLOCK, CHUNK])('a file truncated in place to %i bytes while it is read cuts the read (ChangedError), and does not hang it', async (cut) => {
+    const bytes = random(3 * CHUNK);
+    const { file, facts } = written(`cut-${cut}.bin`, bytes);
+    const e = new ReadEntry('cut', facts, null, new ReadTier());
+    const reading = e.chunks(0, bytes.length);
+    expect((await reading.next()).value!.bytes.equals(bytes.subarray(0, CHUNK))).toBe(true);
+    truncateSync(file, cut);
+    await expect(reading.next()).rejects.toMatchObject({ code: 'ESEGDCHANGED' });
+  });
+
+  it('a mismatch of an entry that was replaced in the tier leaves its replacement; clear empties the tier', async () => {
+    const seen: string[] = [];
+    const tier = new ReadTier<ReadEntry<null>>({ mismatch: (_f, slot) => seen.push(slot) });
+    const { facts } = written('replaced.bin', random(BLOCK));
+    const old = new ReadEntry('k', { ...facts, blocks: Uint32Array.from(facts.blocks, (c) => c ^ 1) }, null, tier);
+    tier.set(old);
+    const newer = new ReadEntry('k', facts, null, tier);
+    tier.set(newer);
+    await expect(all(old.chunks(0, 10))).rejects.toBeInstanceOf(ChangedError);
+    expect(seen).toEqual(['k']);
+    expect(tier.get('k')).toBe(newer);
+    tier.clear();
+    expect(tier.size).toBe(0);
+    expect(tier.get('k')).toBeUndefined();
+  });
+
+  it('retired in the middle of a read that ends within the grace: a request that found it a moment before still reads, though the file is gone', async () => {
+    const bytes = random(2 * CHUNK);
+    const { file, facts } = written('grace.bin', bytes);
+    const tier = new ReadTier<ReadEntry<null>>({}, 1);
+    const e = new ReadEntry('grace', facts, null, tier);
+    tier.set(e);
+    const a = e.chunks(0, bytes.length);
+    const c = (await a.next()).value!;
+    const first = { bytes: Buffer.from(c.bytes) };
+    c.release();
+    tier.set(new ReadEntry('other', written('other.bin', random(BLOCK)).facts, null, tier)); // evicts e: retired
+    unlinkSync(file); // as an evicted cache file is
+    const rest = await all(a);
+    expect(Buffer.concat([first.bytes, ...rest]).equals(bytes)).toBe(true);
+    expect(Buffer.concat(await all(e.chunks(0, bytes.length))).equals(bytes)).toBe(true); // the later request
+    await eventually(() => fdsOn(file + ' (deleted)') === 0 && fdsOn(file) === 0, { what: 'the retired entry to close its descriptor' });
+  });
+
+  it('retired during a read that outlasts the grace: the descriptor stays until the read ends, then closes', async () => {
+    const bytes = random(2 * CHUNK);
+    const { file, facts } = written('long.bin', bytes);
+    const tier = new ReadTier<ReadEntry<null>>({}, 1);
+    const e = new ReadEntry('long', facts, null, tier);
+    tier.set(e);
+    const reading = e.chunks(0, bytes.length);
+    const first = (await reading.next()).value!;
+    tier.set(new ReadEntry('other2', written('other2.bin', random(BLOCK)).facts, null, tier)); // evicts e: retired
+    // Past the grace: the retire timer (1010 ms, set first) has run by the time this one does.
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(fdsOn(file)).toBe(1);
+    const rest = await all(reading);
+    expect(Buffer.concat([first.bytes, ...rest]).equals(bytes)).toBe(true);
+    await eventually(() => fdsOn(file) === 0, { what: 'the descriptor to close when the read ends' });
   });
 });
