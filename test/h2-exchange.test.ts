@@ -42,6 +42,16 @@ function handler(req: H2Request, res: H2Response): void {
       res.write(Buffer.from('never sent'));
       res.end();
       return;
+    case '/bad-header':
+      // A value node:http2 refuses throws from end(), as from node:http's; the 500 can still go.
+      try {
+        res.writeHead(200, ['X Bad', 'a']);
+        res.end(Buffer.from('x'));
+      } catch {
+        res.writeHead(500, ['Content-Length', '0']);
+        res.end();
+      }
+      return;
     case '/cut':
       res.writeHead(200, ['Content-Length', '10']);
       res.write(Buffer.from('12345'));
@@ -164,6 +174,17 @@ describe('answerStreams', () => {
     try {
       const a = await request(s, { ':path': '/streamed' });
       expect(a.body.toString()).toBe('abcd');
+      expect(a.rstCode).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a header node:http2 refuses sends nothing, so an error answer can still be given', async () => {
+    const s = session();
+    try {
+      const a = await request(s, { ':path': '/bad-header' });
+      expect(a.headers[':status']).toBe(500);
       expect(a.rstCode).toBe(0);
     } finally {
       s.close();

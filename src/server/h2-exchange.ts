@@ -148,9 +148,9 @@ export class H2Response {
       out[name] = prev === undefined ? h[i + 1]! : Array.isArray(prev) ? [...prev, h[i + 1]!] : [String(prev), h[i + 1]!];
     }
     if (this.extra) for (const [name, value] of this.extra) out[name] = value;
+    this.stream.respond(out, { endStream }); // (a header node:http2 refuses throws here, with nothing sent: the handler's 500 can still go)
     this.headersSent = true;
     this.endedByHead = endStream;
-    this.stream.respond(out, { endStream });
     return true;
   }
 }
