@@ -4,7 +4,7 @@
  * them (ranges, conditionals, resets, the edge) is the h2 project of vitest.config.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, constants, createSecureServer, type ClientHttp2Session, type Http2SecureServer, type IncomingHttpHeaders } from 'node:http2';
+import { connect, constants, createSecureServer, type ClientHttp2Session, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { answerStreams, H2Request, H2Response } from '../src/server/h2-exchange.js';
@@ -17,6 +17,7 @@ let url: string;
 let answered: boolean;
 /** What the handler saw of each request, in order. */
 const seen: Array<{ req: unknown; res: unknown }> = [];
+const sessions = new Set<ServerHttp2Session>();
 /** Streams whose response emitted 'close', by path. */
 const closes: string[] = [];
 
@@ -69,13 +70,16 @@ beforeAll(async () => {
     res.setHeader('Strict-Transport-Security', 'max-age=600'); // as listen.ts's HSTS wrapper does
     handler(req as unknown as H2Request, res as unknown as H2Response);
   });
+  server.on('session', (s: ServerHttp2Session) => sessions.add(s));
   answered = answerStreams(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
+  const closed = new Promise((resolve) => server.close(resolve));
+  for (const s of sessions) s.destroy(); // a test that failed may have left a stream open
+  await closed;
 });
 
 function session(): ClientHttp2Session {
