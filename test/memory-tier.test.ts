@@ -7,12 +7,14 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { unlinkSync } from 'node:fs';
+import { realpathSync, truncateSync, unlinkSync } from 'node:fs';
 import { native, type Mapping } from '../src/native/index.js';
 import { LoadPool } from '../src/pool/load-pool.js';
 import { MemoryTier } from '../src/store/memory.js';
-import { adopt, MAX_VIEW, type Resident, type StoredFile } from '../src/store/objects.js';
+import { adopt, bytesOf, MAX_VIEW, type ObjectFacts, type Resident, type StoredFile } from '../src/store/objects.js';
+import { FileStore, type Entry, type Outcome } from '../src/store/folder.js';
 import { random, tempTree } from './helpers/content.js';
+import { skipping } from './helpers/native.js';
 
 const tree = tempTree();
 const pool = new LoadPool(1);
@@ -206,5 +208,103 @@ describe('the tier\'s bookkeeping (in process)', () => {
       throw Object.assign(new Error('mincore failed'), { code: 'EIO' });
     });
     expect(() => tier.ensureResident(e, 0, 10)).toThrow(expect.objectContaining({ code: 'EIO' }));
+  });
+});
+
+describe('adopting what a pool task loaded', () => {
+  const facts = { mtimeMs: 1_700_000_000_123.5, ino: 4242, crc32c: 0xdeadbeef };
+
+  it('a copy: its facts, views of its bytes, and its compressed variants as Buffers over the same memory', () => {
+    const bytes = random(1000);
+    const gzip = new Uint8Array([1, 2, 3]); // as structured clone hands them over: plain Uint8Arrays
+    const br = new Uint8Array(new ArrayBuffer(16), 4, 2);
+    const playlist = { live: false } as never;
+    const { stored, mapping } = adopt('/x/a.m3u8', { kind: 'copied', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), size: 1000, ...facts, playlist, gzip, br });
+    expect(mapping).toBeUndefined();
+    expect(stored).toMatchObject({ file: '/x/a.m3u8', size: 1000, ...facts, blocks: undefined, playlist });
+    expect(Buffer.isBuffer(stored.gzip) && Buffer.isBuffer(stored.br)).toBe(true);
+    expect([...stored.gzip!]).toEqual([1, 2, 3]);
+    expect(stored.gzip!.buffer).toBe(gzip.buffer);
+    expect([stored.br!.buffer, stored.br!.byteOffset, stored.br!.length]).toEqual([br.buffer, 4, 2]);
+    expect(bytesOf(stored)).toBe(1000 + 3 + 2);
+    expect(stored.view(5, 10).equals(bytes.subarray(5, 15))).toBe(true);
+    expect(stored.view(0, 1000).equals(bytes)).toBe(true);
+    expect(stored.view(5, 10).buffer).toBe(bytes.buffer); // a view, not a copy
+  });
+
+  it('a copy without compressed variants has none', () => {
+    const bytes = Buffer.from('plain');
+    const { stored } = adopt('/x/b.ts', { kind: 'copied', bytes, size: bytes.length, ...facts });
+    expect(stored.gzip).toBeUndefined();
+    expect(stored.br).toBeUndefined();
+    expect(stored.playlist).toBeUndefined();
+    expect(bytesOf(stored)).toBe(5);
+    expect(stored.view(1, 3).toString()).toBe('lai');
+  });
+
+  it('a mapping: its facts and block table, and views that stop at the object (not the trailer after it)', () => {
+    const path = join(tree.dir, 'with-trailer.bin');
+    const bytes = tree.write('with-trailer.bin', random(5000));
+    const m = native.map(path);
+    const blocks = Uint32Array.of(1, 2);
+    const { stored, mapping } = adopt(path, { kind: 'mapped', token: m.transfer(), size: 4000, ...facts, blocks });
+    m.close();
+    try {
+      expect(stored).toMatchObject({ file: path, size: 4000, ...facts, playlist: undefined, gzip: undefined, br: undefined });
+      expect(stored.blocks).toBe(blocks);
+      expect(mapping).toBeDefined();
+      expect(bytesOf(stored)).toBe(4000);
+      expect(stored.view(100, 50).equals(bytes.subarray(100, 150))).toBe(true);
+      expect(stored.view(3990, 100).equals(bytes.subarray(3990, 4000))).toBe(true); // the trailer's bytes are not the object's
+      expect(mapping!.slice(0, 5000).equals(bytes)).toBe(true);
+    } finally {
+      mapping?.close();
+    }
+  });
+});
+
+describe.skipIf(skipping('2 GiB mappings', native.kind === 'fallback' ? 'the TypeScript fallback copies files: 2 GiB would be read into memory' : undefined))('an object of 2 GiB or more (sparse files: no disk is used)', () => {
+  /** A file of `size` zero bytes, adopted as a mapped load; its handle closed at once. */
+  function adoptedSparse(name: string, size: number): StoredFile {
+    const path = join(tree.dir, name);
+    tree.write(name, Buffer.alloc(0));
+    truncateSync(path, size);
+    const m = native.map(path);
+    const { stored, mapping } = adopt(path, { kind: 'mapped', token: m.transfer(), size, mtimeMs: 0, ino: 0, crc32c: 0, blocks: undefined });
+    m.close();
+    mapping!.close();
+    unlinkSync(path);
+    return stored;
+  }
+
+  it('up to 2 GiB, one whole-file view holds the mapping: views outlive the handle', () => {
+    const stored = adoptedSparse('at-view-limit.bin', MAX_VIEW);
+    expect(stored.view(MAX_VIEW - 10, 10).equals(Buffer.alloc(10))).toBe(true);
+  });
+
+  it('a byte more, every view is sliced from the mapping through its handle', () => {
+    const stored = adoptedSparse('over-view-limit.bin', MAX_VIEW + 1);
+    expect(() => stored.view(0, 10)).toThrow(expect.objectContaining({ code: 'ERR_SEGD_CLOSED' }));
+  });
+});
+
+describe('copy or map', () => {
+  it('a file of up to 64 KiB is copied (no mapping of its own), a byte more is mapped', async () => {
+    const store = new FileStore<ObjectFacts>({ maxBytes: 64 * 1024 * 1024, validityMs: 600_000, pool, describe: (f) => f, verify: true });
+    const mount = { realRoot: realpathSync(tree.dir), followSymlinks: false };
+    const loaded = async (name: string, size: number): Promise<Entry<ObjectFacts>> => {
+      const bytes = tree.write(name, random(size));
+      const o: Outcome<ObjectFacts> = await store.fetch(join(realpathSync(tree.dir), name), mount);
+      expect(o.kind).toBe('found');
+      const e = (o as Extract<Outcome<ObjectFacts>, { kind: 'found' }>).entry as Entry<ObjectFacts>;
+      expect(e.file.view(0, size).equals(bytes)).toBe(true);
+      return e;
+    };
+    try {
+      expect((await loaded('small.ts', 64 * 1024)).mapping).toBeUndefined();
+      expect((await loaded('large.ts', 64 * 1024 + 1)).mapping).toBeDefined();
+    } finally {
+      store.clear();
+    }
   });
 });
