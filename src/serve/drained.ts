@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import { constants } from 'node:http2';
 
 /** Resolves when a response that refused a write can take more, or is gone. */
 export function drained(res: ServerResponse): Promise<void> {
@@ -26,16 +25,21 @@ export function gone(res: ServerResponse): boolean {
 
 /**
  * Ends a response cut short, so the client knows its body is not whole: HTTP/1.1 closes the
- * connection; HTTP/2 resets the stream with INTERNAL_ERROR (a bare destroy would send NO_ERROR,
- * which a client may take for an ordinary end).
+ * connection; HTTP/2 resets the stream with INTERNAL_ERROR and nothing before it. Not
+ * `stream.close(code)`: that ends the writable side first, and once the bytes written so far are
+ * flushed the client gets END_STREAM, an ordinary end to a body without Content-Length (seen on
+ * Node 24); `destroy(err)` sends only RST_STREAM, and with an error its code is INTERNAL_ERROR
+ * (without one it would be NO_ERROR, which a client may also take for an ordinary end).
  */
 export function cut(res: ServerResponse): void {
   const stream = streamOf(res);
   if (stream === undefined) res.destroy();
-  else if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  else if (!stream.destroyed) stream.destroy(CUT);
 }
 
-/** The HTTP/2 stream under a compatibility response; undefined for HTTP/1.1. */
-function streamOf(res: ServerResponse): { close(code: number): void; destroyed: boolean } | undefined {
-  return (res as { stream?: { close(code: number): void; destroyed: boolean } }).stream;
+const CUT = new Error('response cut short');
+
+/** The HTTP/2 stream under a response (segd's or the compatibility layer's); undefined for HTTP/1.1. */
+function streamOf(res: ServerResponse): { destroy(err: Error): void; destroyed: boolean } | undefined {
+  return (res as { stream?: { destroy(err: Error): void; destroyed: boolean } }).stream;
 }

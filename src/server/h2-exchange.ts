@@ -9,8 +9,10 @@
  * of a small answer. Measured on one core (h2load -c16 -m32, a 2 KB playlist with segd's ten
  * headers): 21.3-22.3k req/s through it, 35.7-37.5k on the stream API.
  */
-import { constants, type Http2SecureServer, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { ServerResponse } from 'node:http';
+import { type Http2SecureServer, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import { cut } from '../serve/drained.js';
 
 /** Fields HTTP/2 forbids (RFC 9113, 8.2.2): a response carrying one would be refused by the client. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -110,9 +112,9 @@ export class H2Response {
     this.stream.uncork();
   }
 
-  /** Ends the exchange at once: the stream is reset, so the client knows the answer is not whole. */
+  /** Ends the exchange at once: the stream is reset (INTERNAL_ERROR, no END_STREAM first), so the client knows the answer is not whole. */
   destroy(): this {
-    if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    cut(this as unknown as ServerResponse);
     return this;
   }
 
