@@ -10,7 +10,7 @@
  * headers): 21.3-22.3k req/s through it, 35.7-37.5k on the stream API.
  */
 import type { ServerResponse } from 'node:http';
-import { type Http2SecureServer, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Http2SecureServer, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { cut } from '../serve/drained.js';
 
@@ -48,7 +48,6 @@ export class H2Request {
 }
 
 type Listener = (...args: unknown[]) => void;
-
 
 export class H2Response {
   statusCode = 200;
@@ -94,13 +93,12 @@ export class H2Response {
     return this.stream.write(chunk, cb);
   }
 
-  end(body?: Uint8Array, cb?: () => void): this {
+  end(body?: Uint8Array): this {
     const empty = body === undefined || body.length === 0;
     if (!this.headersSent) this.respond(empty);
-    if (this.endedByHead || this.stream.destroyed) {
-      if (cb) this.stream.once('close', cb);
-    } else if (empty) this.stream.end(cb);
-    else this.stream.end(body, cb);
+    if (this.endedByHead || this.stream.destroyed) return this;
+    if (empty) this.stream.end();
+    else this.stream.end(body);
     return this;
   }
 

@@ -126,7 +126,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         // new streams: 128 streams of a 1 MiB segment need this much.
         maxSessionMemory: 160,
       },
-      handler as unknown as Parameters<typeof createSecureServer>[1], // the compatibility API: same surface (see above)
+      handler as unknown as Parameters<typeof createSecureServer>[1], // HTTP/1.1 over TLS; HTTP/2 streams reach it through answerStreams
     );
     if (!answerStreams(secure)) diag.warn('HTTP/2 requests go through node:http2\'s compatibility layer (slower): this Node release sets it up in a way segd does not know');
     // HTTP/1.1 over TLS runs node:http's parser, which reads its limits from the server object.
