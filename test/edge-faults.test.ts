@@ -568,3 +568,42 @@ describe('disk files', () => {
     expect(readdirSync(join(cacheDir, 'tmp'))).toEqual([]);
   });
 });
+
+describe("the origin's headers", () => {
+  it("the object's own go on to clients, on the miss as on the hit; the origin's transfer and cookies do not", async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(100_000);
+    const own = {
+      expires: 'Thu, 01 Jan 2037 00:00:00 GMT',
+      'last-modified': 'Sun, 31 Dec 2023 00:00:00 GMT',
+      'content-disposition': 'attachment; filename="seg.ts"',
+      'content-language': 'en',
+    };
+    origin.put(path, body, { headers: { ...own, 'set-cookie': 'session=1', 'x-origin-only': 'yes' } });
+    const miss = await get(s.url, path);
+    expect(miss.headers['cache-status']).toBe('segd; fwd=miss; fwd-status=200; stored');
+    const hit = await get(s.url, path);
+    expect(hit.headers['cache-status']).toBe('segd; hit');
+    for (const r of [miss, hit]) {
+      expect(r.body.equals(body)).toBe(true);
+      expect(r.headers).toMatchObject(own);
+      expect(r.headers['set-cookie']).toBeUndefined();
+      expect(r.headers['x-origin-only']).toBeUndefined();
+    }
+    expect(origin.count(path)).toBe(1);
+  });
+
+  it('an encoded body passed through keeps its Content-Encoding', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(10_000);
+    origin.put(path, body, { headers: { 'content-encoding': 'br' } });
+    for (let i = 0; i < 2; i++) {
+      const r = await get(s.url, path);
+      expect(r.headers['content-encoding']).toBe('br');
+      expect(r.body.equals(body)).toBe(true);
+    }
+    expect(origin.count(path)).toBe(2); // not stored
+  });
+});

@@ -4,6 +4,7 @@ import { cacheControlFor, DEFAULT_CACHE_POLICY, lifetimeFor, type PlaylistFacts 
 import { contentKindFor, contentTypeFor, edgeKindFor, type ContentKind } from '../src/http/content-type.js';
 import { CorsPolicy } from '../src/http/cors.js';
 import { parseSize } from '../src/config/size.js';
+import { contentLength, keptHeaders } from '../src/store/edge/headers.js';
 
 describe('negotiateEncoding', () => {
   const table: [string | undefined, Encoding][] = [
@@ -157,4 +158,72 @@ describe('parseSize', () => {
   const table: [string, number][] = [['512MiB', 512 * 1024 ** 2], ['2G', 2 * 1024 ** 3], ['1000', 1000], ['1.5KiB', 1536], ['10mb', 10_000_000]];
   it.each(table)('%s', (t, n) => expect(parseSize(t)).toBe(n));
   it.each(['', 'lots', '-1MiB', '5XB'])('rejects %j', (t) => expect(() => parseSize(t)).toThrow(/size/));
+});
+
+describe('keptHeaders (what the edge stores of an origin response)', () => {
+  it('keeps the object\'s own headers and none that describe the connection, the transfer or the origin', () => {
+    const own = {
+      'content-type': 'video/mp2t',
+      'cache-control': 'max-age=60',
+      expires: 'Thu, 01 Jan 2037 00:00:00 GMT',
+      date: 'Mon, 01 Jan 2024 00:00:00 GMT',
+      age: '5',
+      'last-modified': 'Sun, 31 Dec 2023 00:00:00 GMT',
+      etag: '"abc"',
+      'content-disposition': 'attachment; filename="seg.ts"',
+      'content-language': 'en',
+      'content-encoding': 'identity',
+      'x-amz-checksum-crc32c': 'AAAAAA==',
+      'content-md5': '1B2M2Y8AsgTpgAmY7PhCfg==',
+      'repr-digest': 'sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:',
+    };
+    const transfer = {
+      'content-length': '10',
+      'content-range': 'bytes 0-9/10',
+      'transfer-encoding': 'chunked',
+      connection: 'keep-alive',
+      'keep-alive': 'timeout=5',
+      'set-cookie': ['a=1'],
+      vary: 'Origin',
+      'accept-ranges': 'bytes',
+      server: 'origin/1.0',
+      'x-other': 'yes',
+    };
+    const kept = keptHeaders({ ...own, ...transfer });
+    expect(Object.keys(kept).sort()).toEqual(Object.keys(own).sort());
+    expect(kept).toEqual(own);
+  });
+
+  it('joins a repeated header with ", " and leaves out one that is absent', () => {
+    const kept = keptHeaders({ 'cache-control': ['public', 'max-age=60'], etag: undefined, 'content-type': 'video/mp4' });
+    expect(Object.keys(kept).sort()).toEqual(['cache-control', 'content-type']);
+    expect(kept['cache-control']).toBe('public, max-age=60');
+  });
+});
+
+describe('contentLength', () => {
+  const table: [string | string[] | undefined, number | undefined][] = [
+    ['0', 0],
+    ['123', 123],
+    [' 42 ', 42], // surrounding whitespace is the header's, not the number's
+    ['9007199254740991', 9007199254740991],
+    ['9007199254740993', undefined], // not exactly representable
+    [undefined, undefined],
+    ['', undefined],
+    [' ', undefined],
+    ['-1', undefined],
+    ['+5', undefined],
+    ['1.5', undefined],
+    ['1e3', undefined],
+    ['0x10', undefined],
+    ['12abc', undefined],
+    ['abc12', undefined],
+    ['1 2', undefined],
+    [['10'], undefined], // repeated (node joins duplicates, but a list is still not one length)
+    [['10', '10'], undefined],
+  ];
+  it.each(table)('%j → %j', (v, n) => expect(contentLength({ 'content-length': v })).toBe(n));
+  it('reads content-length, no other header', () => {
+    expect(contentLength({ 'x-content-length': '5' })).toBeUndefined();
+  });
 });
