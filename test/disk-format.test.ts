@@ -2,7 +2,10 @@
 // every way a file's tail or trailer can disagree with the file it came from. A real file in a
 // temporary directory is written and read back the way the verifier does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { native } from '../src/native/index.js';
+import { loadCached } from '../workers/cached.js';
+import { fdsOn, mappingsOf } from './helpers/native.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeTrailer, encodeTrailer, keyHash, MAGIC, objectPath, TAIL_BYTES, trailerLength, type CachedMeta } from '../src/store/disk/format.js';
@@ -118,3 +121,94 @@ describe('decodeTrailer', () => {
     expect(got).toEqual(ok ? JSON.parse(text) : undefined);
   });
 });
+
+// A cache file loaded as the pool does it (workers/cached.ts), run here on the main thread: the
+// pool's threads are out of the mutation tester's sight.
+describe('loading a cache file', () => {
+  const COPY = 64 * 1024;
+  let n = 0;
+  /** `body` ‖ its trailer (with the body's real CRC32C unless told), written to a file of its own. */
+  function cacheFile(body: Buffer, more: Partial<Record<keyof CachedMeta, unknown>> = {}): { path: string; m: CachedMeta } {
+    const m = meta(body, { crc32c: native.crc32c(body), ...more });
+    const path = join(dir, `load-${++n}`);
+    writeFileSync(path, file(body, m));
+    return { path, m };
+  }
+  const load = (path: string, playlist = false, key = KEY) => loadCached({ file: path, key, copyLimit: COPY, playlist });
+
+  it('copies a body of up to the copy limit, and checks it against the trailer', () => {
+    const body = randomBody(COPY);
+    const { path, m } = cacheFile(body);
+    const r = load(path);
+    expect(r).toMatchObject({ kind: 'copied', size: COPY, crc32c: m.crc32c, meta: m, fileSize: readFileSync(path).length });
+    expect(r.kind === 'copied' && Buffer.from(r.bytes).equals(body)).toBe(true);
+    expect(fdsOn(path)).toBe(0);
+  });
+
+  it('maps a body a byte over it, checksummed up to the trailer', () => {
+    const body = randomBody(COPY + 1);
+    const { path, m } = cacheFile(body);
+    const r = load(path);
+    expect(r).toMatchObject({ kind: 'mapped', size: COPY + 1, crc32c: m.crc32c, meta: m, fileSize: readFileSync(path).length });
+    const h = native.adopt((r as Extract<typeof r, { kind: 'mapped' }>).token);
+    expect(h.crc32c(0, body.length)).toBe(native.crc32c(body)); // (no Buffer: one would hold the mapping)
+    h.close();
+    expect(mappingsOf(path)).toBe(0);
+    expect(fdsOn(path)).toBe(0);
+  });
+
+  it('copies a playlist over the copy limit (it is parsed and compressed)', () => {
+    const body = Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:6\n' + '#EXTINF:6.0,\nseg.ts\n'.repeat(5000) + '#EXT-X-ENDLIST\n');
+    expect(body.length).toBeGreaterThan(COPY);
+    const { path } = cacheFile(body);
+    const r = load(path, true);
+    expect(r).toMatchObject({ kind: 'copied', playlist: { master: false, endList: true } });
+    expect(r.kind === 'copied' && r.gzip !== undefined).toBe(true);
+  });
+
+  it('maps a playlist over 64 MiB (served as opaque bytes, neither parsed nor compressed)', () => {
+    const size = 64 * 1024 * 1024 + 1;
+    const m = meta(Buffer.alloc(0), { length: size, crc32c: native.crc32c(Buffer.alloc(size)) });
+    const path = join(dir, `load-${++n}`);
+    writeFileSync(path, '');
+    truncateSync(path, size); // sparse: zeros, no disk
+    appendFileSync(path, encodeTrailer(m));
+    const r = load(path, true);
+    expect(r).toMatchObject({ kind: 'mapped', size, meta: m, fileSize: statSync(path).size });
+    native.adopt((r as Extract<typeof r, { kind: 'mapped' }>).token).close();
+  });
+
+  it('a body whose bytes differ from the trailer\'s checksum is corrupt, copied or mapped, and leaves nothing open', () => {
+    for (const size of [1000, COPY + 1000]) {
+      const body = randomBody(size);
+      const { path } = cacheFile(body, { crc32c: native.crc32c(body) ^ 1 });
+      expect(load(path)).toEqual({ kind: 'corrupt', expected: native.crc32c(body) ^ 1, actual: native.crc32c(body) });
+      expect(mappingsOf(path)).toBe(0);
+      expect(fdsOn(path)).toBe(0);
+    }
+  });
+
+  it('missing, too short, without a trailer, or for another key', () => {
+    expect(load(join(dir, 'no-such-file'))).toEqual({ kind: 'missing' });
+    const short = join(dir, 'short');
+    writeFileSync(short, Buffer.alloc(TAIL_BYTES - 1));
+    expect(load(short)).toEqual({ kind: 'invalid', reason: 'too short for a cache file' });
+    const bare = join(dir, 'bare');
+    writeFileSync(bare, Buffer.alloc(TAIL_BYTES));
+    expect(load(bare)).toEqual({ kind: 'invalid', reason: 'no cache trailer' });
+    const { path } = cacheFile(randomBody(10));
+    expect(load(path, false, 'http://origin/other.ts')).toEqual({ kind: 'invalid', reason: 'trailer does not describe this file or key' });
+    for (const p of [short, bare, path]) expect(fdsOn(p)).toBe(0);
+  });
+
+  it('any other failure to open is thrown, not taken for a missing file', () => {
+    const { path } = cacheFile(randomBody(10));
+    expect(() => load(join(path, 'below-a-file'))).toThrow(expect.objectContaining({ code: 'ENOTDIR' }));
+  });
+});
+
+function randomBody(n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 2654435761) >>> 24;
+  return b;
+}
