@@ -57,7 +57,7 @@ export interface SegdOptions {
   readonly originOptions?: Partial<OriginOptions>;
   /** Hot cache bound in bytes, or a size string such as `512MiB`. Default 512 MiB. */
   readonly cacheSize?: number | string;
-  /** Worker threads for the cold path. Default: cores minus one, at least one. */
+  /** Worker threads for the cold path. Default: cores minus one, at least four (see servingThreads). */
   readonly threads?: number;
   /** `*` (default) or a list of allowed origins. */
   readonly corsOrigin?: string | readonly string[];

@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { carry, unwrap } from '../src/pool/carry.js';
-import { LoadPool } from '../src/pool/load-pool.js';
+import { availableParallelism } from 'node:os';
+import { LoadPool, servingThreads } from '../src/pool/load-pool.js';
 import { CataloguePool } from '../src/catalogue/pool.js';
 import { tempTree } from './helpers/content.js';
 
@@ -15,6 +16,12 @@ const pool = new LoadPool(1);
 afterAll(async () => {
   await pool.close();
   tree.remove();
+});
+
+describe('the serving pool', () => {
+  it('has cores - 1 threads, and at least 4: a load waiting on the disk holds its thread', () => {
+    expect(servingThreads()).toBe(Math.max(4, availableParallelism() - 1));
+  });
 });
 
 describe('carry and unwrap', () => {

@@ -24,7 +24,7 @@ const OPTIONS: readonly (readonly [key: ServeKey, flags: string, help: string])[
   ['httpPort', '--http-port <port>', 'with --tls-*: plain HTTP on this port as well'],
   ['hsts', '--hsts [seconds]', 'with --tls-*: send Strict-Transport-Security (max-age: one year unless given)'],
   ['cacheSize', '--cache-size <size>', 'hot cache size, e.g. 512MiB or 2GiB'],
-  ['threads', '--threads <n>', 'pool threads for the cold path, per worker (default: cores - 1, at least 1; with workers: cores / workers)'],
+  ['threads', '--threads <n>', 'pool threads for the cold path, per worker (default: cores - 1, at least 4; with workers: cores / workers)'],
   ['workers', '--workers <n|auto>', 'processes sharing the port, auto: one per core (default: auto with --tls-* or --origin, else 1); with --origin the primary fetches and stores for all of them'],
   ['corsOrigin', '--cors-origin <origins>', "allowed origins, comma-separated, or '*'"],
   ['validity', '--validity <ms>', 'how long a file stat is trusted before it is checked again'],
