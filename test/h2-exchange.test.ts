@@ -18,6 +18,8 @@ let answered: boolean;
 /** What the handler saw of each request, in order. */
 const seen: Array<{ req: unknown; res: unknown }> = [];
 const sessions = new Set<ServerHttp2Session>();
+/** What res.write returned after the stream was reset. */
+const lateWrites: boolean[] = [];
 /** Streams whose response emitted 'close', by path. */
 const closes: string[] = [];
 
@@ -27,7 +29,10 @@ function handler(req: H2Request, res: H2Response): void {
   res.once('close', () => closes.push(req.url));
   switch (req.url) {
     case '/list':
-      res.writeHead(200, ['Content-Type', 'text/plain', 'Vary', 'Origin', 'Vary', 'Accept-Encoding', 'Connection', 'close', 'Transfer-Encoding', 'chunked', 'Content-Length', '5']);
+      res.writeHead(200, [
+        'Content-Type', 'text/plain', 'Vary', 'Origin', 'Vary', 'Accept-Encoding', 'Vary', 'Range', 'Content-Length', '5',
+        'Connection', 'close', 'Keep-Alive', 'timeout=5', 'Proxy-Connection', 'keep-alive', 'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c',
+      ]);
       res.end(Buffer.from('hello'));
       return;
     case '/streamed':
@@ -52,6 +57,12 @@ function handler(req: H2Request, res: H2Response): void {
         res.writeHead(500, ['Content-Length', '0']);
         res.end();
       }
+      return;
+    case '/late-write':
+      // A write after the client reset the stream: refused, so a sender stops instead of queueing.
+      res.writeHead(200, []);
+      res.flushHeaders();
+      res.once('close', () => lateWrites.push(res.write(Buffer.from('late'))));
       return;
     case '/cut':
     case '/cut-no-length':
@@ -136,7 +147,8 @@ describe('answerStreams', () => {
       expect(a.body.toString()).toBe('hello');
       expect(a.headers['content-type']).toBe('text/plain');
       expect(a.headers['content-length']).toBe('5');
-      expect(a.headers.vary).toBe('Origin, Accept-Encoding');
+      expect(a.headers.vary).toBe('Origin, Accept-Encoding, Range');
+      for (const name of ['keep-alive', 'proxy-connection', 'upgrade']) expect(a.headers[name], name).toBeUndefined();
       expect(a.headers['strict-transport-security']).toBe('max-age=600');
       expect(a.headers.connection).toBeUndefined();
       expect(a.headers['transfer-encoding']).toBeUndefined();
@@ -183,6 +195,35 @@ describe('answerStreams', () => {
     } finally {
       s.close();
     }
+  });
+
+  it('a write after the client reset the stream is refused (false), not queued', async () => {
+    const s = session();
+    try {
+      await new Promise<void>((resolve) => {
+        const r = s.request({ ':path': '/late-write' });
+        r.on('error', () => undefined);
+        r.on('response', () => r.close(constants.NGHTTP2_CANCEL));
+        r.on('close', () => resolve());
+      });
+      await eventually(() => lateWrites.length === 1, { what: 'the late write' });
+      expect(lateWrites).toEqual([false]);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('leaves a server alone where the compatibility layer is not installed, and keeps other stream listeners', async () => {
+    const bare = createSecureServer({ cert: readFileSync(pki.files.cert), key: readFileSync(pki.files.key) });
+    expect(answerStreams(bare)).toBe(false); // no 'request' listener: nothing to take off
+    expect(bare.listeners('stream')).toEqual([]);
+    const mine = (): void => undefined;
+    const other = createSecureServer({ cert: readFileSync(pki.files.cert), key: readFileSync(pki.files.key) });
+    other.on('stream', mine);
+    other.on('request', () => undefined);
+    expect(answerStreams(other)).toBe(true);
+    expect(other.listeners('stream')).toContain(mine);
+    expect(other.listeners('stream').some((l) => l.name === 'bound onServerStream')).toBe(false);
   });
 
   it('a header node:http2 refuses sends nothing, so an error answer can still be given', async () => {

@@ -30,8 +30,6 @@ function h2Name(name: string): string {
 
 export class H2Request {
   readonly httpVersionMajor = 2;
-  readonly httpVersionMinor = 0;
-  readonly httpVersion = '2.0';
   readonly method: string;
   readonly url: string;
   /** The connection's socket (TLS), as node:http's request has it. */
@@ -93,12 +91,10 @@ export class H2Response {
     return this.stream.write(chunk, cb);
   }
 
+  /** Without a body, and before any, the HEADERS frame itself ends the stream (one frame, not two). */
   end(body?: Uint8Array): this {
-    const empty = body === undefined || body.length === 0;
-    if (!this.headersSent) this.respond(empty);
-    if (this.endedByHead || this.stream.destroyed) return this;
-    if (empty) this.stream.end();
-    else this.stream.end(body);
+    this.respond(body === undefined || body.length === 0);
+    if (!this.endedByHead && !this.stream.destroyed) this.stream.end(body);
     return this;
   }
 
