@@ -94,10 +94,15 @@ afterAll(async () => {
   await closed;
 });
 
-function session(): ClientHttp2Session {
+/** Runs `f` on a new client session, closed after it whatever happens. */
+async function withSession(f: (s: ClientHttp2Session) => Promise<void>): Promise<void> {
   const s = connect(url, { ca: pki.ca });
   s.on('error', () => undefined);
-  return s;
+  try {
+    await f(s);
+  } finally {
+    s.close();
+  }
 }
 
 interface Answer {
@@ -126,8 +131,7 @@ describe('answerStreams', () => {
   it('takes node:http2\'s compatibility layer off: the handler gets H2Request and H2Response', async () => {
     expect(answered).toBe(true);
     expect(server.listeners('stream').some((l) => l.name === 'bound onServerStream')).toBe(false);
-    const s = session();
-    try {
+    await withSession(async (s) => {
       const a = await request(s, { ':path': '/list' });
       expect(a.headers[':status']).toBe(200);
       const last = seen[seen.length - 1]!;
@@ -135,14 +139,11 @@ describe('answerStreams', () => {
       expect(last.res).toBeInstanceOf(H2Response);
       expect((last.req as H2Request).httpVersionMajor).toBe(2);
       expect((last.req as H2Request).method).toBe('GET');
-    } finally {
-      s.close();
-    }
+    });
   });
 
   it('sends node:http\'s flat header list in lower case, repeated names as one list, setHeader\'s too, connection-specific fields never', async () => {
-    const s = session();
-    try {
+    await withSession(async (s) => {
       const a = await request(s, { ':path': '/list' });
       expect(a.body.toString()).toBe('hello');
       expect(a.headers['content-type']).toBe('text/plain');
@@ -154,52 +155,40 @@ describe('answerStreams', () => {
       expect(a.headers['transfer-encoding']).toBeUndefined();
       expect(a.headers.date).toMatch(/GMT$/);
       expect(a.rstCode).toBe(0);
-    } finally {
-      s.close();
-    }
+    });
   });
 
   it('HEAD: the headers end the stream, and a body passed to end() is not sent', async () => {
-    const s = session();
-    try {
+    await withSession(async (s) => {
       const a = await request(s, { ':path': '/list', ':method': 'HEAD' });
       expect(a.headers[':status']).toBe(200);
       expect(a.headers['content-length']).toBe('5');
       expect(a.frames).toBe(0);
       expect(a.rstCode).toBe(0);
-    } finally {
-      s.close();
-    }
+    });
   });
 
   it('HEAD and 304 after flushHeaders: what is written after is dropped, the stream ends cleanly', async () => {
-    const s = session();
-    try {
+    await withSession(async (s) => {
       for (const [path, method, status] of [['/streamed', 'HEAD', 200], ['/not-modified', 'GET', 304]] as const) {
         const a = await request(s, { ':path': path, ':method': method });
         expect(a.headers[':status']).toBe(status);
         expect(a.frames).toBe(0);
         expect(a.rstCode).toBe(0);
       }
-    } finally {
-      s.close();
-    }
+    });
   });
 
   it('flushHeaders, then writes, then end: the body arrives whole', async () => {
-    const s = session();
-    try {
+    await withSession(async (s) => {
       const a = await request(s, { ':path': '/streamed' });
       expect(a.body.toString()).toBe('abcd');
       expect(a.rstCode).toBe(0);
-    } finally {
-      s.close();
-    }
+    });
   });
 
   it('a write after the client reset the stream is refused (false), not queued', async () => {
-    const s = session();
-    try {
+    await withSession(async (s) => {
       await new Promise<void>((resolve) => {
         const r = s.request({ ':path': '/late-write' });
         r.on('error', () => undefined);
@@ -208,9 +197,7 @@ describe('answerStreams', () => {
       });
       await eventually(() => lateWrites.length === 1, { what: 'the late write' });
       expect(lateWrites).toEqual([false]);
-    } finally {
-      s.close();
-    }
+    });
   });
 
   it('leaves a server alone where the compatibility layer is not installed, and keeps other stream listeners', async () => {
@@ -227,19 +214,15 @@ describe('answerStreams', () => {
   });
 
   it('a header node:http2 refuses sends nothing, so an error answer can still be given', async () => {
-    const s = session();
-    try {
+    await withSession(async (s) => {
       const a = await request(s, { ':path': '/bad-header' });
       expect(a.headers[':status']).toBe(500);
       expect(a.rstCode).toBe(0);
-    } finally {
-      s.close();
-    }
+    });
   });
 
   it('destroy() resets the stream with INTERNAL_ERROR and nothing before it, with or without a length, so the client knows the body is not whole', async () => {
-    const s = session();
-    try {
+    await withSession(async (s) => {
       for (const path of ['/cut', '/cut-no-length']) {
         const a = await request(s, { ':path': path });
         expect(a.headers[':status']).toBe(200);
@@ -248,22 +231,17 @@ describe('answerStreams', () => {
         // own PROTOCOL_ERROR (1) where a Content-Length says more was due.
         expect(a.rstCode, path).toBe(constants.NGHTTP2_INTERNAL_ERROR);
       }
-    } finally {
-      s.close();
-    }
+    });
   });
 
   it('a request body (segd takes none) does not keep the stream open: it ends, and the response\'s close fires once', async () => {
-    const s = session();
-    try {
+    await withSession(async (s) => {
       const before = closes.filter((p) => p === '/upload').length;
       const a = await request(s, { ':path': '/upload', ':method': 'POST' }, Buffer.alloc(1024 * 1024, 1));
       expect(a.headers[':status']).toBe(405);
       expect(a.body.toString()).toBe('nope');
       expect(a.rstCode).toBe(0);
       await eventually(() => closes.filter((p) => p === '/upload').length === before + 1, { what: 'the response to close once' });
-    } finally {
-      s.close();
-    }
+    });
   });
 });
