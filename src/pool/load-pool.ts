@@ -14,7 +14,7 @@ import { unwrap, type Carried } from './carry.js';
  * MIN_SERVING_THREADS, because a load whose file is not in the page cache holds its thread while
  * the disk reads: with one thread (a 2-core box) a library larger than memory was read one file
  * at a time (bench disk scenario by hand, 2 GiB library in 512 MiB: 309 MB/s and p99 1.27 s with
- * 1 thread, 545 MB/s and 226 ms with 4, 569 MB/s with 8 but twice the event-loop delay).
+ * 1 thread, 545 MB/s and 226 ms with 4, 569 MB/s with 8 but an event-loop p99 of 96 ms against 61).
  */
 export function servingThreads(): number {
   return Math.max(MIN_SERVING_THREADS, availableParallelism() - 1);
