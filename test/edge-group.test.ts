@@ -23,14 +23,15 @@ afterAll(() => origin?.stop());
 async function withGroup(args: readonly string[], f: (g: { base: string; cacheDir: string }) => Promise<void>): Promise<void> {
   const cacheDir = mkdtempSync(join(tmpdir(), 'segd-group-'));
   const run = await serveCli(['--origin', origin.url, '--cache-dir', cacheDir, '--workers', '2', '--port', '0', '--no-player', ...args]);
+  let code;
   try {
     await f({ base: run.base, cacheDir });
   } finally {
     run.child.kill('SIGTERM');
-    const code = await run.exited;
+    code = await run.exited;
     rmSync(cacheDir, { recursive: true, force: true });
-    expect(code).toBe(0);
   }
+  expect(code, run.stderr()).toBe(0); // after the finally, so that it never hides the first failure
 }
 
 /** Per `worker` label, the sum of `name`'s samples (optionally only those whose labels contain `having`). */
@@ -185,6 +186,7 @@ describe('an edge group (--origin with --workers 2)', () => {
     const config = { origin: origin.url, cacheDir, workers: 2, port: 0, player: false };
     writeFileSync(conf, JSON.stringify(config));
     const run = await serveCli(['--config', conf]);
+    let code;
     try {
       writeFileSync(conf, JSON.stringify({ ...config, origin: 'http://127.0.0.1:1/', cacheDir: join(cacheDir, 'elsewhere') }));
       run.child.kill('SIGHUP');
@@ -196,9 +198,10 @@ describe('an edge group (--origin with --workers 2)', () => {
       await answeredByWorkers(run.base, '/g/reload.ts', body, 4);
     } finally {
       run.child.kill('SIGTERM');
-      expect(await run.exited).toBe(0);
+      code = await run.exited;
       rmSync(cacheDir, { recursive: true, force: true });
       rmSync(conf, { force: true });
     }
+    expect(code, run.stderr()).toBe(0);
   });
 });

@@ -142,7 +142,7 @@ describe('segd serve --workers', () => {
     const r = await get(base, '/vod/seg.m4s', { origin: 'https://four.example' });
     expect(r.headers['access-control-allow-origin']).toBe('https://four.example');
     run.child.kill('SIGTERM');
-    expect(await run.exited).toBe(0);
+    expect(await run.exited, run.stderr()).toBe(0);
   }, 90_000);
 
   it('a reload with a configuration that does not hold keeps the workers serving, and SIGTERM drains the group', async () => {
@@ -156,7 +156,7 @@ describe('segd serve --workers', () => {
     } finally {
       run.child.kill('SIGTERM');
     }
-    expect(await run.exited).toBe(0);
+    expect(await run.exited, run.stderr()).toBe(0);
   });
 
 });

@@ -232,10 +232,12 @@ export function addServeCommands(program: Command, version: string, fail: (messa
       farewell = channel.farewell;
       return;
     }
+    // SIGHUP: the certificate and key are read again (a bad pair keeps the old one, logged).
+    // Installed before the line below: whoever waits for it may signal at once, and an
+    // unhandled SIGHUP kills the process.
+    process.on('SIGHUP', () => void running.reloadTls());
     const what = dir ?? `origin ${String(config.origin)}`;
     diag.info(`segd ${version} serving ${what} at ${url} (${running.segd.byteEngine})`, { root: dir, origin: config.origin, url, httpUrl: running.httpUrl, player: config.player ? `${url}player/` : undefined });
-    // SIGHUP: the certificate and key are read again (a bad pair keeps the old one, logged).
-    process.on('SIGHUP', () => void running.reloadTls());
   });
 
   /** The primary of `workers` processes: starts them, reloads them on SIGHUP, drains them on SIGTERM. */
@@ -256,8 +258,6 @@ export function addServeCommands(program: Command, version: string, fail: (messa
       await filler?.close(0);
       fail(`the workers did not start: ${(err as Error).message} (their own lines above say why)`);
     }
-    const dir = config.origin === undefined ? (config.dir ?? DEMO_DIR) : undefined;
-    diag.info(`segd ${version} serving ${dir ?? `origin ${String(config.origin)}`} at ${sup.url} with ${workers} workers`, { root: dir, url: sup.url, httpUrl: sup.httpUrl, workers, pid: process.pid });
     let stopping = false;
     process.on('SIGHUP', () => {
       if (stopping) return;
@@ -283,6 +283,9 @@ export function addServeCommands(program: Command, version: string, fail: (messa
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // Only now that every signal has its handler: whoever waits for this line may signal at once.
+    const dir = config.origin === undefined ? (config.dir ?? DEMO_DIR) : undefined;
+    diag.info(`segd ${version} serving ${dir ?? `origin ${String(config.origin)}`} at ${sup.url} with ${workers} workers`, { root: dir, url: sup.url, httpUrl: sup.httpUrl, workers, pid: process.pid });
   }
 
   withServeOptions(

@@ -9,7 +9,8 @@ export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface CliRun {
   readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
+  /** The exit code, or the signal that ended the process (so a failed check names, say, SIGSEGV). */
+  readonly exited: Promise<number | NodeJS.Signals>;
   /** Resolves with the output so far once `until` matches it, or when the process exits. */
   readonly ready: Promise<string>;
   output(): string;
@@ -90,7 +91,7 @@ export function cli(args: readonly string[], opts: CliOptions = {}): CliRun {
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => ((out += d.toString()), (stdout += d.toString())));
   child.stderr!.on('data', (d: Buffer) => ((out += d.toString()), (stderr += d.toString())));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal!)));
   const ready = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`CLI did not print ${opts.until} in time; output: ${out}`)), opts.timeoutMs ?? 20_000);
     const check = (): void => {
