@@ -8,12 +8,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { cacheKey } from '../http/cache-key.js';
-import { cacheStatus } from '../http/cache-status.js';
+import { cacheStatus, type CacheStatus } from '../http/cache-status.js';
 import { ageHeader } from '../http/freshness.js';
 import { cacheControlFor, type CachePolicy } from '../http/cache-control.js';
-import { contentKindFor, contentTypeFor, edgeKindFor } from '../http/content-type.js';
+import { contentKindFor, contentTypeFor, edgeKindFor, type ContentKind } from '../http/content-type.js';
 import { COPY_LIMIT } from '../store/objects.js';
 import type { EdgeAnswer, EdgeStore } from '../store/edge/edge.js';
+import type { Fill, FillHead } from '../store/edge/fill.js';
 import type { Representation } from './representation.js';
 import { respond, type RespondContext } from './respond.js';
 import { respondFromFill } from './fill-respond.js';
@@ -59,27 +60,39 @@ export function edgeContent(ctx: EdgeServeContext): (req: IncomingMessage, res: 
         // Playlists and small objects are answered whole, once checked and stored: they take one
         // round trip to arrive, and a playlist's caching policy and compression need all of it.
         const small = head.status === 200 && (kind === 'playlist' || (head.length !== undefined && head.length <= COPY_LIMIT));
-        if (small && (await fill.done).kind === 'committed') {
-          const stored = await ctx.edge.justStored(key, path);
-          if (stored !== undefined) return respond(req, res, stored, ctx, ['Cache-Status', cacheStatus(a.status), 'Age', ageHeader(stored.fresh, Date.now())]);
+        // Attached while it waits, so the fill keeps every byte readable for the answer from it
+        // below, should the stored copy be gone by then.
+        const waiter = small ? fill.attach(0) : undefined;
+        try {
+          if (small && (await fill.done).kind === 'committed') {
+            const stored = await ctx.edge.justStored(key, path);
+            if (stored !== undefined) return await respond(req, res, stored, ctx, ['Cache-Status', cacheStatus(a.status), 'Age', ageHeader(stored.fresh, Date.now())]);
+          }
+          return await answerFromFill(req, res, fill, head, kind, a.status, path);
+        } finally {
+          waiter?.leave();
         }
-        const fresh = ctx.edge.headFreshness(head, path);
-        return respondFromFill(
-          req,
-          res,
-          {
-            fill,
-            head,
-            kind,
-            contentType: contentTypeFor(path),
-            // An error page passed through must not be cached downstream by segd's say-so.
-            cacheControl: head.status === 200 ? cacheControlFor(edgeKindFor(path, head.headers['content-type']), undefined, ctx.cachePolicy) : 'no-store',
-            extra: [...ctx.corsOf(req), 'Cache-Status', cacheStatus(a.status), 'Age', ageHeader(fresh, Date.now())],
-            rangeAhead: (start, end) => ctx.edge.rangeAhead(fill, head, start, end),
-          },
-          ctx.metrics,
-        );
       }
     }
+  }
+
+  /** The answer from a fill in progress (or just ended), as its bytes arrive. */
+  function answerFromFill(req: IncomingMessage, res: ServerResponse, fill: Fill, head: FillHead, kind: ContentKind, status: CacheStatus, path: string): Promise<void> {
+    const fresh = ctx.edge.headFreshness(head, path);
+    return respondFromFill(
+      req,
+      res,
+      {
+        fill,
+        head,
+        kind,
+        contentType: contentTypeFor(path),
+        // An error page passed through must not be cached downstream by segd's say-so.
+        cacheControl: head.status === 200 ? cacheControlFor(edgeKindFor(path, head.headers['content-type']), undefined, ctx.cachePolicy) : 'no-store',
+        extra: [...ctx.corsOf(req), 'Cache-Status', cacheStatus(status), 'Age', ageHeader(fresh, Date.now())],
+        rangeAhead: (start, end) => ctx.edge.rangeAhead(fill, head, start, end),
+      },
+      ctx.metrics,
+    );
   }
 }

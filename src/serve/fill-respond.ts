@@ -14,7 +14,7 @@ import { evaluatePreconditions, ifRangeAllows, parseHttpDate, type Validators } 
 import { contentRange, parseRange, unsatisfiedRange } from '../http/range.js';
 import { contentEtag } from '../http/etag.js';
 import type { ContentKind } from '../http/content-type.js';
-import type { Fill, FillHead } from '../store/edge/fill.js';
+import type { Fill, FillHead, FillWaiter } from '../store/edge/fill.js';
 import { FORWARDED_HEADERS } from '../store/edge/headers.js';
 import type { Metrics } from '../observe/metrics.js';
 import { cut, drained, gone } from './drained.js';
@@ -84,10 +84,16 @@ export async function respondFromFill(req: IncomingMessage, res: ServerResponse,
         if (parsed.kind === 'unsatisfiable') return void writeHead(res, metrics, a.kind, 416, [...headers, 'Content-Range', unsatisfiedRange(length), 'Content-Length', '0'], true);
         if (parsed.kind === 'ranges' && parsed.ranges.length === 1) {
           const r = parsed.ranges[0]!;
-          const ahead = req.method !== 'HEAD' && r.start > a.fill.received + RANGE_AHEAD ? await a.rangeAhead?.(r.start, r.end) : undefined;
-          writeHead(res, metrics, a.kind, 206, [...headers, 'Content-Range', contentRange(r, length), 'Content-Length', String(r.end - r.start + 1)], req.method === 'HEAD');
-          if (ahead !== undefined) await pipeBody(res, ahead, metrics, a.kind);
-          else if (req.method !== 'HEAD') await stream(res, a.fill, r.start, r.end, metrics, a.kind);
+          // Attached before the wait for the origin: what this answer may read of the fill stays readable meanwhile.
+          const waiter = a.fill.attach(r.start);
+          try {
+            const ahead = req.method !== 'HEAD' && r.start > a.fill.received + RANGE_AHEAD ? await a.rangeAhead?.(r.start, r.end) : undefined;
+            writeHead(res, metrics, a.kind, 206, [...headers, 'Content-Range', contentRange(r, length), 'Content-Length', String(r.end - r.start + 1)], req.method === 'HEAD');
+            if (ahead !== undefined) await pipeBody(res, ahead, metrics, a.kind);
+            else if (req.method !== 'HEAD') await stream(res, a.fill, waiter, r.start, r.end, metrics, a.kind);
+          } finally {
+            waiter.leave();
+          }
           return;
         }
       }
@@ -95,7 +101,7 @@ export async function respondFromFill(req: IncomingMessage, res: ServerResponse,
   }
   if (length !== undefined) headers.push('Content-Length', String(length));
   writeHead(res, metrics, a.kind, status, headers, req.method === 'HEAD');
-  if (req.method !== 'HEAD') await stream(res, a.fill, 0, length === undefined ? undefined : length - 1, metrics, a.kind);
+  if (req.method !== 'HEAD') await stream(res, a.fill, a.fill.attach(0), 0, length === undefined ? undefined : length - 1, metrics, a.kind);
 }
 
 function writeHead(res: ServerResponse, metrics: Metrics, kind: ContentKind, status: number, headers: readonly string[], end: boolean): void {
@@ -106,12 +112,11 @@ function writeHead(res: ServerResponse, metrics: Metrics, kind: ContentKind, sta
 }
 
 /**
- * Sends [start, end] (end undefined: to the end of a body of unknown length) as it arrives.
- * Waits for the socket to drain, so a slow client never holds more than one chunk in memory;
- * the fill itself goes on at the origin's pace.
+ * Sends [start, end] (end undefined: to the end of a body of unknown length) as it arrives, as
+ * `waiter` (attached at `start`; it leaves when this ends). Waits for the socket to drain, so a
+ * slow client never holds more than one chunk in memory; the fill itself goes on at the origin's pace.
  */
-async function stream(res: ServerResponse, fill: Fill, start: number, end: number | undefined, metrics: Metrics, kind: ContentKind): Promise<void> {
-  const waiter = fill.attach(start);
+async function stream(res: ServerResponse, fill: Fill, waiter: FillWaiter, start: number, end: number | undefined, metrics: Metrics, kind: ContentKind): Promise<void> {
   try {
     let pos = start;
     while (end === undefined || pos <= end) {

@@ -11,10 +11,11 @@
  *   failed     the origin or the checks failed: the temporary file is discarded, waiters still
  *              short of their last byte are cut off (never padded, never a silently short 200)
  *
- * Memory: chunks stay in memory for waiters that keep up. An object up to WHOLE_IN_MEMORY is held
- * whole until the fill ends; past that, chunks older than WINDOW that are already on disk are let
- * go, and a waiter that falls behind reads them back from the temporary file (its descriptor stays
- * valid through the rename, and through an unlink if the disk fails). A large fill that does not
+ * Memory: a fill that stores keeps a chunk until it is on disk and every waiter has sent it (at
+ * most WINDOW behind the newest byte); a waiter that falls behind, or a newcomer, reads it back
+ * from the temporary file (its descriptor stays valid through the rename, and through an unlink
+ * if the disk fails), so whoever may still read a fill's bytes must be attached. One that does
+ * not store keeps an object up to WHOLE_IN_MEMORY whole until the fill ends. A large fill that does not
  * store (too big for the cache, or the disk failed) keeps only what its slowest waiter has yet to
  * send, at most WINDOW: the origin is read at that waiter's pace, as a proxy would; a newcomer
  * that needs bytes already let go gets a fill of its own (`joinable`); and once every waiter has
@@ -82,6 +83,12 @@ export interface FillDeps {
 interface Chunk {
   readonly offset: number;
   readonly buf: Buffer;
+}
+
+/** A reader of a fill's bytes: says how far it has sent, and leaves (more than once is harmless). */
+export interface FillWaiter {
+  at(pos: number): void;
+  leave(): void;
 }
 
 export class Fill {
@@ -196,7 +203,7 @@ export class Fill {
    * A waiter sending from byte `start`; it says how far it got with `at()` and leaves with
    * `leave()`. While any waiter is attached, the temporary file's descriptor stays open.
    */
-  attach(start: number): { at(pos: number): void; leave(): void } {
+  attach(start: number): FillWaiter {
     const w = { pos: start };
     this.waiters.add(w);
     let left = false;
@@ -231,6 +238,13 @@ export class Fill {
     const r = this.room;
     this.room = [];
     for (const f of r) f();
+  }
+
+  /** The position of the waiter furthest behind (at most what has been received), or `none` when nobody is attached. */
+  private slowest(none: number): number {
+    let pos = this.waiters.size === 0 ? none : this.received;
+    for (const w of this.waiters) pos = Math.min(pos, w.pos);
+    return pos;
   }
 
   private chunkAt(offset: number): Chunk | undefined {
@@ -357,17 +371,19 @@ export class Fill {
   }
 
   /**
-   * Lets go of chunks nobody needs from memory (large objects only): when storing, those on disk
-   * and older than the window; else those every waiter has sent or the file holds.
+   * Lets go of chunks nobody needs from memory. When storing: those on disk that every waiter has
+   * sent, or that are older than the window (a waiter that fell behind, or a newcomer, reads them
+   * back from the file). Let go that soon, most chunks die young: buffers that outlive two
+   * scavenges are promoted, and every 64 MiB of them costs V8 a full collection (several a second
+   * in a fill-heavy load, a fifth of the CPU before this). Else (large objects only) those every
+   * waiter has sent or the file holds.
    */
   private trim(): void {
-    const total = this.headValue?.length ?? this.received;
-    if (total <= WHOLE_IN_MEMORY) return;
     let keepFrom: number;
-    if (this.storing) keepFrom = Math.min(this.written, this.received - WINDOW);
+    if (this.storing) keepFrom = Math.min(this.written, Math.max(this.slowest(this.received), this.received - WINDOW));
     else {
-      let needed = this.waiters.size === 0 ? (this.chunks[0]?.offset ?? this.received) : this.received; // nobody yet: keep what is held
-      for (const w of this.waiters) needed = Math.min(needed, w.pos);
+      if ((this.headValue?.length ?? this.received) <= WHOLE_IN_MEMORY) return;
+      const needed = this.slowest(this.chunks[0]?.offset ?? this.received); // nobody yet: keep what is held
       keepFrom = Math.max(needed, this.reader === undefined ? 0 : this.written);
     }
     let drop = 0;
