@@ -529,6 +529,22 @@ describe('an object being stored', () => {
     expect((await first).body.equals(body)).toBe(true);
     expect(origin.count(path)).toBe(1); // one fetch for both
   });
+
+  it('a small object whose commit fails is still answered whole from the fill, though its chunks were on disk', async () => {
+    // Answered whole once stored (serve/edge.ts), a small object's request waits for the fill's end
+    // before it reads a byte. Here the commit fails: the trailer, with a long kept header, outgrows
+    // the reservation and the 100 KiB quota has no room for more, so there is no stored copy and
+    // the answer comes from the fill, whose chunks were on disk before anyone read them.
+    const s = await edge({ cacheDiskSize: '100KiB', maxObjectSize: '100KiB' });
+    const path = unique();
+    const body = random(60_000);
+    origin.put(path, body, { chunk: 8192, chunkDelayMs: 15, headers: { 'content-disposition': `attachment; filename="${'x'.repeat(8000)}.ts"` } });
+    const r = await get(s.url, path);
+    expect(r.status).toBe(200);
+    expect(r.body.equals(body)).toBe(true);
+    expect(await metric(s.url, 'segd_disk_errors_total', '{op="commit"}')).toBe(1);
+    expect(stored()).toEqual([]);
+  });
 });
 
 describe('a dead origin', () => {
