@@ -177,6 +177,27 @@ describe('a range far ahead of the fill', () => {
     release();
     expect((await whole).body.equals(body)).toBe(true);
   }, 30_000);
+
+  it('waits on the fill when the origin will not give the range, even if the fill ends meanwhile', async () => {
+    const s = await edge();
+    const path = unique('mp4');
+    const body = random(12 * 1024 * 1024);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    origin.put(path, body, { chunk: 256 * 1024, gate, gateAfter: 1024 * 1024 }); // holds the fill at 1 MiB
+    const whole = getTimed(s.url, path);
+    await eventually(() => origin.count(path) === 1);
+    // The seek's own request is answered late and whole (no 206): by then the fill has ended,
+    // its chunks on disk and let go, and its first client gone.
+    origin.behave(path, { delayMs: 600, ignoreRange: true });
+    const seek = getTimed(s.url, path, { range: 'bytes=11000000-11099999' });
+    await eventually(() => origin.count(path) === 2);
+    release();
+    expect((await whole).body.equals(body)).toBe(true);
+    const r = await seek;
+    expect(r.status).toBe(206);
+    expect(r.body.equals(body.subarray(11_000_000, 11_100_000))).toBe(true);
+  }, 30_000);
 });
 
 describe('bad origins', () => {
