@@ -568,6 +568,22 @@ describe('an object being stored', () => {
   });
 });
 
+describe('an object that is not stored', () => {
+  it('is held whole while it fills, so a newcomer after its first client has read on still shares the one fetch', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(2 * 1024 * 1024);
+    origin.put(path, body, { chunk: 128 * 1024, chunkDelayMs: 20, headers: { 'cache-control': 'no-store' } });
+    const first = get(s.url, path);
+    await eventually(async () => (await metric(s.url, 'segd_origin_bytes_total')) >= 1024 * 1024, { everyMs: 20, what: '1 MiB fetched' });
+    const second = await get(s.url, path);
+    expect(second.body.equals(body)).toBe(true);
+    expect((await first).body.equals(body)).toBe(true);
+    expect(origin.count(path)).toBe(1);
+    expect(stored()).toEqual([]);
+  });
+});
+
 describe('a dead origin', () => {
   it('costs a fast failure once the breaker opens, and serves what it has', async () => {
     const s = await edge({ originOptions: { retry: { retries: 0, baseMs: 1, capMs: 1 } } });
