@@ -420,6 +420,20 @@ describe('bad origins', () => {
     expect(cached.headers.etag).toBe(`"${native.crc32c(body).toString(16).padStart(8, '0')}-${body.length.toString(16)}"`);
   });
 
+  it.each([
+    ['a segment of 64 KiB, the most answered whole', 'ts', 64 * 1024, true],
+    ['a segment a byte larger, streamed', 'ts', 64 * 1024 + 1, false],
+    ['a playlist of any size, answered whole', 'm3u8', 200_000, true],
+  ])('%s: its first answer waits for the stored copy (and has its ETag) or streams (and has none)', async (_name, ext, size, whole) => {
+    const s = await edge();
+    const path = unique(ext);
+    const body = ext === 'm3u8' ? Buffer.from('#EXTM3U\n' + '#EXTINF:4,\nseg.ts\n'.repeat(Math.ceil(size / 17))).subarray(0, size) : random(size);
+    origin.put(path, body);
+    const first = await get(s.url, path);
+    expect(first.body.equals(body)).toBe(true);
+    expect(first.headers.etag !== undefined).toBe(whole);
+  });
+
   it('5xx is retried, then passed on; a flapping origin is ridden through', async () => {
     const s = await edge();
     const always = unique();
