@@ -89,8 +89,10 @@ export async function respondFromFill(req: IncomingMessage, res: ServerResponse,
           try {
             const ahead = req.method !== 'HEAD' && r.start > a.fill.received + RANGE_AHEAD ? await a.rangeAhead?.(r.start, r.end) : undefined;
             writeHead(res, metrics, a.kind, 206, [...headers, 'Content-Range', contentRange(r, length), 'Content-Length', String(r.end - r.start + 1)], req.method === 'HEAD');
-            if (ahead !== undefined) await pipeBody(res, ahead, metrics, a.kind);
-            else if (req.method !== 'HEAD') await stream(res, a.fill, waiter, r.start, r.end, metrics, a.kind);
+            if (ahead !== undefined) {
+              waiter.leave(); // answered from the origin: the fill need not go on for this one
+              await pipeBody(res, ahead, metrics, a.kind);
+            } else if (req.method !== 'HEAD') await stream(res, a.fill, waiter, r.start, r.end, metrics, a.kind);
           } finally {
             waiter.leave();
           }
