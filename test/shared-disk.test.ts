@@ -30,19 +30,20 @@ afterEach(() => {
 const hash = (n: number): string => keyHash(`/seg${n}.ts`);
 
 describe('SharedDisk', () => {
-  it('sends hits once a second, each object once per batch, nothing when there were none', () => {
+  it('sends hits once a second, each object as often as it was hit (at most 3), nothing when there were none', () => {
     disk.touch(hash(1));
     disk.touch(hash(2));
     disk.touch(hash(1));
+    for (let i = 0; i < 5; i++) disk.touch(hash(3));
     vi.advanceTimersByTime(999);
     expect(reports).toEqual([]);
     vi.advanceTimersByTime(1);
-    expect(reports).toEqual([{ touched: [hash(1), hash(2)] }]);
+    expect(reports).toEqual([{ touched: [hash(1), hash(1), hash(2), hash(3), hash(3), hash(3)] }]);
     vi.advanceTimersByTime(3000);
     expect(reports).toHaveLength(1);
     disk.touch(hash(1));
     vi.advanceTimersByTime(1000);
-    expect(reports).toEqual([{ touched: [hash(1), hash(2)] }, { touched: [hash(1)] }]);
+    expect(reports).toEqual([{ touched: [hash(1), hash(1), hash(2), hash(3), hash(3), hash(3)] }, { touched: [hash(1)] }]);
   });
 
   it('remembers at most 16384 distinct objects per batch, and starts afresh after it', () => {

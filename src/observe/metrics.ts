@@ -170,7 +170,7 @@ export class Metrics {
       diskErrors: counter({ name: 'segd_disk_errors_total', help: 'Disk tier operations that failed (the object was served without the disk)', labelNames: ['op'] }),
       diskCorrupt: counter({ name: 'segd_disk_corrupt_total', help: 'Disk objects whose bytes or trailer were wrong: dropped and fetched again' }),
       fillsDiscarded: counter({ name: 'segd_fills_discarded_total', help: 'Origin fetches that ended without a complete, checked object', labelNames: ['reason'] }),
-      groupReports: counter({ name: 'segd_group_disk_reports_total', help: "The workers' reports to the filler of an edge group: objects hit (for eviction) and objects found corrupt", labelNames: ['kind'] }),
+      groupReports: counter({ name: 'segd_group_disk_reports_total', help: "The workers' reports to the filler of an edge group: hits (for eviction; at most 3 per object a second) and objects found corrupt", labelNames: ['kind'] }),
     };
   }
 

@@ -32,6 +32,7 @@ export interface DiskIndex {
 }
 
 /** What a worker tells the filler. */
+/** `touched`: an object's hash once per hit (at most MAX_COUNT times a batch). */
 export type DiskReport = { readonly touched: readonly string[] } | { readonly dropped: string };
 /** What the filler tells every worker. */
 export type DiskNotice = { readonly letGo: readonly string[] } | { readonly refreshed: { readonly hash: string; readonly ino: number; readonly meta: CachedMeta } };
@@ -58,10 +59,17 @@ export type GroupLink = FillerLink | WorkerLink;
 const TOUCH_FLUSH_MS = 1000;
 /** Distinct objects remembered between two batches; more are not counted (the policy's count is capped low anyway). */
 const MAX_TOUCHED = 16_384;
+/**
+ * Hits counted per object per batch: S3-FIFO's own cap (eviction.ts). The count matters: the
+ * policy keeps a new object only if it was hit twice, and a batch that said just "hit" made an
+ * object hit four times in a second, all on one worker, look like a one-hit wonder.
+ */
+const MAX_COUNT = 3;
 
 /** A worker's view of the filler's disk cache. */
 export class SharedDisk implements DiskIndex {
-  private touched = new Set<string>();
+  /** Hits since the last batch, per object. */
+  private touched = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -77,7 +85,10 @@ export class SharedDisk implements DiskIndex {
   }
 
   touch(hash: string): void {
-    if (this.touched.size < MAX_TOUCHED) this.touched.add(hash);
+    const n = this.touched.get(hash);
+    if (n === undefined) {
+      if (this.touched.size < MAX_TOUCHED) this.touched.set(hash, 1);
+    } else if (n < MAX_COUNT) this.touched.set(hash, n + 1);
   }
 
   drop(hash: string): Promise<void> {
@@ -99,7 +110,9 @@ export class SharedDisk implements DiskIndex {
 
   private flush(): void {
     if (this.touched.size === 0) return;
-    this.link.report({ touched: [...this.touched] });
-    this.touched = new Set();
+    const touched: string[] = [];
+    for (const [hash, n] of this.touched) for (let i = 0; i < n; i++) touched.push(hash);
+    this.link.report({ touched });
+    this.touched = new Map();
   }
 }
