@@ -608,17 +608,17 @@ describe('an object being stored', () => {
     const MiB = 1024 * 1024;
     const s = await edge();
     const path = unique();
-    const body = random(8 * MiB);
+    const body = random(12 * MiB);
     origin.put(path, body, { chunk: 256 * 1024, chunkDelayMs: 20 });
     const first = get(s.url, path);
     let most = 0;
     await eventually(async () => {
       most = Math.max(most, await metric(s.url, 'segd_fill_memory_bytes'));
-      return (await metric(s.url, 'segd_origin_bytes_total')) >= 4 * MiB;
-    }, { everyMs: 20, what: '4 MiB fetched' });
-    // A client that keeps up leaves a few chunks in memory, not the object so far.
+      return (await metric(s.url, 'segd_origin_bytes_total')) >= 6 * MiB;
+    }, { everyMs: 20, what: '6 MiB fetched' });
+    // A client that keeps up leaves a few chunks in memory (a dozen, should the disk lag), not the object so far.
     expect(most).toBeGreaterThan(0);
-    expect(most).toBeLessThanOrEqual(2 * MiB);
+    expect(most).toBeLessThanOrEqual(3 * MiB);
     const second = await get(s.url, path);
     expect(second.body.equals(body)).toBe(true);
     expect((await first).body.equals(body)).toBe(true);
