@@ -197,15 +197,21 @@ describe('revalidation refreshes the stored copy', () => {
 });
 
 describe('a range far ahead of the fill', () => {
-  it('is fetched from the origin on its own, pinned to the same version, instead of waiting for the fill', async () => {
-    const s = await edge();
+  /** An object of `size` bytes whose fill the origin holds at 1 MiB until release(); `whole` is its first client's answer. */
+  async function heldFill(s: RunningServer, size: number) {
     const path = unique('mp4');
-    const body = random(24 * 1024 * 1024);
+    const body = random(size);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    origin.put(path, body, { chunk: 256 * 1024, gate, gateAfter: 1024 * 1024 }); // holds the fill at 1 MiB
+    origin.put(path, body, { chunk: 256 * 1024, gate, gateAfter: 1024 * 1024 });
     const whole = getTimed(s.url, path);
     await eventually(() => origin.count(path) === 1);
+    return { path, body, release, whole };
+  }
+
+  it('is fetched from the origin on its own, pinned to the same version, instead of waiting for the fill', async () => {
+    const s = await edge();
+    const { path, body, release, whole } = await heldFill(s, 24 * 1024 * 1024);
     const seek = await getTimed(s.url, path, { range: 'bytes=20000000-20099999' }); // answered while the fill is held
     expect(seek.status).toBe(206);
     expect(seek.body.equals(body.subarray(20_000_000, 20_100_000))).toBe(true);
@@ -221,13 +227,7 @@ describe('a range far ahead of the fill', () => {
 
   it('waits on the fill when the origin will not give the range, even if the fill ends meanwhile', async () => {
     const s = await edge();
-    const path = unique('mp4');
-    const body = random(12 * 1024 * 1024);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    origin.put(path, body, { chunk: 256 * 1024, gate, gateAfter: 1024 * 1024 }); // holds the fill at 1 MiB
-    const whole = getTimed(s.url, path);
-    await eventually(() => origin.count(path) === 1);
+    const { path, body, release, whole } = await heldFill(s, 12 * 1024 * 1024);
     // The seek's own request is answered late and whole (no 206): by then the fill has ended,
     // its chunks on disk and let go, and its first client gone.
     origin.behave(path, { delayMs: 600, ignoreRange: true });
