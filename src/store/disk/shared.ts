@@ -31,8 +31,7 @@ export interface DiskIndex {
   pathOf(hash: string): string;
 }
 
-/** What a worker tells the filler. */
-/** `touched`: an object's hash once per hit (at most MAX_COUNT times a batch). */
+/** What a worker tells the filler; `touched` lists an object's hash once per hit (at most MAX_COUNT times a batch). */
 export type DiskReport = { readonly touched: readonly string[] } | { readonly dropped: string };
 /** What the filler tells every worker. */
 export type DiskNotice = { readonly letGo: readonly string[] } | { readonly refreshed: { readonly hash: string; readonly ino: number; readonly meta: CachedMeta } };

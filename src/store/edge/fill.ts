@@ -382,7 +382,7 @@ export class Fill {
     let keepFrom: number;
     if (this.storing) keepFrom = Math.min(this.written, Math.max(this.slowest(this.received), this.received - WINDOW));
     else {
-      if ((this.headValue?.length ?? this.received) <= WHOLE_IN_MEMORY) return;
+      if (!this.passingThrough) return;
       const needed = this.slowest(this.chunks[0]?.offset ?? this.received); // nobody yet: keep what is held
       keepFrom = Math.max(needed, this.reader === undefined ? 0 : this.written);
     }
