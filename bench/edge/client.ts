@@ -4,6 +4,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { ObjectBytes } from './objects.js';
+import { readResponse } from './raw-response.js';
 
 export interface Fetched {
   status: number;
@@ -47,16 +48,12 @@ interface Options {
   expected: ObjectBytes | undefined;
   timeoutMs: number;
   agent?: http.Agent | false;
-  /** A connected socket to send the request on (the herd's). */
-  socket?: net.Socket;
-  /** Start of the clock (the herd shares one). */
-  t0?: number;
 }
 
 /** One GET, timed, its body compared with `expected` chunk by chunk as it arrives. */
 export function fetchChecked(o: Options): Promise<Fetched> {
   return new Promise((resolve) => {
-    const t0 = o.t0 ?? performance.now();
+    const t0 = performance.now();
     const r: Fetched = { status: 0, sentMs: NaN, cache: '', ttfbMs: NaN, firstBodyMs: NaN, ttlbMs: NaN, bytes: 0, intact: false, error: null };
     let same = true;
     let settled = false;
@@ -73,7 +70,6 @@ export function fetchChecked(o: Options): Promise<Fetched> {
       port: o.port,
       path: o.path,
       agent: o.agent ?? false,
-      ...(o.socket ? { createConnection: () => o.socket! } : {}),
     });
     const timer = setTimeout(() => {
       finish(`timeout after ${o.timeoutMs} ms`);
@@ -120,8 +116,8 @@ function connect(port: number, timeoutMs: number): Promise<net.Socket> {
 const open = new Set<net.Socket>();
 
 /**
- * `clients` connections, all opened first; then one GET on each, all sent in the same turn of the
- * event loop, timed from that instant.
+ * `clients` connections, all opened first; then one GET on each, all written in one loop
+ * (raw-response.ts says why not node:http), timed from that instant.
  */
 export async function herd(port: number, path: string, clients: number, expected: ObjectBytes, cacheHeader: string, timeoutMs: number): Promise<Fetched[]> {
   const sockets = await Promise.all(Array.from({ length: clients }, () => connect(port, 10_000)));
@@ -130,8 +126,30 @@ export async function herd(port: number, path: string, clients: number, expected
     s.once('close', () => open.delete(s));
   }
   try {
-    const t0 = performance.now();
-    return await Promise.all(sockets.map((socket) => fetchChecked({ port, path, cacheHeader, expected, timeoutMs, socket, t0 })));
+    let t0 = NaN;
+    const clock = (): number => performance.now() - t0;
+    const reads = sockets.map((socket) => {
+      let same = true;
+      const check = (offset: number, piece: Buffer): void => {
+        if (same) same = expected.matchesAt(offset, piece);
+      };
+      return readResponse(socket, clock, check, timeoutMs).then((r) => ({ r, same }));
+    });
+    const request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: segd-bench-herd\r\n\r\n`, 'latin1');
+    t0 = performance.now();
+    for (const s of sockets) s.write(request);
+    const sentMs = clock();
+    return (await Promise.all(reads)).map(({ r, same }): Fetched => ({
+      status: r.status,
+      sentMs,
+      cache: normaliseCache(r.headers[cacheHeader]),
+      ttfbMs: r.firstByteMs,
+      firstBodyMs: r.firstBodyMs,
+      ttlbMs: r.lastByteMs,
+      bytes: r.bytes,
+      intact: r.error === null && r.complete && r.status === 200 && same && r.bytes === expected.size,
+      error: r.error,
+    }));
   } finally {
     for (const s of sockets) s.destroy();
   }

@@ -183,7 +183,7 @@ export async function herdBaseline(ctx: EdgeContext): Promise<HerdRow[]> {
       // Median of three for the single client: it is the reference the edges are held to.
       for (let t = 0; t < (clients === 1 ? 3 : 1); t++) {
         const p = objectPath(o.herdBytes, `herd-${ctx.nonce}-direct${clients}-${t}`);
-        const results = clients === 1 ? [await fetchChecked({ port: org.port, path: p, cacheHeader: 'x-none', expected: new ObjectBytes(ctx.pool, p, o.herdBytes), timeoutMs: 60_000 })] : await herd(org.port, p, clients, new ObjectBytes(ctx.pool, p, o.herdBytes), 'x-none', 60_000);
+        const results = await herd(org.port, p, clients, new ObjectBytes(ctx.pool, p, o.herdBytes), 'x-none', 60_000);
         row.trials.push(herdTrial(results, { cachedBefore: 0, originBefore: 0 }, (await org.stats(p)).requests));
       }
       rows.push(row);
