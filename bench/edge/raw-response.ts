@@ -46,6 +46,13 @@ export function readResponse(socket: net.Socket, clock: () => number, onBody: (o
       onBody(r.bytes, piece);
       r.bytes += piece.length;
     };
+    /** Hands on the body bytes of `data` this phase still expects; returns the rest. */
+    const take = (data: Buffer): Buffer => {
+      const piece = data.subarray(0, left);
+      body(piece);
+      left -= piece.length;
+      return data.subarray(piece.length);
+    };
     const ended = (): void => {
       r.lastByteMs = clock();
       r.complete = true;
@@ -93,14 +100,10 @@ export function readResponse(socket: net.Socket, clock: () => number, onBody: (o
             } else return finish('neither Content-Length nor chunked');
             break;
           }
-          case 'length': {
-            const piece = data.subarray(0, left);
-            body(piece);
-            left -= piece.length;
-            data = data.subarray(piece.length);
+          case 'length':
+            data = take(data);
             if (left === 0) return ended();
             break;
-          }
           case 'chunk-size': {
             const l = line(data);
             if (l === undefined) return;
@@ -111,17 +114,13 @@ export function readResponse(socket: net.Socket, clock: () => number, onBody: (o
             phase = left === 0 ? 'trailer' : 'chunk-data';
             break;
           }
-          case 'chunk-data': {
-            const piece = data.subarray(0, left);
-            body(piece);
-            left -= piece.length;
-            data = data.subarray(piece.length);
+          case 'chunk-data':
+            data = take(data);
             if (left === 0) {
               phase = 'chunk-crlf';
               left = 2;
             }
             break;
-          }
           case 'chunk-crlf': {
             const skip = Math.min(left, data.length);
             left -= skip;

@@ -142,7 +142,7 @@ function herdTable(h: NonNullable<EdgeReport['herd']>): Table {
       '"second herd": a new uncached object, same edge process, right after the first herd; "just started": the first requests the edge ever served (a fresh segd runs them before V8 has optimised its code).',
       'segd ÷: p50 first byte / p99 last byte, segd over that server (lower is better).',
       '"origin direct (1 client)" is the origin\'s own first byte, the reference of the goal; "(N clients)" is the origin serving the whole herd itself, a floor set by the clients and the machine.',
-      'One client process reads every stream: a response\'s headers are parsed only once it has read what the other sockets already hold (tens of MB at the median), so first-byte times include the client\'s own reading. The cache answers are the server-side record: a segd "hit" was looked up only after the fill had completed.',
+      'One client process reads every stream, on bare sockets (the requests are written in one loop, in about 3 ms; first byte = the first read of a socket). It shares its core with the origin, and a first byte waits while it reads what other sockets already hold, so first-byte times include some of its own work. The cache answers are the server-side record: a segd "hit" was looked up only after the fill had completed.',
     ],
   };
 }
