@@ -1,0 +1,231 @@
+// The origin client on its own (src/store/origin/client.ts), against a real origin that
+// misbehaves on demand: what is retried and how often, what the breaker makes of it, and which
+// redirects are followed with which headers. The edge tests see the same through whole answers.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { httpTarget, Origin, OriginError, type OriginOptions, type Target } from '../src/store/origin/client.js';
+import { startFaultOrigin, type FaultOrigin } from './helpers/fault-origin.js';
+import { random } from './helpers/content.js';
+
+let origin: FaultOrigin;
+let n = 0;
+/** A fresh key of the fault origin; the client is asked for it without the leading slash (root-relative, as the edge asks). */
+const unique = (): string => `/o/${++n}.ts`;
+
+beforeAll(async () => {
+  origin = await startFaultOrigin();
+});
+afterAll(() => origin.stop());
+
+const QUICK: OriginOptions = {
+  connections: 4,
+  connectTimeoutMs: 1000,
+  headersTimeoutMs: 1000,
+  bodyTimeoutMs: 1000,
+  retry: { retries: 2, baseMs: 1, capMs: 2 },
+  breaker: { threshold: 100, openMs: 1000, maxOpenMs: 1000 },
+};
+
+/** An Origin on `url` with its events tallied. */
+function client(o: Partial<OriginOptions> = {}, target: Target = httpTarget(new URL(origin.url))): { c: Origin; seen: string[] } {
+  const seen: string[] = [];
+  const c = new Origin(target, { ...QUICK, ...o }, {
+    response: (status) => seen.push(`response ${status}`),
+    failure: (code) => seen.push(`failure ${code}`),
+    retry: () => seen.push('retry'),
+    shortCircuit: () => seen.push('short-circuit'),
+  });
+  return { c, seen };
+}
+
+describe('httpTarget', () => {
+  it.each([
+    ['http://h:1/', 'a b/c.ts', '?x=1', 'http://h:1/a%20b/c.ts?x=1', 'http://h:1/'],
+    ['http://h:1/base', 'c.ts', '', 'http://h:1/base/c.ts', 'http://h:1/base/'],
+    ['http://h:1/base/', 'd/#?.ts', '', 'http://h:1/base/d/%23%3F.ts', 'http://h:1/base/'],
+  ])('%s with %s%s → %s', async (base, path, query, url, name) => {
+    const t = httpTarget(new URL(base));
+    const r = await t.resolve(path, query, { range: 'bytes=0-1' });
+    expect(r.url.href).toBe(url);
+    expect(r.headers).toEqual({ range: 'bytes=0-1' });
+    expect(t.name).toBe(name);
+    expect(t.followRedirects).toBe(true);
+  });
+});
+
+describe('retries', () => {
+  it('a 503 is retried `retries` times, then passed on as it is', async () => {
+    const { c, seen } = client();
+    const p = unique();
+    origin.put(p, random(10), { status: 503 });
+    const r = await c.get(p.slice(1), '', {});
+    expect(r.status).toBe(503);
+    expect(await r.body.text()).toBe('status 503\n');
+    expect(origin.count(p)).toBe(3);
+    expect(seen).toEqual(['response 503', 'retry', 'response 503', 'retry', 'response 503']);
+    await c.close();
+  });
+
+  it('a 5xx that recovers is answered by the retry, and its times are stamped', async () => {
+    const { c } = client();
+    const p = unique();
+    const body = random(1000);
+    origin.put(p, body, { status: (k) => (k === 1 ? 502 : undefined) });
+    const before = Date.now();
+    const r = await c.get(p.slice(1), '', {});
+    expect(r.status).toBe(200);
+    expect(Buffer.from(await r.body.arrayBuffer()).equals(body)).toBe(true);
+    expect(origin.count(p)).toBe(2);
+    expect(r.url.href).toBe(new URL(p.slice(1), origin.url).href);
+    expect(r.requestTime).toBeGreaterThanOrEqual(before);
+    expect(r.responseTime).toBeGreaterThanOrEqual(r.requestTime);
+    await c.close();
+  });
+
+  it.each([404, 501, 403])('a %i is an answer: never retried', async (status) => {
+    const { c, seen } = client();
+    const p = unique();
+    origin.put(p, random(10), { status });
+    expect((await c.get(p.slice(1), '', {})).status).toBe(status);
+    expect(origin.count(p)).toBe(1);
+    expect(seen).toEqual([`response ${status}`]);
+    await c.close();
+  });
+
+  it('with no retries, the first 5xx is passed on', async () => {
+    const { c } = client({ retry: { retries: 0, baseMs: 1, capMs: 1 } });
+    const p = unique();
+    origin.put(p, random(10), { status: 500 });
+    expect((await c.get(p.slice(1), '', {})).status).toBe(500);
+    expect(origin.count(p)).toBe(1);
+    await c.close();
+  });
+
+  it('a refused connection is retried, then thrown with its code', async () => {
+    const closed = await closedPort();
+    const { c, seen } = client({}, httpTarget(new URL(`http://127.0.0.1:${closed}/`)));
+    await expect(c.get('x.ts', '', {})).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(seen).toEqual(['failure ECONNREFUSED', 'retry', 'failure ECONNREFUSED', 'retry', 'failure ECONNREFUSED']);
+    await c.close();
+  });
+
+  it('an error that is not worth another try is thrown at once', async () => {
+    const target: Target = { name: 'bad', followRedirects: true, resolve: async () => ({ url: new URL('http://127.0.0.1:1/'), headers: { 'bad header': 'x' } }) };
+    const { c, seen } = client({}, target);
+    await expect(c.get('x.ts', '', {})).rejects.toMatchObject({ code: 'UND_ERR_INVALID_ARG' });
+    expect(seen).toEqual(['failure UND_ERR_INVALID_ARG']);
+    await c.close();
+  });
+});
+
+describe('the breaker', () => {
+  it('opens after `threshold` failures in a row (each retry counts), then refuses at once', async () => {
+    const { c, seen } = client({ breaker: { threshold: 3, openMs: 60_000, maxOpenMs: 60_000 } });
+    const p = unique();
+    origin.put(p, random(10), { status: 503 });
+    expect((await c.get(p.slice(1), '', {})).status).toBe(503); // three 503s: the third opens it
+    expect(c.breaker.state).toBe('open');
+    const t0 = performance.now();
+    await expect(c.get(p.slice(1), '', {})).rejects.toMatchObject({ code: 'ESEGDORIGINDOWN', name: 'OriginError' });
+    expect(performance.now() - t0).toBeLessThan(100);
+    expect(origin.count(p)).toBe(3);
+    expect(seen.at(-1)).toBe('short-circuit');
+    await c.close();
+  });
+
+  it('a success in between keeps it closed', async () => {
+    const { c } = client({ breaker: { threshold: 2, openMs: 60_000, maxOpenMs: 60_000 } });
+    const p = unique();
+    origin.put(p, random(10), { status: (k) => (k % 2 === 1 ? 503 : undefined) });
+    for (let i = 0; i < 3; i++) expect((await c.get(p.slice(1), '', {})).status).toBe(200);
+    expect(c.breaker.state).toBe('closed');
+    await c.close();
+  });
+
+  it('a redirect it will not follow is an answer, not a failure', async () => {
+    const { c } = client({ breaker: { threshold: 1, openMs: 60_000, maxOpenMs: 60_000 } });
+    const p = unique();
+    origin.put(p, random(10), { redirect: 'ftp://example.invalid/x' });
+    for (let i = 0; i < 2; i++) await expect(c.get(p.slice(1), '', {})).rejects.toMatchObject({ code: 'ESEGDREDIRECT' });
+    expect(c.breaker.state).toBe('closed');
+    await c.close();
+  });
+});
+
+describe('redirects', () => {
+  let hop: Server;
+  let hopUrl: string;
+  const hopHeaders: Record<string, string | string[] | undefined>[] = [];
+  beforeAll(async () => {
+    // Another host: records what a redirect sends it, answers from the fault origin's bytes.
+    hop = createServer((req, res) => {
+      hopHeaders.push(req.headers);
+      res.writeHead(200, { 'content-length': '2' }).end('ok');
+    });
+    await new Promise<void>((r) => hop.listen(0, '127.0.0.1', r));
+    hopUrl = `http://127.0.0.1:${(hop.address() as AddressInfo).port}/elsewhere`;
+  });
+  afterAll(() => new Promise<void>((r) => hop.close(() => r())));
+
+  it('are followed, and the next hop gets the caller’s headers, not what the target added', async () => {
+    const signed: Target = { ...httpTarget(new URL(origin.url)), resolve: async (path, query, headers) => ({ url: new URL(path + query, origin.url), headers: { ...headers, authorization: 'signature' } }) };
+    const { c } = client({}, signed);
+    const p = unique();
+    origin.put(p, random(10), { redirect: hopUrl });
+    const r = await c.get(p.slice(1), '', { range: 'bytes=0-1' });
+    expect(r.status).toBe(200);
+    expect(await r.body.text()).toBe('ok');
+    expect(r.url.href).toBe(hopUrl);
+    expect(origin.log.filter((l) => l.path === p).map((l) => l.headers.authorization)).toEqual(['signature']);
+    expect(hopHeaders.at(-1)).toMatchObject({ range: 'bytes=0-1' });
+    expect(hopHeaders.at(-1)!.authorization).toBeUndefined();
+    await c.close();
+  });
+
+  it('a loop ends after five hops with its own error', async () => {
+    const { c } = client();
+    const p = unique();
+    origin.put(p, random(10), { redirect: p });
+    await expect(c.get(p.slice(1), '', {})).rejects.toMatchObject({ code: 'ESEGDREDIRECTLOOP', message: expect.stringContaining('more than 5 redirects') });
+    expect(origin.count(p)).toBe(6); // the first request and five redirects, no retry
+    await c.close();
+  });
+
+  it('a target that may not be redirected (a signed one) gets the 3xx itself', async () => {
+    const { c } = client({}, { ...httpTarget(new URL(origin.url)), followRedirects: false });
+    const p = unique();
+    origin.put(p, random(10), { redirect: hopUrl });
+    const r = await c.get(p.slice(1), '', {});
+    expect(r.status).toBe(302);
+    expect(r.headers.location).toBe(hopUrl);
+    await c.close();
+  });
+
+  it('a 3xx without Location, and a 304, are answers', async () => {
+    const { c } = client();
+    const p = unique();
+    origin.put(p, random(10), { status: 300 });
+    expect((await c.get(p.slice(1), '', {})).status).toBe(300);
+    const q = unique();
+    origin.put(q, random(10));
+    const etag = (await c.get(q.slice(1), '', {})).headers.etag as string;
+    const r = await c.get(q.slice(1), '', { 'if-none-match': etag });
+    expect(r.status).toBe(304);
+    await c.close();
+  });
+});
+
+/** A port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+it('OriginError carries its code and name', () => {
+  const e = new OriginError('m', 'ESEGDREDIRECT');
+  expect(e).toMatchObject({ message: 'm', code: 'ESEGDREDIRECT', name: 'OriginError' });
+});
