@@ -28,15 +28,19 @@ const QUICK: OriginOptions = {
 };
 
 /** An Origin on `url` with its events tallied. */
-function client(o: Partial<OriginOptions> = {}, target: Target = httpTarget(new URL(origin.url))): { c: Origin; seen: string[] } {
+function client(o: Partial<OriginOptions> = {}, target: Target = httpTarget(new URL(origin.url))): { c: Origin; seen: string[]; firstByteS: number[] } {
   const seen: string[] = [];
+  const firstByteS: number[] = [];
   const c = new Origin(target, { ...QUICK, ...o }, {
-    response: (status) => seen.push(`response ${status}`),
+    response: (status, s) => {
+      seen.push(`response ${status}`);
+      firstByteS.push(s);
+    },
     failure: (code) => seen.push(`failure ${code}`),
     retry: () => seen.push('retry'),
     shortCircuit: () => seen.push('short-circuit'),
   });
-  return { c, seen };
+  return { c, seen, firstByteS };
 }
 
 describe('httpTarget', () => {
@@ -119,6 +123,60 @@ describe('retries', () => {
   });
 });
 
+describe('failures', () => {
+  it('an error without a code (a target that cannot sign) is reported as EUNKNOWN and not retried', async () => {
+    const target: Target = { name: 'unsigned', followRedirects: false, resolve: () => Promise.reject(new Error('no credentials')) };
+    const { c, seen } = client({}, target);
+    await expect(c.get('x.ts', '', {})).rejects.toThrow('no credentials');
+    expect(seen).toEqual(['failure EUNKNOWN']);
+    await c.close();
+  });
+
+  it('times the headers in seconds', async () => {
+    const { c, firstByteS } = client();
+    const p = unique();
+    origin.put(p, random(10), { delayMs: 150 });
+    await (await c.get(p.slice(1), '', {})).body.dump();
+    expect(firstByteS).toHaveLength(1);
+    expect(firstByteS[0]).toBeGreaterThanOrEqual(0.14);
+    expect(firstByteS[0]).toBeLessThan(5);
+    await c.close();
+  });
+
+  it('a body that goes silent is cut by the body-idle timeout', async () => {
+    const { c } = client({ bodyTimeoutMs: 300 });
+    const p = unique();
+    origin.put(p, random(100_000), { stall: true });
+    const r = await c.get(p.slice(1), '', {});
+    const t0 = performance.now();
+    await expect(r.body.arrayBuffer()).rejects.toMatchObject({ code: 'UND_ERR_BODY_TIMEOUT' });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    await c.close();
+  });
+
+  it('the body of a 5xx it retries is read off, so the one connection is free for the retry', async () => {
+    const { c } = client({ connections: 1, bodyTimeoutMs: 20_000 });
+    const p = unique();
+    origin.put(p, random(10), { status: 503, statusBodyBytes: 4 * 1024 * 1024 });
+    const t0 = performance.now();
+    const r = await c.get(p.slice(1), '', {});
+    expect(r.status).toBe(503);
+    expect((await r.body.arrayBuffer()).byteLength).toBe(4 * 1024 * 1024);
+    expect(origin.count(p)).toBe(3);
+    expect(performance.now() - t0).toBeLessThan(10_000); // not a body timeout per retry
+    await c.close();
+  });
+
+  it('once closed, it makes no more requests', async () => {
+    const { c } = client({ retry: { retries: 0, baseMs: 1, capMs: 1 } });
+    const p = unique();
+    origin.put(p, random(10));
+    await c.close();
+    await expect(c.get(p.slice(1), '', {})).rejects.toMatchObject({ code: 'UND_ERR_DESTROYED' });
+    expect(origin.count(p)).toBe(0);
+  });
+});
+
 describe('the breaker', () => {
   it('opens after `threshold` failures in a row (each retry counts), then refuses at once', async () => {
     const { c, seen } = client({ breaker: { threshold: 3, openMs: 60_000, maxOpenMs: 60_000 } });
@@ -127,10 +185,19 @@ describe('the breaker', () => {
     expect((await c.get(p.slice(1), '', {})).status).toBe(503); // three 503s: the third opens it
     expect(c.breaker.state).toBe('open');
     const t0 = performance.now();
-    await expect(c.get(p.slice(1), '', {})).rejects.toMatchObject({ code: 'ESEGDORIGINDOWN', name: 'OriginError' });
+    await expect(c.get(p.slice(1), '', {})).rejects.toMatchObject({ code: 'ESEGDORIGINDOWN', name: 'OriginError', message: `origin ${origin.url} is down (circuit open)` });
     expect(performance.now() - t0).toBeLessThan(100);
     expect(origin.count(p)).toBe(3);
     expect(seen.at(-1)).toBe('short-circuit');
+    await c.close();
+  });
+
+  it('a 500 counts as a failure like any 5xx', async () => {
+    const { c } = client({ retry: { retries: 0, baseMs: 1, capMs: 1 }, breaker: { threshold: 1, openMs: 60_000, maxOpenMs: 60_000 } });
+    const p = unique();
+    origin.put(p, random(10), { status: 500 });
+    expect((await c.get(p.slice(1), '', {})).status).toBe(500);
+    expect(c.breaker.state).toBe('open');
     await c.close();
   });
 
@@ -147,7 +214,7 @@ describe('the breaker', () => {
     const { c } = client({ breaker: { threshold: 1, openMs: 60_000, maxOpenMs: 60_000 } });
     const p = unique();
     origin.put(p, random(10), { redirect: 'ftp://example.invalid/x' });
-    for (let i = 0; i < 2; i++) await expect(c.get(p.slice(1), '', {})).rejects.toMatchObject({ code: 'ESEGDREDIRECT' });
+    for (let i = 0; i < 2; i++) await expect(c.get(p.slice(1), '', {})).rejects.toMatchObject({ code: 'ESEGDREDIRECT', message: 'redirect to ftp: refused' });
     expect(c.breaker.state).toBe('closed');
     await c.close();
   });
@@ -157,10 +224,12 @@ describe('redirects', () => {
   let hop: Server;
   let hopUrl: string;
   const hopHeaders: Record<string, string | string[] | undefined>[] = [];
+  const hopMethods: (string | undefined)[] = [];
   beforeAll(async () => {
     // Another host: records what a redirect sends it, answers from the fault origin's bytes.
     hop = createServer((req, res) => {
       hopHeaders.push(req.headers);
+      hopMethods.push(req.method);
       res.writeHead(200, { 'content-length': '2' }).end('ok');
     });
     await new Promise<void>((r) => hop.listen(0, '127.0.0.1', r));
@@ -179,6 +248,7 @@ describe('redirects', () => {
     expect(r.url.href).toBe(hopUrl);
     expect(origin.log.filter((l) => l.path === p).map((l) => l.headers.authorization)).toEqual(['signature']);
     expect(hopHeaders.at(-1)).toMatchObject({ range: 'bytes=0-1' });
+    expect(hopMethods.at(-1)).toBe('GET');
     expect(hopHeaders.at(-1)!.authorization).toBeUndefined();
     await c.close();
   });
@@ -199,6 +269,42 @@ describe('redirects', () => {
     const r = await c.get(p.slice(1), '', {});
     expect(r.status).toBe(302);
     expect(r.headers.location).toBe(hopUrl);
+    await c.close();
+  });
+
+  it.each([200, 201, 400, 404, 500])('a %i with a Location header is an answer, not a redirect', async (status) => {
+    const { c } = client({ retry: { retries: 0, baseMs: 1, capMs: 1 } });
+    const p = unique();
+    const body = random(10);
+    origin.put(p, body, status === 200 ? { headers: { location: hopUrl } } : { status, headers: { location: hopUrl } });
+    const r = await c.get(p.slice(1), '', {});
+    expect(r.status).toBe(status);
+    expect(r.url.href).not.toBe(hopUrl);
+    await r.body.dump();
+    await c.close();
+  });
+
+  it('a 300 with a Location is followed, and a 304 with one is an answer', async () => {
+    const { c } = client();
+    const p = unique();
+    origin.put(p, random(10), { status: 300, headers: { location: hopUrl } });
+    const r = await c.get(p.slice(1), '', {});
+    expect(r.url.href).toBe(hopUrl);
+    expect(await r.body.text()).toBe('ok');
+    const q = unique();
+    origin.put(q, random(10), { headers: { location: hopUrl } });
+    const etag = (await c.get(q.slice(1), '', {})).headers.etag as string;
+    const notModified = await c.get(q.slice(1), '', { 'if-none-match': etag });
+    expect(notModified.status).toBe(304);
+    expect(notModified.url.href).not.toBe(hopUrl);
+    await c.close();
+  });
+
+  it('a redirect to https is followed (here to a port where nothing listens)', async () => {
+    const { c } = client({ retry: { retries: 0, baseMs: 1, capMs: 1 } });
+    const p = unique();
+    origin.put(p, random(10), { redirect: `https://127.0.0.1:${await closedPort()}/x` });
+    await expect(c.get(p.slice(1), '', {})).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     await c.close();
   });
 

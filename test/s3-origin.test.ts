@@ -15,7 +15,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { parseS3Url, S3Origin, type S3Location, type SignedRequest } from '../src/store/origin/s3.js';
+import { parseS3Url, S3Origin, s3Target, type S3Location, type SignedRequest } from '../src/store/origin/s3.js';
 import { random, tempTree, type TempTree } from './helpers/content.js';
 
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -47,6 +47,8 @@ describe('parseS3Url', () => {
     ['empty AWS_REGION is unset', 's3://media', {}, { AWS_REGION: '', AWS_DEFAULT_REGION: 'sa-east-1' }, { region: 'sa-east-1' }],
     ['dotted bucket falls back to path style on AWS', 's3://media.example.com/x', {}, {}, { bucket: 'media.example.com', pathStyle: true }],
     ['legacy bucket name falls back to path style', 's3://Legacy_Bucket', {}, {}, { bucket: 'Legacy_Bucket', pathStyle: true }],
+    ['an underscore anywhere is no DNS name', 's3://media_1', {}, {}, { bucket: 'media_1', pathStyle: true }],
+    ['one-character bucket', 's3://m/x', {}, {}, { bucket: 'm', prefix: 'x/' }],
     ['path style asked for on AWS', 's3://media', { pathStyle: true }, {}, { pathStyle: true, endpoint: aws('us-east-1') }],
     ['endpoint: path style by default', 's3://media/live', { endpoint: 'http://127.0.0.1:4569' }, {}, { endpoint: 'http://127.0.0.1:4569/', pathStyle: true, region: 'us-east-1' }],
     ['endpoint with a trailing slash', 's3://media', { endpoint: 'http://minio:9000/' }, {}, { endpoint: 'http://minio:9000/' }],
@@ -65,9 +67,12 @@ describe('parseS3Url', () => {
   const bad: [string, Parameters<typeof parseS3Url>[1], RegExp][] = [
     ['s3://', {}, /no bucket/],
     ['s3:///live', {}, /no bucket/],
-    ['http://media/live', {}, /expected s3:\/\/bucket\/prefix/],
-    ['media/live', {}, /expected s3:\/\/bucket\/prefix/],
-    ['', {}, /expected s3:\/\//],
+    // The scheme's own error, not "no bucket" after a blind cut of five characters.
+    ['http://media/live', {}, /": expected s3:\/\/bucket\/prefix/],
+    ['media/live', {}, /": expected s3:\/\/bucket\/prefix/],
+    ['gs://media/live', {}, /bad S3 URL "gs:\/\/media\/live": expected s3:\/\//],
+    ['xs3://media/live', {}, /": expected s3:\/\//],
+    ['', {}, /": expected s3:\/\//],
     ['s3://-media', {}, /bad S3 bucket name "-media"/],
     ['s3://me dia', {}, /bad S3 bucket name/],
     ['s3://media./x', {}, /bad S3 bucket name/],
@@ -81,7 +86,11 @@ describe('parseS3Url', () => {
     ['s3://media', { endpoint: 'http://minio:9000/base' }, /only a scheme, a host and a port/],
     ['s3://media', { endpoint: 'http://user:pw@minio:9000' }, /only a scheme, a host and a port/],
     ['s3://media', { endpoint: 'http://minio:9000/?x=1' }, /only a scheme, a host and a port/],
+    ['s3://media', { endpoint: 'http://user@minio:9000' }, /only a scheme, a host and a port/],
+    ['s3://media', { endpoint: 'http://:pw@minio:9000' }, /only a scheme, a host and a port/],
+    ['s3://media', { endpoint: 'http://minio:9000/#x' }, /only a scheme, a host and a port/],
     ['s3://media', { region: 'EU West' }, /bad S3 region "EU West"/],
+    ['s3://media', { region: 'eu-west-1!' }, /bad S3 region "eu-west-1!"/],
     ['s3://media', { region: '' }, /bad S3 region/],
     ['s3://media', { endpoint: 'http://127.0.0.1:4569', pathStyle: false }, /virtual-hosted.*IP address/],
     ['s3://media', { endpoint: 'http://[::1]:4569', pathStyle: false }, /IP address/],
@@ -98,6 +107,18 @@ describe('parseS3Url', () => {
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain('\n');
+  });
+});
+
+describe('s3Target', () => {
+  it('names the bucket and prefix, follows no redirect, and resolves a path to its signed URL (the query left out)', async () => {
+    const t = s3Target(parseS3Url('s3://media/vod', { endpoint: 'http://127.0.0.1:4569' }), async () => ({ accessKeyId: 'AKIDTARGET', secretAccessKey: 'secret' }));
+    expect(t.name).toBe('s3://media/vod/');
+    expect(t.followRedirects).toBe(false);
+    const r = await t.resolve('a b.ts', '?x=1', { range: 'bytes=0-1' });
+    expect(r.url.href).toBe('http://127.0.0.1:4569/media/vod/a%20b.ts');
+    expect(r.headers.range).toBe('bytes=0-1');
+    expect(r.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDTARGET\/\d{8}\/us-east-1\/s3\/aws4_request, SignedHeaders=[^,]*range/);
   });
 });
 

@@ -16,6 +16,8 @@ export interface Behaviour {
   readonly chunkDelayMs?: number;
   /** Status to answer instead of the object (5xx, 403...); a function gets the request number (1-based). */
   readonly status?: number | ((n: number) => number | undefined);
+  /** The body of that answer: this many bytes instead of a short line. */
+  readonly statusBodyBytes?: number;
   /** Send this many bytes of the body, then destroy the socket (a reset midway); only for whole-body requests. */
   readonly resetAfter?: number;
   /** Resets only the first `resetTimes` whole-body requests (default all). */
@@ -37,7 +39,7 @@ export interface Behaviour {
   readonly redirect?: string;
   /** Ignore Range headers (answer 200 with the whole body). */
   readonly ignoreRange?: boolean;
-  /** Extra response headers. */
+  /** Extra response headers (also on a `status` answer). */
   readonly headers?: Readonly<Record<string, string>>;
   /** No ETag / Last-Modified (nothing to pin a resume to). */
   readonly noValidators?: boolean;
@@ -86,7 +88,8 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
     if (b.delayMs) await sleep(b.delayMs);
     const status = typeof b.status === 'function' ? b.status(n) : b.status;
     if (status !== undefined) {
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(`status ${status}\n`);
+      const text = b.statusBodyBytes === undefined ? Buffer.from(`status ${status}\n`) : Buffer.alloc(b.statusBodyBytes, 'x');
+      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': String(text.length), ...b.headers }).end(text);
       return;
     }
     if (b.redirect !== undefined) {
