@@ -280,6 +280,46 @@ describe('validatePlaylist', () => {
   });
 });
 
+// Each check of a media playlist on its own, on hand-built input: the parser rounds or drops
+// some of these values before the checks would see them, so text cases alone leave edges untested.
+describe('single checks of a media playlist', () => {
+  const media = (o: Partial<Extract<ParsedPlaylist, { kind: 'media' }>>): ParsedPlaylist => ({
+    kind: 'media',
+    path: 'p.m3u8',
+    diagnostics: [],
+    targetDuration: 6,
+    endlist: true,
+    isIFrame: false,
+    segments: [{ uri: 'f.ts', duration: 6 }],
+    ...o,
+  });
+  const seg = (duration: number, byterange?: { length: number; offset?: number }) => ({ uri: 'f.ts', duration, ...(byterange ? { byterange } : {}) });
+  const files = lookupOf({ 'f.ts': { size: 100 } });
+  const rows: [string, ParsedPlaylist, string | undefined][] = [
+    ['target duration 0 is an integer', media({ targetDuration: 0, segments: [] }), undefined],
+    ['target duration 4.5', media({ targetDuration: 4.5 }), 'target-duration: EXT-X-TARGETDURATION 4.5 is not a decimal integer'],
+    // One error, not a second one per segment measured against a target that is not one.
+    ['target duration -1', media({ targetDuration: -1 }), 'target-duration: EXT-X-TARGETDURATION -1 is not a decimal integer'],
+    ['EXTINF 0', media({ segments: [seg(0)] }), undefined],
+    ['EXTINF -1', media({ segments: [seg(-1)] }), 'extinf: segment #0 "f.ts": invalid EXTINF duration -1'],
+    ['EXTINF NaN', media({ segments: [seg(NaN)] }), 'extinf: segment #0 "f.ts": invalid EXTINF duration NaN'],
+    ['EXTINF Infinity', media({ segments: [seg(Infinity)] }), 'extinf: segment #0 "f.ts": invalid EXTINF duration Infinity'],
+    ['a range to the last byte', media({ segments: [seg(6, { length: 60, offset: 40 })] }), undefined],
+    ['a range one byte past the end', media({ segments: [seg(6, { length: 61, offset: 40 })] }), 'byterange: segment #0 "f.ts": bytes 40-100 (61@40) extends past the end of f.ts (100 bytes)'],
+    ['a negative length', media({ segments: [seg(6, { length: -1, offset: 0 })] }), 'byterange: segment #0 "f.ts": invalid byte range -1@0'],
+    ['a negative offset', media({ segments: [seg(6, { length: 1, offset: -1 })] }), 'byterange: segment #0 "f.ts": invalid byte range 1@-1'],
+    ['a fractional length', media({ segments: [seg(6, { length: 1.5, offset: 0 })] }), 'byterange: segment #0 "f.ts": invalid byte range 1.5@0'],
+    ['an offset past 2^53', media({ segments: [seg(6, { length: 1, offset: 2 ** 53 })] }), `byterange: segment #0 "f.ts": invalid byte range 1@${2 ** 53}`],
+    ['an implicit offset after a sub-range of the same file', media({ segments: [seg(3, { length: 50, offset: 0 }), seg(3, { length: 50 })] }), undefined],
+    ['an implicit offset running past the end', media({ segments: [seg(3, { length: 60, offset: 0 }), seg(3, { length: 50 })] }), 'byterange: segment #1 "f.ts": bytes 60-109 (50@60) extends past the end of f.ts (100 bytes)'],
+  ];
+  it.each(rows)('%s', (_name, p, expected) => {
+    const rec = validatePlaylist(p, files);
+    expect(rec.errors.map((i) => `${i.code}: ${i.message}`)).toEqual(expected === undefined ? [] : [expected]);
+    for (const i of rec.errors) if (i.code !== 'target-duration') expect(i).toMatchObject({ uri: 'f.ts', index: expected!.includes('#1') ? 1 : 0 });
+  });
+});
+
 describe('parsePlaylistText', () => {
   it('normalises a master playlist', () => {
     const p = parsePlaylistText(

@@ -222,7 +222,7 @@ function validateMedia(p: ParsedMedia, c: Collector): MediaSummary {
       c.add('error', 'extinf', `${tag}: invalid EXTINF duration ${seg.duration}`, { uri: seg.uri, index: i });
     } else {
       duration += seg.duration;
-      if (td !== undefined && Number.isInteger(td) && !extinfWithinTarget(seg.duration, td)) {
+      if (td !== undefined && Number.isInteger(td) && td >= 0 && !extinfWithinTarget(seg.duration, td)) {
         c.add(
           'error',
           'extinf',
