@@ -242,6 +242,18 @@ const cases: Case[] = [
   },
 ];
 
+/** A media playlist as the parser would hand it over, without the parser: any value can be put in. */
+const handBuilt = (o: Partial<Extract<ParsedPlaylist, { kind: 'media' }>>): ParsedPlaylist => ({
+  kind: 'media',
+  path: 'p.m3u8',
+  diagnostics: [],
+  targetDuration: 6,
+  endlist: true,
+  isIFrame: false,
+  segments: [{ uri: 'f.ts', duration: 6 }],
+  ...o,
+});
+
 describe('validatePlaylist', () => {
   it.each(cases)('$name', (c) => {
     const path = c.path ?? (c.text.includes('STREAM-INF') ? 'v/master.m3u8' : 'v/index.m3u8');
@@ -262,18 +274,12 @@ describe('validatePlaylist', () => {
   });
 
   it('hand-built ParsedPlaylist (no parser involved)', () => {
-    const p: ParsedPlaylist = {
-      kind: 'media',
-      path: 'p.m3u8',
-      diagnostics: [],
-      targetDuration: 6,
-      endlist: true,
-      isIFrame: false,
+    const p = handBuilt({
       segments: [
         { uri: 'f.ts', duration: 6, byterange: { length: 10, offset: 5 } },
         { uri: 'f.ts', duration: 6.6, byterange: { length: 10 } },
       ],
-    };
+    });
     const rec = validatePlaylist(p, lookupOf({ 'f.ts': { size: 24 } }));
     expect(rec.errors.map((e) => e.code).sort()).toEqual(['byterange', 'extinf']);
     expect(rec.errors.find((e) => e.code === 'byterange')!.index).toBe(1);
@@ -283,35 +289,25 @@ describe('validatePlaylist', () => {
 // Each check of a media playlist on its own, on hand-built input: the parser rounds or drops
 // some of these values before the checks would see them, so text cases alone leave edges untested.
 describe('single checks of a media playlist', () => {
-  const media = (o: Partial<Extract<ParsedPlaylist, { kind: 'media' }>>): ParsedPlaylist => ({
-    kind: 'media',
-    path: 'p.m3u8',
-    diagnostics: [],
-    targetDuration: 6,
-    endlist: true,
-    isIFrame: false,
-    segments: [{ uri: 'f.ts', duration: 6 }],
-    ...o,
-  });
   const seg = (duration: number, byterange?: { length: number; offset?: number }) => ({ uri: 'f.ts', duration, ...(byterange ? { byterange } : {}) });
   const files = lookupOf({ 'f.ts': { size: 100 } });
   const rows: [string, ParsedPlaylist, string | undefined][] = [
-    ['target duration 0 is an integer', media({ targetDuration: 0, segments: [] }), undefined],
-    ['target duration 4.5', media({ targetDuration: 4.5 }), 'target-duration: EXT-X-TARGETDURATION 4.5 is not a decimal integer'],
+    ['target duration 0 is an integer', handBuilt({ targetDuration: 0, segments: [] }), undefined],
+    ['target duration 4.5', handBuilt({ targetDuration: 4.5 }), 'target-duration: EXT-X-TARGETDURATION 4.5 is not a decimal integer'],
     // One error, not a second one per segment measured against a target that is not one.
-    ['target duration -1', media({ targetDuration: -1 }), 'target-duration: EXT-X-TARGETDURATION -1 is not a decimal integer'],
-    ['EXTINF 0', media({ segments: [seg(0)] }), undefined],
-    ['EXTINF -1', media({ segments: [seg(-1)] }), 'extinf: segment #0 "f.ts": invalid EXTINF duration -1'],
-    ['EXTINF NaN', media({ segments: [seg(NaN)] }), 'extinf: segment #0 "f.ts": invalid EXTINF duration NaN'],
-    ['EXTINF Infinity', media({ segments: [seg(Infinity)] }), 'extinf: segment #0 "f.ts": invalid EXTINF duration Infinity'],
-    ['a range to the last byte', media({ segments: [seg(6, { length: 60, offset: 40 })] }), undefined],
-    ['a range one byte past the end', media({ segments: [seg(6, { length: 61, offset: 40 })] }), 'byterange: segment #0 "f.ts": bytes 40-100 (61@40) extends past the end of f.ts (100 bytes)'],
-    ['a negative length', media({ segments: [seg(6, { length: -1, offset: 0 })] }), 'byterange: segment #0 "f.ts": invalid byte range -1@0'],
-    ['a negative offset', media({ segments: [seg(6, { length: 1, offset: -1 })] }), 'byterange: segment #0 "f.ts": invalid byte range 1@-1'],
-    ['a fractional length', media({ segments: [seg(6, { length: 1.5, offset: 0 })] }), 'byterange: segment #0 "f.ts": invalid byte range 1.5@0'],
-    ['an offset past 2^53', media({ segments: [seg(6, { length: 1, offset: 2 ** 53 })] }), `byterange: segment #0 "f.ts": invalid byte range 1@${2 ** 53}`],
-    ['an implicit offset after a sub-range of the same file', media({ segments: [seg(3, { length: 50, offset: 0 }), seg(3, { length: 50 })] }), undefined],
-    ['an implicit offset running past the end', media({ segments: [seg(3, { length: 60, offset: 0 }), seg(3, { length: 50 })] }), 'byterange: segment #1 "f.ts": bytes 60-109 (50@60) extends past the end of f.ts (100 bytes)'],
+    ['target duration -1', handBuilt({ targetDuration: -1 }), 'target-duration: EXT-X-TARGETDURATION -1 is not a decimal integer'],
+    ['EXTINF 0', handBuilt({ segments: [seg(0)] }), undefined],
+    ['EXTINF -1', handBuilt({ segments: [seg(-1)] }), 'extinf: segment #0 "f.ts": invalid EXTINF duration -1'],
+    ['EXTINF NaN', handBuilt({ segments: [seg(NaN)] }), 'extinf: segment #0 "f.ts": invalid EXTINF duration NaN'],
+    ['EXTINF Infinity', handBuilt({ segments: [seg(Infinity)] }), 'extinf: segment #0 "f.ts": invalid EXTINF duration Infinity'],
+    ['a range to the last byte', handBuilt({ segments: [seg(6, { length: 60, offset: 40 })] }), undefined],
+    ['a range one byte past the end', handBuilt({ segments: [seg(6, { length: 61, offset: 40 })] }), 'byterange: segment #0 "f.ts": bytes 40-100 (61@40) extends past the end of f.ts (100 bytes)'],
+    ['a negative length', handBuilt({ segments: [seg(6, { length: -1, offset: 0 })] }), 'byterange: segment #0 "f.ts": invalid byte range -1@0'],
+    ['a negative offset', handBuilt({ segments: [seg(6, { length: 1, offset: -1 })] }), 'byterange: segment #0 "f.ts": invalid byte range 1@-1'],
+    ['a fractional length', handBuilt({ segments: [seg(6, { length: 1.5, offset: 0 })] }), 'byterange: segment #0 "f.ts": invalid byte range 1.5@0'],
+    ['an offset past 2^53', handBuilt({ segments: [seg(6, { length: 1, offset: 2 ** 53 })] }), `byterange: segment #0 "f.ts": invalid byte range 1@${2 ** 53}`],
+    ['an implicit offset after a sub-range of the same file', handBuilt({ segments: [seg(3, { length: 50, offset: 0 }), seg(3, { length: 50 })] }), undefined],
+    ['an implicit offset running past the end', handBuilt({ segments: [seg(3, { length: 60, offset: 0 }), seg(3, { length: 50 })] }), 'byterange: segment #1 "f.ts": bytes 60-109 (50@60) extends past the end of f.ts (100 bytes)'],
   ];
   it.each(rows)('%s', (_name, p, expected) => {
     const rec = validatePlaylist(p, files);
