@@ -293,6 +293,7 @@ describe('single checks of a media playlist', () => {
   const files = lookupOf({ 'f.ts': { size: 100 } });
   const rows: [string, ParsedPlaylist, string | undefined][] = [
     ['target duration 0 is an integer', handBuilt({ targetDuration: 0, segments: [] }), undefined],
+    ['a 1 s segment under a target of 0', handBuilt({ targetDuration: 0, segments: [seg(1)] }), 'extinf: segment #0 "f.ts": EXTINF 1 s rounds to 1 s, over EXT-X-TARGETDURATION 0 s'],
     ['target duration 4.5', handBuilt({ targetDuration: 4.5 }), 'target-duration: EXT-X-TARGETDURATION 4.5 is not a decimal integer'],
     // One error, not a second one per segment measured against a target that is not one.
     ['target duration -1', handBuilt({ targetDuration: -1 }), 'target-duration: EXT-X-TARGETDURATION -1 is not a decimal integer'],
