@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { httpTarget, Origin, OriginError, type OriginOptions, type Target } from '../src/store/origin/client.js';
 import { startFaultOrigin, type FaultOrigin } from './helpers/fault-origin.js';
 import { random } from './helpers/content.js';
+import { freePort } from './helpers/nginx.js'; // a port bound, then closed: nothing listens there
 
 let origin: FaultOrigin;
 let n = 0;
@@ -107,7 +108,7 @@ describe('retries', () => {
   });
 
   it('a refused connection is retried, then thrown with its code', async () => {
-    const closed = await closedPort();
+    const closed = await freePort();
     const { c, seen } = client({}, httpTarget(new URL(`http://127.0.0.1:${closed}/`)));
     await expect(c.get('x.ts', '', {})).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     expect(seen).toEqual(['failure ECONNREFUSED', 'retry', 'failure ECONNREFUSED', 'retry', 'failure ECONNREFUSED']);
@@ -303,7 +304,7 @@ describe('redirects', () => {
   it('a redirect to https is followed (here to a port where nothing listens)', async () => {
     const { c } = client({ retry: { retries: 0, baseMs: 1, capMs: 1 } });
     const p = unique();
-    origin.put(p, random(10), { redirect: `https://127.0.0.1:${await closedPort()}/x` });
+    origin.put(p, random(10), { redirect: `https://127.0.0.1:${await freePort()}/x` });
     await expect(c.get(p.slice(1), '', {})).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     await c.close();
   });
@@ -321,15 +322,6 @@ describe('redirects', () => {
     await c.close();
   });
 });
-
-/** A port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 it('OriginError carries its code and name', () => {
   const e = new OriginError('m', 'ESEGDREDIRECT');
