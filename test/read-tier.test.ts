@@ -70,9 +70,23 @@ describe('a file larger than the memory tier', () => {
     expect(r.status).toBe(206);
     const parts = parseMultipart(r.body, r.headers['content-type']!);
     expect(parts.map((p) => p.data)).toEqual([big.subarray(0, 10), big.subarray(BLOCK - 3, BLOCK + 3), big.subarray(SIZE - 5)]);
+    const sent = await metric(srv.url, 'segd_body_bytes_sent_total');
     const head = await get(srv.url, '/big.m4s', { range }, 'HEAD');
     expect(head.headers['content-length']).toBe(String(r.body.length));
     expect(head.body.length).toBe(0);
+    expect(await metric(srv.url, 'segd_body_bytes_sent_total')).toBe(sent);
+  });
+
+  it('answers a HEAD without reading the file: no body bytes counted', async () => {
+    const sent = await metric(srv.url, 'segd_body_bytes_sent_total');
+    const hits = await metric(srv.url, READ_HITS);
+    for (const headers of [{}, { range: 'bytes=5-70000' }]) {
+      const head = await get(srv.url, '/big.m4s', headers, 'HEAD');
+      expect(head.status).toBe(headers.range === undefined ? 200 : 206);
+      expect(head.body.length).toBe(0);
+    }
+    expect(await metric(srv.url, READ_HITS)).toBe(hits + 2);
+    expect(await metric(srv.url, 'segd_body_bytes_sent_total')).toBe(sent);
   });
 });
 

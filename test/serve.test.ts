@@ -7,7 +7,7 @@ import { renameSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunningServer } from '../src/server/listen.js';
 import { overH2, startServer } from './helpers/transport.js';
-import { attempt, get, parseMultipart, rawStatus, type Outcome } from './helpers/http.js';
+import { attempt, get, metric, parseMultipart, rawStatus, type Outcome } from './helpers/http.js';
 import { skipping } from './helpers/native.js';
 import { eventually } from './helpers/wait.js';
 import { native, sigbusFaults } from '../src/native/index.js';
@@ -397,6 +397,24 @@ describe('operations', () => {
     for (const name of ['segd_cache_hits_total', 'segd_cache_bytes', 'segd_pool_queue_depth', 'segd_pool_task_seconds_count', 'nodejs_eventloop_lag_p99_seconds', 'segd_cache_evictions_total']) {
       expect(m1).toMatch(new RegExp(`^${name}`, 'm'));
     }
+  });
+
+  // node:http drops a HEAD's body on the wire by itself, so only the byte count shows a HEAD that
+  // went down the body path (and on a read tier entry, read the file for nothing).
+  it.each([
+    ['a whole segment', '/vod/seg0.m4s', {}, 200],
+    ['one range', '/vod/seg0.m4s', { range: 'bytes=10-99' }, 206],
+    ['several ranges', '/vod/seg0.m4s', { range: 'bytes=0-9,100-199' }, 206],
+    ['a compressed playlist', '/vod/main.m3u8', { 'accept-encoding': 'br' }, 200],
+  ] as const)('a HEAD of %s has the GET head, no body, and counts no body bytes', async (_what, path, headers, status) => {
+    const got = await get(base, path, headers);
+    const sent = await metric(base, 'segd_body_bytes_sent_total');
+    const head = await get(base, path, headers, 'HEAD');
+    expect(head.status).toBe(status);
+    expect(head.headers['content-length']).toBe(got.headers['content-length']);
+    expect(head.headers['content-encoding']).toBe(got.headers['content-encoding']);
+    expect(head.body.length).toBe(0);
+    expect(await metric(base, 'segd_body_bytes_sent_total')).toBe(sent);
   });
 
   it('healthz and readyz', async () => {
