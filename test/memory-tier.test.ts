@@ -7,13 +7,21 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { realpathSync, truncateSync, unlinkSync } from 'node:fs';
+import { readFileSync, realpathSync, truncateSync, unlinkSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { native, type Mapping } from '../src/native/index.js';
 import { LoadPool } from '../src/pool/load-pool.js';
 import { MemoryTier } from '../src/store/memory.js';
 import { adopt, bytesOf, MAX_VIEW, type ObjectFacts, type Resident, type StoredFile } from '../src/store/objects.js';
 import { FileStore, type Entry, type Outcome } from '../src/store/folder.js';
 import { random, tempTree } from './helpers/content.js';
+import { get, parseMultipart } from './helpers/http.js';
+import { eventually } from './helpers/wait.js';
+import { respond } from '../src/serve/respond.js';
+import { describe as describeObject } from '../src/serve/representation.js';
+import { DEFAULT_CACHE_POLICY } from '../src/http/cache-control.js';
+import type { Metrics } from '../src/observe/metrics.js';
 import { skipping } from './helpers/native.js';
 
 const tree = tempTree();
@@ -305,6 +313,38 @@ describe('copy or map', () => {
       expect((await loaded('large.ts', 64 * 1024 + 1)).mapping).toBeDefined();
     } finally {
       store.clear();
+    }
+  });
+});
+
+describe('an answer from an object whose pages were dropped (respond.ts over a real socket)', () => {
+  it('sends the parts of a multi-range answer only once every range has been read back', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let rewarms = 0;
+    const tier = new MemoryTier<Resident>(1 << 30, (f) => gate.then(() => pool.warm(f)), { rewarm: () => rewarms++ });
+    let paged = false;
+    const e = object('multi.m4s', () => paged);
+    const bytes = readFileSync(e.file.file);
+    const entry = { ...e, rep: describeObject(e.file, { cachePolicy: DEFAULT_CACHE_POLICY, corsHeaders: [] }) };
+    const sink = { request: () => {}, body: () => {} } as unknown as Metrics; // counts are not what this test is about
+    const server = createServer((req, res) => void respond(req, res, entry, { memory: tier, metrics: sink, maxRanges: 16, corsFor: undefined }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      let answered = false;
+      const reply = get(url, '/multi.m4s', { range: 'bytes=0-9,200000-200009' }).finally(() => (answered = true));
+      await eventually(() => rewarms === 1, { what: 'the re-read to start' });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(answered).toBe(false); // still waiting for the pages
+      paged = true;
+      open();
+      const r = await reply;
+      expect(r.status).toBe(206);
+      expect(parseMultipart(r.body, r.headers['content-type']!).map((p) => p.data)).toEqual([bytes.subarray(0, 10), bytes.subarray(200000, 200010)]);
+      expect(rewarms).toBe(1);
+    } finally {
+      server.close();
     }
   });
 });
