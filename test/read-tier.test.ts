@@ -171,6 +171,21 @@ describe('a file rewritten in place (same size, same mtime)', () => {
     }
   });
 
+  it('asked for several ranges, one of them over a changed block: cut before any part goes out', async () => {
+    const { t, file, before, s } = await served('parts.m4s', 2 * 1024 * 1024);
+    try {
+      await get(s.url, '/parts.m4s');
+      rewriteInPlace(file, Buffer.from([before[1_500_000]! ^ 0xff]), 1_500_000, MTIME);
+      const r = await attempt(s.url, '/parts.m4s', { headers: { range: 'bytes=0-99,1499990-1500009' } });
+      expect(r.cut).toBeDefined();
+      expect(r.status).toBe(0); // every part is read and checked before the head
+      expect(await metric(s.url, 'segd_read_tier_mismatches_total')).toBe(1);
+    } finally {
+      await s.close(1000);
+      t.remove();
+    }
+  });
+
   it('mid-body, cuts the response short at the first block that changed', async () => {
     const { t, file, before, s } = await served('mid.m4s', 8 * 1024 * 1024);
     try {

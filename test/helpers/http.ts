@@ -128,11 +128,11 @@ export interface Outcome {
  * One GET over http: or https: (`ca` trusts a test certificate) that never rejects: a request cut
  * short at any point is an outcome like any other, for the test to assert on.
  */
-export function attempt(base: string, path: string, options: { ca?: Buffer } = {}): Promise<Outcome> {
+export function attempt(base: string, path: string, options: { ca?: Buffer; headers?: Record<string, string> } = {}): Promise<Outcome> {
   const url = new URL(base);
-  if (viaH2(url)) return exchange(url, path, {}, 'GET');
+  if (viaH2(url)) return exchange(url, path, options.headers ?? {}, 'GET');
   return new Promise((resolve) => {
-    const req = h1(url)({ host: url.hostname, port: url.port, path, agent: false, ca: options.ca ?? caFor(url) }, (res) => {
+    const req = h1(url)({ host: url.hostname, port: url.port, path, headers: options.headers, agent: false, ca: options.ca ?? caFor(url) }, (res) => {
       const chunks: Buffer[] = [];
       let settled = false;
       const done = (cut: string | undefined): void => {
