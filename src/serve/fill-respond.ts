@@ -61,7 +61,7 @@ export async function respondFromFill(req: IncomingMessage, res: ServerResponse,
     const v = head.headers[name];
     if (v !== undefined && name !== 'content-type' && name !== 'cache-control') headers.push(canonical(name), v);
   }
-  headers.push('Content-Type', head.headers['content-type'] ?? a.contentType, 'Cache-Control', head.headers['cache-control'] ?? a.cacheControl);
+  headers.push('Cache-Control', head.headers['cache-control'] ?? a.cacheControl);
   const v = fillValidators(a.fill, head);
   if (v.etag !== undefined) headers.push('ETag', v.etag);
   // An edge asking this one (a fleet's tier) gets the checksum up front when it is known.
@@ -69,13 +69,16 @@ export async function respondFromFill(req: IncomingMessage, res: ServerResponse,
   if (req.headers['x-amz-checksum-mode'] !== undefined && crc !== undefined && head.status === 200) headers.push('x-amz-checksum-crc32c', crc32cHeader(crc));
   if (a.kind === 'playlist') headers.push('Vary', 'Accept-Encoding');
   headers.push(...a.extra);
+  // Answers without a body (304, 412, 416) carry no Content-Type, as a cached object's do.
+  const contentType = ['Content-Type', head.headers['content-type'] ?? a.contentType];
   const status = head.status;
   const length = head.length;
   const h = req.headers;
 
   if (status === 200) {
     const pre = evaluatePreconditions({ ifMatch: h['if-match'], ifNoneMatch: h['if-none-match'], ifModifiedSince: h['if-modified-since'], ifUnmodifiedSince: h['if-unmodified-since'] }, v);
-    if (pre !== 'proceed') return void writeHead(res, metrics, a.kind, pre === 'not-modified' ? 304 : 412, headers, true);
+    if (pre === 'not-modified') return void writeHead(res, metrics, a.kind, 304, headers, true);
+    if (pre === 'precondition-failed') return void writeHead(res, metrics, a.kind, 412, [...headers, 'Content-Length', '0'], true);
     if (length !== undefined) {
       headers.push('Accept-Ranges', 'bytes');
       const ifRange = Array.isArray(h['if-range']) ? h['if-range'][0] : h['if-range'];
@@ -88,7 +91,7 @@ export async function respondFromFill(req: IncomingMessage, res: ServerResponse,
           const waiter = a.fill.attach(r.start);
           try {
             const ahead = req.method !== 'HEAD' && r.start > a.fill.received + RANGE_AHEAD ? await a.rangeAhead?.(r.start, r.end) : undefined;
-            writeHead(res, metrics, a.kind, 206, [...headers, 'Content-Range', contentRange(r, length), 'Content-Length', String(r.end - r.start + 1)], req.method === 'HEAD');
+            writeHead(res, metrics, a.kind, 206, [...headers, ...contentType, 'Content-Range', contentRange(r, length), 'Content-Length', String(r.end - r.start + 1)], req.method === 'HEAD');
             if (ahead !== undefined) {
               waiter.leave(); // answered from the origin: the fill need not go on for this one
               await pipeBody(res, ahead, metrics, a.kind);
@@ -101,6 +104,7 @@ export async function respondFromFill(req: IncomingMessage, res: ServerResponse,
       }
     }
   }
+  headers.push(...contentType);
   if (length !== undefined) headers.push('Content-Length', String(length));
   writeHead(res, metrics, a.kind, status, headers, req.method === 'HEAD');
   if (req.method !== 'HEAD') await stream(res, a.fill, a.fill.attach(0), 0, length === undefined ? undefined : length - 1, metrics, a.kind);

@@ -63,7 +63,8 @@ export interface FaultOrigin {
   start(): Promise<void>;
 }
 
-const LAST_MODIFIED = new Date(Date.now() - 3_600_000).toUTCString();
+/** Every object's Last-Modified. */
+export const LAST_MODIFIED = new Date(Date.now() - 3_600_000).toUTCString();
 
 export async function startFaultOrigin(): Promise<FaultOrigin> {
   const objects = new Map<string, { body: Buffer; b: Behaviour; etag: string }>();
