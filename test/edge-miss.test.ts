@@ -6,10 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunningServer } from '../src/server/listen.js';
-import { startServer } from './helpers/transport.js';
+import { h1Only, startServer } from './helpers/transport.js';
 import { native } from '../src/native/index.js';
 import { crc32cHeader } from '../src/http/declared-digest.js';
 import { contentEtag } from '../src/http/etag.js';
@@ -155,12 +156,52 @@ describe('answers that are not stored', () => {
     expect(origin.count('/nostore.m3u8')).toBe(2);
   });
 
-  it('an origin error passed through says no-store, whatever segd would say of the path', async () => {
+  it('an origin error passed through says no-store, whatever segd would say of the path, and ignores Range and preconditions', async () => {
     origin.put('/forbidden.ts', random(10), { status: 403, statusBodyBytes: 2000 });
-    const r = await get(srv.url, '/forbidden.ts');
-    expect(r.status).toBe(403);
-    expect(r.body.length).toBe(2000);
-    expect(r.headers['cache-control']).toBe('no-store');
-    expect(r.headers['content-type']).toBe('text/plain');
+    for (const headers of [{}, { range: 'bytes=0-9' }, { 'if-none-match': '*' }, { 'if-match': '"x"' }]) {
+      const r = await get(srv.url, '/forbidden.ts', headers);
+      expect(r.status).toBe(403);
+      expect(r.body.length).toBe(2000);
+      expect(r.headers['cache-control']).toBe('no-store');
+      expect(r.headers['content-type']).toBe('text/plain');
+    }
   });
 });
+
+describe.skipIf(h1Only('a keep-alive connection of node:http'))('a miss answered without a body', () => {
+  // The client sees such an answer whole from its head alone; only the next request on the
+  // connection shows whether the server ended it.
+  it.each([
+    ['a HEAD', {}, 'HEAD', 200],
+    ['a 304', { 'if-none-match': '*' }, 'GET', 304],
+    ['a 412', { 'if-match': '"another"' }, 'GET', 412],
+    ['a 416', { range: 'bytes=400000-' }, 'GET', 416],
+  ] as const)('%s lets the next request on its keep-alive connection through', async (_what, headers, method, status) => {
+    const { path } = fresh(false);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await onAgent(agent, path, headers, method);
+      expect(first.status).toBe(status);
+      expect(first.headers['cache-status']).toMatch(/fwd=miss/);
+      const next = await onAgent(agent, path, { range: 'bytes=0-9' }, 'GET');
+      expect(next.status).toBe(206);
+      expect(next.reusedSocket).toBe(true);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+/** One request through `agent`, its body read; rejects if no whole answer comes within 5 s. */
+function onAgent(agent: Agent, path: string, headers: Record<string, string>, method: string): Promise<{ status: number; headers: IncomingHttpHeaders; reusedSocket: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, srv.url), { method, headers, agent, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, reusedSocket: req.reusedSocket }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer to ${method} ${path} within 5 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
