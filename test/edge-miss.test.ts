@@ -140,6 +140,20 @@ describe('a miss answers as the hit after it', () => {
   });
 });
 
+describe('a small object (64 KiB or less), answered once checked and stored', () => {
+  it('says on its miss that it was one, and the hit after it that it is a hit', async () => {
+    const body = random(10_000);
+    origin.put('/small.ts', body, PACED);
+    const miss = await get(srv.url, '/small.ts');
+    expect(miss.body.equals(body)).toBe(true);
+    expect(miss.headers['cache-status']).toBe('segd; fwd=miss; fwd-status=200; stored');
+    expect(miss.headers.age).toBe('0');
+    const hit = await get(srv.url, '/small.ts');
+    expect(hit.headers['cache-status']).toBe('segd; hit');
+    expectSame(miss, hit, true);
+  });
+});
+
 describe('answers that are not stored', () => {
   it('a playlist the origin says not to store is answered from its fill each time, with the head of a playlist', async () => {
     const text = Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n');
