@@ -172,7 +172,7 @@ describe('answers that are not stored', () => {
 
   it('an origin error passed through says no-store, whatever segd would say of the path, and ignores Range and preconditions', async () => {
     origin.put('/forbidden.ts', random(10), { status: 403, statusBodyBytes: 2000 });
-    for (const headers of [{}, { range: 'bytes=0-9' }, { 'if-none-match': '*' }, { 'if-match': '"x"' }]) {
+    for (const headers of [{}, { range: 'bytes=0-9' }, { 'if-none-match': '*' }, { 'if-match': '"x"' }] as Record<string, string>[]) {
       const r = await get(srv.url, '/forbidden.ts', headers);
       expect(r.status).toBe(403);
       expect(r.body.length).toBe(2000);

@@ -80,7 +80,7 @@ describe('a file larger than the memory tier', () => {
   it('answers a HEAD without reading the file: no body bytes counted', async () => {
     const sent = await metric(srv.url, 'segd_body_bytes_sent_total');
     const hits = await metric(srv.url, READ_HITS);
-    for (const headers of [{}, { range: 'bytes=5-70000' }]) {
+    for (const headers of [{}, { range: 'bytes=5-70000' }] as Record<string, string>[]) {
       const head = await get(srv.url, '/big.m4s', headers, 'HEAD');
       expect(head.status).toBe(headers.range === undefined ? 200 : 206);
       expect(head.body.length).toBe(0);
