@@ -13,8 +13,8 @@ import type { ServerOptions } from '../src/server/listen.js';
 import { native } from '../src/native/index.js';
 import { crc32cHeader } from '../src/http/declared-digest.js';
 import { startFaultOrigin, type FaultOrigin } from './helpers/fault-origin.js';
-import { get, getTimed } from './helpers/http.js';
-import { Agent, request, type IncomingMessage } from 'node:http';
+import { get, getTimed, onOneConnection } from './helpers/http.js';
+import { request, type IncomingMessage } from 'node:http';
 import { random } from './helpers/content.js';
 import { capturedDiagnostics } from './helpers/diagnostics.js';
 import { eventually } from './helpers/wait.js';
@@ -56,30 +56,6 @@ function stored(): string[] {
   const out: string[] = [];
   for (const d of readdirSync(join(cacheDir, 'data'))) for (const f of readdirSync(join(cacheDir, 'data', d))) out.push(f);
   return out;
-}
-
-/** Requests one after the other on one keep-alive connection; rejects if an answer does not come within 5 s. */
-async function onOneConnection(base: string, reqs: readonly { method: string; path: string; headers: Record<string, string> }[]): Promise<IncomingMessage[]> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const out: IncomingMessage[] = [];
-  try {
-    for (const r of reqs) {
-      out.push(
-        await new Promise<IncomingMessage>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no answer to ${r.method} ${r.path} on the connection`)), 5000);
-          const req = request(new URL(r.path, base), { method: r.method, headers: r.headers, agent }, (res) => {
-            res.resume();
-            res.on('end', () => (clearTimeout(timer), resolve(res)));
-          });
-          req.on('error', reject);
-          req.end();
-        }),
-      );
-    }
-    return out;
-  } finally {
-    agent.destroy();
-  }
 }
 
 let n = 0;

@@ -6,7 +6,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunningServer } from '../src/server/listen.js';
@@ -15,7 +14,7 @@ import { native } from '../src/native/index.js';
 import { crc32cHeader } from '../src/http/declared-digest.js';
 import { contentEtag } from '../src/http/etag.js';
 import { LAST_MODIFIED, startFaultOrigin, type Behaviour, type FaultOrigin } from './helpers/fault-origin.js';
-import { get, metric, type Reply } from './helpers/http.js';
+import { get, metric, onOneConnection, type Reply } from './helpers/http.js';
 import { random } from './helpers/content.js';
 import { eventually } from './helpers/wait.js';
 
@@ -192,30 +191,14 @@ describe.skipIf(h1Only('a keep-alive connection of node:http'))('a miss answered
     ['a 416', { range: 'bytes=400000-' }, 'GET', 416],
   ] as const)('%s lets the next request on its keep-alive connection through', async (_what, headers, method, status) => {
     const { path } = fresh(false);
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    try {
-      const first = await onAgent(agent, path, headers, method);
-      expect(first.status).toBe(status);
-      expect(first.headers['cache-status']).toMatch(/fwd=miss/);
-      const next = await onAgent(agent, path, { range: 'bytes=0-9' }, 'GET');
-      expect(next.status).toBe(206);
-      expect(next.reusedSocket).toBe(true);
-    } finally {
-      agent.destroy();
-    }
+    const [first, next] = await onOneConnection(srv.url, [
+      { method, path, headers },
+      { method: 'GET', path, headers: { range: 'bytes=0-9' } },
+    ]);
+    expect(first!.statusCode).toBe(status);
+    expect(first!.headers['cache-status']).toMatch(/fwd=miss/);
+    expect(next!.statusCode).toBe(206);
+    expect(next!.reusedSocket).toBe(true);
   });
 });
-
-/** One request through `agent`, its body read; rejects if no whole answer comes within 5 s. */
-function onAgent(agent: Agent, path: string, headers: Record<string, string>, method: string): Promise<{ status: number; headers: IncomingHttpHeaders; reusedSocket: boolean }> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(path, srv.url), { method, headers, agent, timeout: 5000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, reusedSocket: req.reusedSocket }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer to ${method} ${path} within 5 s`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
 

@@ -2,7 +2,7 @@
  * Minimal HTTP clients for tests: node:http for ordinary requests, raw sockets for hostile ones,
  * node:http2 for an https: server when the run is over h2 (transport.ts).
  */
-import { request, type IncomingHttpHeaders } from 'node:http';
+import { Agent, request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as h2connect, constants as h2, type ClientHttp2Session } from 'node:http2';
 import { connect } from 'node:net';
@@ -234,4 +234,35 @@ function exchange(url: URL, path: string, headers: Record<string, string>, metho
     stream.on('error', (e) => done(e.message));
     stream.on('close', () => done(`reset (${stream.rstCode})`));
   });
+}
+
+/**
+ * Requests one after the other on one keep-alive HTTP/1.1 connection, each body read; rejects if
+ * an answer does not come whole within 5 s (an answer whose head the client takes as whole while
+ * the server never ended it holds the connection, and the next request waits on it).
+ */
+export async function onOneConnection(
+  base: string,
+  reqs: readonly { method: string; path: string; headers: Record<string, string> }[],
+): Promise<(IncomingMessage & { reusedSocket: boolean })[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const out: (IncomingMessage & { reusedSocket: boolean })[] = [];
+  try {
+    for (const r of reqs) {
+      out.push(
+        await new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no answer to ${r.method} ${r.path} on the connection`)), 5000);
+          const req = request(new URL(r.path, base), { method: r.method, headers: r.headers, agent }, (res) => {
+            res.resume();
+            res.on('end', () => (clearTimeout(timer), resolve(Object.assign(res, { reusedSocket: req.reusedSocket }))));
+          });
+          req.on('error', reject);
+          req.end();
+        }),
+      );
+    }
+    return out;
+  } finally {
+    agent.destroy();
+  }
 }
