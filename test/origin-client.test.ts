@@ -8,6 +8,7 @@ import { httpTarget, Origin, OriginError, type OriginOptions, type Target } from
 import { startFaultOrigin, type FaultOrigin } from './helpers/fault-origin.js';
 import { random } from './helpers/content.js';
 import { freePort } from './helpers/nginx.js'; // a port bound, then closed: nothing listens there
+import { startSilentListener } from './helpers/silent-listener.js';
 
 let origin: FaultOrigin;
 let n = 0;
@@ -113,6 +114,24 @@ describe('retries', () => {
     await expect(c.get('x.ts', '', {})).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     expect(seen).toEqual(['failure ECONNREFUSED', 'retry', 'failure ECONNREFUSED', 'retry', 'failure ECONNREFUSED']);
     await c.close();
+  });
+
+  it('a connection the origin never accepts fails at the connect timeout, each attempt, and each counts against the breaker', async () => {
+    const silent = await startSilentListener();
+    try {
+      const { c, seen } = client({ connectTimeoutMs: 250 }, httpTarget(new URL(`http://127.0.0.1:${silent.port}/`)));
+      const t0 = performance.now();
+      await expect(c.get('x.ts', '', {})).rejects.toMatchObject({ code: 'UND_ERR_CONNECT_TIMEOUT' });
+      const ms = performance.now() - t0;
+      expect(seen).toEqual(['failure UND_ERR_CONNECT_TIMEOUT', 'retry', 'failure UND_ERR_CONNECT_TIMEOUT', 'retry', 'failure UND_ERR_CONNECT_TIMEOUT']);
+      // Three waits of 250 ms, which undici's coarse connect timer stretches to about 1 s each;
+      // without the option the first alone would be undici's own 10 s.
+      expect(ms).toBeGreaterThanOrEqual(3 * 240);
+      expect(ms).toBeLessThan(8000);
+      await c.close();
+    } finally {
+      await silent.close();
+    }
   });
 
   it('an error that is not worth another try is thrown at once', async () => {
