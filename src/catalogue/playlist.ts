@@ -13,9 +13,19 @@ export function isPlaylistPath(rel: string): boolean {
   return rel.toLowerCase().endsWith('.m3u8');
 }
 
-/** hls-parser may hand back non-strings (null, numbers) for odd input; keep strings only. */
+/** hls-parser leaves a URI undefined when its line or attribute is missing, though its types say string. */
 function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : v === undefined || v === null ? undefined : String(v);
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A numeric attribute JSON can carry: hls-parser reads garbage as 0 but 1e400 as Infinity. */
+function finite(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+/** `{ key: v }`, or nothing when v is absent, to spread into an optional field. */
+function some<K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } {
+  return (v === undefined ? {} : { [key]: v }) as { [P in K]?: V };
 }
 
 function normRange(r: { length: number; offset: number } | undefined | null): Byterange | undefined {
@@ -38,7 +48,7 @@ export function parseAttributeList(s: string): Map<string, string> {
   const re = /([A-Z0-9-]+)=("([^"]*)"|[^,]*)(?:,|$)/gy;
   const t = s.trim();
   let m: RegExpExecArray | null;
-  while ((m = re.exec(t)) !== null && m[0] !== '') out.set(m[1]!, m[3] ?? m[2]!);
+  while ((m = re.exec(t)) !== null) out.set(m[1]!, m[3] ?? m[2]!); // a match is never empty: no endless loop
   return out;
 }
 
@@ -50,8 +60,7 @@ type Parsed = HLS.types.MasterPlaylist | HLS.types.MediaPlaylist;
  * the parser accepts anything in its lenient mode).
  */
 function parseQuietly(text: string): { parsed?: Parsed; error?: { code: 'not-playlist' | 'parse'; message: string }; raw: string[] } {
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // tolerate a UTF-8 BOM
-  const first = text.split(/\r?\n/, 1)[0]?.trim() ?? '';
+  const first = text.split(/\r?\n/, 1)[0]!.trim(); // trim() also drops a UTF-8 BOM, as hls-parser does
   if (first !== '#EXTM3U') return { error: { code: 'not-playlist', message: 'not an HLS playlist: the first line must be #EXTM3U' }, raw: [] };
   const raw: string[] = [];
   const origError = console.error;
@@ -97,8 +106,8 @@ export function parsePlaylistText(text: string, path: string): ParsedPlaylist {
           type: String(r.type),
           groupId: String(r.groupId ?? ''),
           name: String(r.name ?? ''),
-          ...(r.language ? { language: r.language } : {}),
-          ...(str(r.uri) ? { uri: str(r.uri)! } : {}),
+          ...some('language', r.language || undefined),
+          ...some('uri', str(r.uri) || undefined),
         });
       }
     }
@@ -115,7 +124,7 @@ export function parsePlaylistText(text: string, path: string): ParsedPlaylist {
       seen.add(key);
       const language = a.get('LANGUAGE');
       const uri = a.get('URI');
-      renditions.push({ type, groupId, name, ...(language ? { language } : {}), ...(uri ? { uri } : {}) });
+      renditions.push({ type, groupId, name, ...some('language', language || undefined), ...some('uri', uri || undefined) });
     }
     return {
       kind: 'master',
@@ -124,14 +133,14 @@ export function parsePlaylistText(text: string, path: string): ParsedPlaylist {
       variants: m.variants.map((v) => ({
         uri: str(v.uri) ?? '',
         isIFrameOnly: Boolean(v.isIFrameOnly),
-        ...(typeof v.bandwidth === 'number' && Number.isFinite(v.bandwidth) ? { bandwidth: v.bandwidth } : {}),
-        ...(typeof v.averageBandwidth === 'number' ? { averageBandwidth: v.averageBandwidth } : {}),
-        ...(v.codecs ? { codecs: v.codecs } : {}),
-        ...(v.resolution ? { resolution: { width: v.resolution.width, height: v.resolution.height } } : {}),
-        ...(typeof v.frameRate === 'number' ? { frameRate: v.frameRate } : {}),
+        ...some('bandwidth', finite(v.bandwidth)),
+        ...some('averageBandwidth', finite(v.averageBandwidth)),
+        ...some('codecs', v.codecs || undefined),
+        ...some('resolution', v.resolution && { width: v.resolution.width, height: v.resolution.height }),
+        ...some('frameRate', finite(v.frameRate)),
       })),
       renditions,
-      sessionKeys: m.sessionKeyList.map((k) => ({ method: String(k.method), ...(str(k.uri) ? { uri: str(k.uri)! } : {}) })),
+      sessionKeys: m.sessionKeyList.map((k) => ({ method: String(k.method), ...some('uri', str(k.uri) || undefined) })),
     };
   }
 
@@ -142,32 +151,29 @@ export function parsePlaylistText(text: string, path: string): ParsedPlaylist {
     if (br) seg.byterange = br;
     if (s.map) {
       const mbr = normRange(s.map.byterange as { length: number; offset: number } | undefined);
-      const mapUri = str(s.map.uri);
-      seg.map = { ...(mapUri ? { uri: mapUri } : {}), ...(mbr ? { byterange: mbr } : {}) };
+      seg.map = { ...some('uri', str(s.map.uri) || undefined), ...some('byterange', mbr) };
     }
     if (s.key && s.key.method && s.key.method !== 'NONE') {
-      const keyUri = str(s.key.uri);
-      seg.key = { method: String(s.key.method), ...(keyUri ? { uri: keyUri } : {}) };
+      seg.key = { method: String(s.key.method), ...some('uri', str(s.key.uri) || undefined) };
     }
     if (s.gap) seg.gap = true;
     if (s.parts?.length) {
-      seg.parts = s.parts.map((part) => {
-        const pbr = normRange(part.byterange as { length: number; offset: number } | undefined);
-        return { uri: str(part.uri) ?? '', ...(pbr ? { byterange: pbr } : {}) };
-      });
+      seg.parts = s.parts.map((part) => ({
+        uri: str(part.uri) ?? '',
+        ...some('byterange', normRange(part.byterange as { length: number; offset: number } | undefined)),
+        ...some('hint', part.hint ? (true as const) : undefined),
+      }));
     }
     return seg;
   });
-  // hls-parser leaves targetDuration at its default when the tag is absent; look at the text.
-  const hasTarget = /^#EXT-X-TARGETDURATION:/m.test(text);
   return {
     kind: 'media',
     path,
     diagnostics,
-    ...(hasTarget && Number.isFinite(p.targetDuration) ? { targetDuration: p.targetDuration } : {}),
-    ...(typeof p.version === 'number' ? { version: p.version } : {}),
+    ...some('targetDuration', finite(p.targetDuration)),
+    ...some('version', finite(p.version)),
     endlist: Boolean(p.endlist),
-    ...(p.playlistType ? { playlistType: p.playlistType } : {}),
+    ...some('playlistType', p.playlistType || undefined),
     isIFrame: Boolean(p.isIFrame),
     segments,
   };

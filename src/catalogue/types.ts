@@ -60,7 +60,8 @@ export interface SegmentInfo {
   /** EXT-X-KEY in effect for this segment (METHOD=NONE is dropped). */
   key?: { method: string; uri?: string };
   gap?: boolean;
-  parts?: Array<{ uri: string; byterange?: Byterange }>;
+  /** LL-HLS partial segments; `hint`: an EXT-X-PRELOAD-HINT, a part that does not exist yet. */
+  parts?: Array<{ uri: string; byterange?: Byterange; hint?: true }>;
 }
 
 export interface VariantInfo {
