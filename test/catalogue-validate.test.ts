@@ -1,12 +1,12 @@
 // Table-driven tests of the pure catalogue pieces: URI resolution, playlist validation rules,
-// playlist normalisation, CRC32C, manifest shape checks.
+// CRC32C, manifest shape checks. The playlist reader itself: catalogue-playlist.test.ts.
 import { describe, expect, it } from 'vitest';
 import { crc32c, crcImplementation } from '../src/catalogue/crc.js';
 import { crcHex } from '../src/http/etag.js';
 import { crc32cTable as crc32cJs } from '../src/native/fallback.js';
 import { catalogueLookup, checkManifestShape, emptyManifest, etagFor, expectationFor, isSafeRelPath, ManifestError, reprDigestFor } from '../src/catalogue/manifest.js';
-import { parseAttributeList, parsePlaylistText } from '../src/catalogue/playlist.js';
-import type { IssueCode, ParsedPlaylist } from '../src/catalogue/types.js';
+import { parsePlaylistText } from '../src/catalogue/playlist.js';
+import type { Issue, IssueCode, ParsedPlaylist } from '../src/catalogue/types.js';
 import { extinfWithinTarget, resolveUri, validatePlaylist, type FileFacts, type ResolvedUri } from '../src/catalogue/validate.js';
 import { bytes } from './fixtures/catalogue/lib.js';
 
@@ -317,19 +317,152 @@ describe('single checks of a media playlist', () => {
   });
 });
 
-describe('parsePlaylistText', () => {
-  it('normalises a master playlist', () => {
-    const p = parsePlaylistText(
-      M('#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="en",LANGUAGE="en",URI="a.m3u8"\n#EXT-X-STREAM-INF:BANDWIDTH=5,AVERAGE-BANDWIDTH=4,CODECS="c",RESOLUTION=2x3,FRAME-RATE=25,AUDIO="a"\nv.m3u8\n'),
-      'm.m3u8',
-    );
-    expect(p).toMatchObject({
-      kind: 'master',
-      variants: [{ uri: 'v.m3u8', bandwidth: 5, averageBandwidth: 4, codecs: 'c', resolution: { width: 2, height: 3 }, frameRate: 25, isIFrameOnly: false }],
-      renditions: [{ type: 'AUDIO', groupId: 'a', name: 'en', language: 'en', uri: 'a.m3u8' }],
+// Whole records on hand-built input: every issue with its message, URI, index and target, and the
+// summary, so a check that reports the wrong field, twice, or not at all shows.
+describe('whole validation records', () => {
+  const strip = (issues: Issue[], severity: Issue['severity'], asset: string) =>
+    issues.map(({ severity: s, asset: a, ...rest }) => {
+      expect([s, a]).toEqual([severity, asset]);
+      return rest;
     });
-    expect(() => structuredClone(p)).not.toThrow();
+
+  it('a master: each kind of bad reference once, root-relative warned once, externals summed up', () => {
+    const ok = { bandwidth: 1, codecs: 'c' };
+    const p: ParsedPlaylist = {
+      kind: 'master',
+      path: 'v/m.m3u8',
+      diagnostics: ['odd', 'odd'],
+      variants: [
+        { uri: 'lo.m3u8', isIFrameOnly: false },
+        { uri: '/v/hi.m3u8', isIFrameOnly: false, bandwidth: 9, averageBandwidth: 8, codecs: 'c', resolution: { width: 4, height: 2 }, frameRate: 30 },
+        { uri: '/v/hi.m3u8', isIFrameOnly: true, ...ok },
+        { uri: 'master.m3u8', isIFrameOnly: false, ...ok },
+        { uri: 'bad.m3u8', isIFrameOnly: false, ...ok },
+        { uri: 'seg.ts', isIFrameOnly: false, ...ok },
+        { uri: '.hidden/x.m3u8', isIFrameOnly: false, ...ok },
+        { uri: '../../up.m3u8', isIFrameOnly: false, ...ok },
+        { uri: 'http://cdn/a.m3u8', isIFrameOnly: false, ...ok },
+        { uri: 'https://cdn/b.m3u8', isIFrameOnly: false, ...ok },
+        { uri: 'urn:x', isIFrameOnly: false, ...ok },
+        { uri: '', isIFrameOnly: false, ...ok },
+      ],
+      renditions: [
+        { type: 'AUDIO', groupId: 'a', name: 'en', language: 'en', uri: 'en.m3u8' },
+        { type: 'AUDIO', groupId: 'a', name: 'fr' },
+        { type: 'SUBTITLES', groupId: 's', name: 'de', uri: 'missing.m3u8' },
+      ],
+      sessionKeys: [{ method: 'AES-128', uri: 'k.key' }, { method: 'AES-128' }],
+    };
+    const files = lookupOf({
+      'v/lo.m3u8': { size: 5, playlist: 'media' },
+      'v/hi.m3u8': { size: 5, playlist: 'media' },
+      'v/master.m3u8': { size: 5, playlist: 'master' },
+      'v/bad.m3u8': { size: 5, playlist: 'invalid' },
+      'v/seg.ts': { size: 1 },
+      'v/en.m3u8': { size: 5, playlist: 'media' },
+      'v/k.key': { size: 16 },
+    });
+    const rec = validatePlaylist(p, files);
+    expect(strip(rec.errors, 'error', 'v/m.m3u8')).toStrictEqual([
+      { code: 'bandwidth', message: 'variant #0 "lo.m3u8": EXT-X-STREAM-INF has no BANDWIDTH (required)', uri: 'lo.m3u8', index: 0 },
+      { code: 'variant', message: 'variant #3 "master.m3u8" → v/master.m3u8 is a master playlist; a media playlist is required', uri: 'master.m3u8', index: 3, target: 'v/master.m3u8' },
+      { code: 'variant', message: 'variant #4 "bad.m3u8" → v/bad.m3u8 is not a valid playlist (see its own errors)', uri: 'bad.m3u8', index: 4, target: 'v/bad.m3u8' },
+      { code: 'variant', message: 'variant #5 "seg.ts" → v/seg.ts is not a playlist (.m3u8)', uri: 'seg.ts', index: 5, target: 'v/seg.ts' },
+      { code: 'missing', message: 'variant #6 ".hidden/x.m3u8" → v/.hidden/x.m3u8: hidden path (dotfiles are not indexed or served)', uri: '.hidden/x.m3u8', index: 6, target: 'v/.hidden/x.m3u8' },
+      { code: 'escape', message: 'variant #7 "../../up.m3u8" resolves outside the catalogue root (not read)', uri: '../../up.m3u8', index: 7 },
+      { code: 'bad-uri', message: 'variant #11 has no URI', index: 11 },
+      { code: 'missing', message: 'EXT-X-MEDIA SUBTITLES rendition "de" #2 "missing.m3u8" → v/missing.m3u8: no such file', uri: 'missing.m3u8', index: 2, target: 'v/missing.m3u8' },
+    ]);
+    expect(strip(rec.warnings, 'warning', 'v/m.m3u8')).toStrictEqual([
+      { code: 'parser', message: 'hls-parser: odd' },
+      { code: 'codecs', message: 'variant #0 "lo.m3u8": EXT-X-STREAM-INF has no CODECS (players must guess; add it)', uri: 'lo.m3u8', index: 0 },
+      { code: 'root-relative', message: 'variant #1 "/v/hi.m3u8" starts with "/": resolved against the catalogue root, correct only if the catalogue is served at "/"', uri: '/v/hi.m3u8', index: 1 },
+      { code: 'scheme', message: 'variant #10 "urn:x": urn: URI, not checked', uri: 'urn:x', index: 10 },
+      { code: 'external', message: 'external, not checked: http://cdn/a.m3u8 (and 1 more)', uri: 'http://cdn/a.m3u8' },
+    ]);
+    expect(rec.refs).toEqual(['v/bad.m3u8', 'v/en.m3u8', 'v/hi.m3u8', 'v/k.key', 'v/lo.m3u8', 'v/master.m3u8', 'v/seg.ts']);
+    const tail = { bandwidth: 1, codecs: 'c' };
+    expect(rec.master).toStrictEqual({
+      variants: [
+        { uri: 'lo.m3u8', path: 'v/lo.m3u8', iframe: false },
+        { uri: '/v/hi.m3u8', path: 'v/hi.m3u8', iframe: false, bandwidth: 9, averageBandwidth: 8, codecs: 'c', resolution: '4x2', frameRate: 30 },
+        { uri: '/v/hi.m3u8', path: 'v/hi.m3u8', iframe: true, ...tail },
+        { uri: 'master.m3u8', path: 'v/master.m3u8', iframe: false, ...tail },
+        { uri: 'bad.m3u8', path: 'v/bad.m3u8', iframe: false, ...tail },
+        { uri: 'seg.ts', path: 'v/seg.ts', iframe: false, ...tail },
+        ...['.hidden/x.m3u8', '../../up.m3u8', 'http://cdn/a.m3u8', 'https://cdn/b.m3u8', 'urn:x', ''].map((uri) => ({ uri, iframe: false, ...tail })),
+      ],
+      renditions: [
+        { type: 'AUDIO', groupId: 'a', name: 'en', language: 'en', uri: 'en.m3u8', path: 'v/en.m3u8' },
+        { type: 'AUDIO', groupId: 'a', name: 'fr' },
+        { type: 'SUBTITLES', groupId: 's', name: 'de', uri: 'missing.m3u8' },
+      ],
+    });
+    expect(rec.media).toBeUndefined();
   });
+
+  it('a media playlist: keys, maps, implicit ranges, GAP, parts; each init section counted once', () => {
+    const p: ParsedPlaylist = {
+      kind: 'media',
+      path: 'v/i.m3u8',
+      diagnostics: [],
+      targetDuration: 4,
+      endlist: false,
+      playlistType: 'EVENT',
+      isIFrame: false,
+      segments: [
+        { uri: 'a.ts', duration: 4, key: { method: 'AES-128' } },
+        { uri: 'b.ts', duration: 4.4, key: { method: 'AES-128' }, byterange: { length: 10 } },
+        { uri: 'x.m4s', duration: 1, gap: true },
+        { uri: 'y.m4s', duration: 1 },
+        { uri: 'm.mp4', duration: 1, map: { uri: 'init.mp4', byterange: { length: 10 } }, byterange: { length: 100, offset: 0 } },
+        { uri: 'm.mp4', duration: 1, map: { uri: 'init.mp4', byterange: { length: 10 } }, byterange: { length: 100 } },
+        { uri: 'm.mp4', duration: 1, map: { uri: 'init.mp4' }, key: { method: 'AES-128', uri: 'k.key' } },
+        { uri: 'http://cdn/z.ts', duration: 2.0004, parts: [{ uri: 'p.m4s', byterange: { length: 40, offset: 1 } }, { uri: 'p.m4s', byterange: { length: 5 } }, { uri: 'q.m4s' }] },
+      ],
+    };
+    const files = lookupOf({ 'v/a.ts': { size: 100 }, 'v/b.ts': { size: 100 }, 'v/m.mp4': { size: 300 }, 'v/init.mp4': { size: 50 }, 'v/k.key': { size: 16 }, 'v/p.m4s': { size: 40 } });
+    const rec = validatePlaylist(p, files);
+    expect(strip(rec.errors, 'error', 'v/i.m3u8')).toStrictEqual([
+      { code: 'bad-uri', message: 'segment #0 "a.ts": EXT-X-KEY METHOD=AES-128 without URI', index: 0 },
+      { code: 'byterange', message: 'segment #1 "b.ts": EXT-X-BYTERANGE 10 has no offset, but the previous segment is not a sub-range of the same resource', uri: 'b.ts', index: 1 },
+      { code: 'init', message: 'segment #2 "x.m4s": fMP4 segment without an EXT-X-MAP init section', uri: 'x.m4s', index: 2 },
+      { code: 'missing', message: 'segment #3 "y.m4s" → v/y.m4s: no such file', uri: 'y.m4s', index: 3, target: 'v/y.m4s' },
+      { code: 'byterange', message: 'partial segment #7 "p.m4s": bytes 1-40 (40@1) extends past the end of v/p.m4s (40 bytes)', uri: 'p.m4s', index: 7, target: 'v/p.m4s' },
+      { code: 'missing', message: 'partial segment #7 "q.m4s" → v/q.m4s: no such file', uri: 'q.m4s', index: 7, target: 'v/q.m4s' },
+    ]);
+    expect(strip(rec.warnings, 'warning', 'v/i.m3u8')).toStrictEqual([{ code: 'external', message: 'external, not checked: http://cdn/z.ts', uri: 'http://cdn/z.ts' }]);
+    expect(rec.refs).toEqual(['v/a.ts', 'v/b.ts', 'v/init.mp4', 'v/k.key', 'v/m.mp4', 'v/p.m4s']);
+    // a.ts 100, m.mp4 100 + 100 + 300, init.mp4 10 (ranged) + 50 (whole); b.ts has no usable range.
+    expect(rec.media).toStrictEqual({ targetDuration: 4, duration: 15.4, segments: 8, bytes: 660, endlist: false, playlistType: 'EVENT', iframe: false, fmp4: true, encrypted: true });
+    expect(rec.master).toBeUndefined();
+  });
+
+  it('LL-HLS: the segment still being made is not counted, only its parts are checked, and a preload hint is not looked for', () => {
+    const text = '#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART-INF:PART-TARGET=1\n#EXT-X-MAP:URI="i.mp4"\n#EXTINF:2,\ns.m4s\n#EXT-X-PART:DURATION=1,URI="n.m4s"\n#EXT-X-PART:DURATION=1,URI="gone.m4s"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI="n2.m4s"\n';
+    const rec = validatePlaylist(parsePlaylistText(text, 'l/i.m3u8'), lookupOf({ 'l/s.m4s': { size: 9 }, 'l/n.m4s': { size: 3 }, 'l/i.mp4': { size: 1 } }));
+    expect(strip(rec.errors, 'error', 'l/i.m3u8')).toStrictEqual([
+      { code: 'missing', message: 'partial segment #1 "gone.m4s" → l/gone.m4s: no such file', uri: 'gone.m4s', index: 1, target: 'l/gone.m4s' },
+    ]);
+    expect(rec.refs).toEqual(['l/i.mp4', 'l/n.m4s', 'l/s.m4s']);
+    expect(rec.media).toMatchObject({ segments: 1, duration: 2, bytes: 10 });
+    // Only the last one is pending: a segment without URI before it is reported.
+    const p = handBuilt({ segments: [{ uri: '', duration: 2, parts: [] }, { uri: 'f.ts', duration: 2 }] });
+    expect(validatePlaylist(p, lookupOf({ 'f.ts': { size: 1 } })).errors.map((e) => e.message)).toEqual(['segment #0 has no URI']);
+  });
+
+  it('an invalid playlist: its error and the parser’s lines, nothing else', () => {
+    const rec = validatePlaylist({ kind: 'invalid', path: 'x.m3u8', code: 'parse', error: 'playlist does not parse: boom', diagnostics: ['a'] }, lookupOf({}));
+    expect(rec).toStrictEqual({
+      kind: 'invalid',
+      errors: [{ severity: 'error', code: 'parse', asset: 'x.m3u8', message: 'playlist does not parse: boom' }],
+      warnings: [{ severity: 'warning', code: 'parser', asset: 'x.m3u8', message: 'hls-parser: a' }],
+      refs: [],
+    });
+  });
+});
+
+describe('parsePlaylistText then validatePlaylist', () => {
   it('keeps EXT-X-MEDIA renditions no variant references (their URIs are checked too)', () => {
     const p = parsePlaylistText(
       M('#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="Deutsch, DE",LANGUAGE="de",URI="subs/de.m3u8"\r\n#EXT-X-STREAM-INF:BANDWIDTH=5,CODECS="c"\r\nv.m3u8\r\n'),
@@ -338,18 +471,6 @@ describe('parsePlaylistText', () => {
     expect(p.kind === 'master' && p.renditions).toEqual([{ type: 'SUBTITLES', groupId: 'subs', name: 'Deutsch, DE', language: 'de', uri: 'subs/de.m3u8' }]);
     const rec = validatePlaylist(p, lookupOf({ 'v.m3u8': { size: 1, playlist: 'media' } }));
     expect(rec.errors.map((e) => [e.code, e.target])).toEqual([['missing', 'subs/de.m3u8']]);
-  });
-  it('parseAttributeList', () => {
-    expect([...parseAttributeList('TYPE=AUDIO,GROUP-ID="a,b",NAME="x",DEFAULT=YES')]).toEqual([
-      ['TYPE', 'AUDIO'],
-      ['GROUP-ID', 'a,b'],
-      ['NAME', 'x'],
-      ['DEFAULT', 'YES'],
-    ]);
-  });
-  it('tolerates a BOM and reports garbage as not-playlist', () => {
-    expect(parsePlaylistText('\ufeff#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n', 'x.m3u8').kind).toBe('media');
-    expect(parsePlaylistText('<html>', 'x.m3u8')).toMatchObject({ kind: 'invalid', code: 'not-playlist' });
   });
 });
 

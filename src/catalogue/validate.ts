@@ -13,6 +13,7 @@ import type {
   ParsedMedia,
   ParsedPlaylist,
   PlaylistRecord,
+  SegmentInfo,
 } from './types.js';
 
 /** What validation needs to know about a file of the tree. */
@@ -202,6 +203,20 @@ function checkRangeFits(
   return true;
 }
 
+/**
+ * The parts of segment #i (`#i` in their messages: the segment they belong to). A preload hint
+ * names a part the packager has not written yet: nothing to check.
+ */
+function checkParts(c: Collector, seg: SegmentInfo, i: number): void {
+  seg.parts?.forEach((part) => {
+    if (part.hint) return;
+    const t = c.ref(part.uri, 'partial segment', i);
+    if (part.byterange?.offset !== undefined) {
+      checkRangeFits(c, 'partial segment', i, part.uri, t, part.byterange.offset, part.byterange.length);
+    }
+  });
+}
+
 function validateMedia(p: ParsedMedia, c: Collector): MediaSummary {
   const td = p.targetDuration;
   if (td === undefined) {
@@ -216,7 +231,13 @@ function validateMedia(p: ParsedMedia, c: Collector): MediaSummary {
   const inits = new Set<string>();
   let prev: { uri: string; end: number } | undefined;
 
+  // LL-HLS: parts after the last EXTINF belong to a segment still being made, which has no URI
+  // or duration yet. Only its parts are checked, and it is not counted.
+  const last = p.segments.at(-1);
+  const pending = last !== undefined && last.uri === '' && last.parts !== undefined ? last : undefined;
+
   p.segments.forEach((seg, i) => {
+    if (seg === pending) return checkParts(c, seg, i);
     const tag = `segment #${i} "${seg.uri}"`;
     if (!Number.isFinite(seg.duration) || seg.duration < 0) {
       c.add('error', 'extinf', `${tag}: invalid EXTINF duration ${seg.duration}`, { uri: seg.uri, index: i });
@@ -281,18 +302,13 @@ function validateMedia(p: ParsedMedia, c: Collector): MediaSummary {
       if (seg.key.uri !== undefined) c.ref(seg.key.uri, 'EXT-X-KEY', i);
       else c.add('error', 'bad-uri', `${tag}: EXT-X-KEY METHOD=${seg.key.method} without URI`, { index: i }, 'key-no-uri');
     }
-    seg.parts?.forEach((part) => {
-      const t = c.ref(part.uri, `partial segment of #${i}`);
-      if (part.byterange?.offset !== undefined) {
-        checkRangeFits(c, 'partial segment', i, part.uri, t, part.byterange.offset, part.byterange.length);
-      }
-    });
+    checkParts(c, seg, i);
   });
 
   return {
     ...(td !== undefined ? { targetDuration: td } : {}),
     duration: Math.round(duration * 1000) / 1000,
-    segments: p.segments.length,
+    segments: p.segments.length - (pending ? 1 : 0),
     bytes,
     endlist: p.endlist,
     ...(p.playlistType ? { playlistType: p.playlistType } : {}),
