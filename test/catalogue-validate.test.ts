@@ -7,7 +7,7 @@ import { crc32cTable as crc32cJs } from '../src/native/fallback.js';
 import { catalogueLookup, checkManifestShape, emptyManifest, etagFor, expectationFor, isSafeRelPath, ManifestError, reprDigestFor } from '../src/catalogue/manifest.js';
 import { parsePlaylistText } from '../src/catalogue/playlist.js';
 import type { Issue, IssueCode, ParsedPlaylist } from '../src/catalogue/types.js';
-import { extinfWithinTarget, resolveUri, validatePlaylist, type FileFacts, type ResolvedUri } from '../src/catalogue/validate.js';
+import { extinfWithinTarget, isFmp4Uri, resolveUri, validatePlaylist, type FileFacts, type ResolvedUri } from '../src/catalogue/validate.js';
 import { bytes } from './fixtures/catalogue/lib.js';
 
 describe('resolveUri', () => {
@@ -36,9 +36,30 @@ describe('resolveUri', () => {
     ['a/index.m3u8', 'dir/', { kind: 'bad', reason: 'URI names a directory' }],
     ['a/index.m3u8', '..', { kind: 'bad', reason: 'URI names the catalogue root' }],
     ['a/index.m3u8', 'bad%zz.ts', { kind: 'bad', reason: 'malformed percent-encoding' }],
+    ['a/index.m3u8', '.', { kind: 'bad', reason: 'URI names a directory' }],
+    ['a/index.m3u8', '/', { kind: 'bad', reason: 'URI names a directory' }],
+    ['a/index.m3u8', '?v=2', { kind: 'bad', reason: 'URI has no path' }],
+    ['a/index.m3u8', ' seg1.ts ', { kind: 'local', path: 'a/seg1.ts', rootRelative: false }],
+    ['a/index.m3u8', 'b/c:d.ts', { kind: 'local', path: 'a/b/c:d.ts', rootRelative: false }], // a colon after a slash is no scheme
   ];
   it.each(cases)('%s + %j', (playlist, uri, expected) => {
     expect(resolveUri(playlist, uri)).toEqual(expected);
+  });
+});
+
+describe('isFmp4Uri', () => {
+  const cases: Array<[string, boolean]> = [
+    ['a.m4s', true],
+    ['A.MP4', true],
+    ['a.cmfv', true],
+    ['a.m4s?x=1', true],
+    ['a.mp4#t=2', true],
+    ['a.ts', false],
+    ['a.mp4.ts', false],
+    ['a.ts?f=.mp4', false],
+  ];
+  it.each(cases)('%s → %s', (uri, fmp4) => {
+    expect(isFmp4Uri(uri)).toBe(fmp4);
   });
 });
 
@@ -345,13 +366,17 @@ describe('whole validation records', () => {
         { uri: 'https://cdn/b.m3u8', isIFrameOnly: false, ...ok },
         { uri: 'urn:x', isIFrameOnly: false, ...ok },
         { uri: '', isIFrameOnly: false, ...ok },
+        { uri: 'http://cdn/a.m3u8', isIFrameOnly: false, ...ok }, // counted once among the externals
+        { uri: 'lo.m3u8', isIFrameOnly: true },
+        { uri: 'a\\b.m3u8', isIFrameOnly: false, ...ok },
       ],
       renditions: [
         { type: 'AUDIO', groupId: 'a', name: 'en', language: 'en', uri: 'en.m3u8' },
         { type: 'AUDIO', groupId: 'a', name: 'fr' },
         { type: 'SUBTITLES', groupId: 's', name: 'de', uri: 'missing.m3u8' },
+        { type: 'VIDEO', groupId: 'v', name: 'alt', uri: 'master.m3u8' },
       ],
-      sessionKeys: [{ method: 'AES-128', uri: 'k.key' }, { method: 'AES-128' }],
+      sessionKeys: [{ method: 'AES-128', uri: 'k.key' }, { method: 'AES-128' }, { method: 'AES-128', uri: 'gone.key' }],
     };
     const files = lookupOf({
       'v/lo.m3u8': { size: 5, playlist: 'media' },
@@ -371,13 +396,18 @@ describe('whole validation records', () => {
       { code: 'missing', message: 'variant #6 ".hidden/x.m3u8" → v/.hidden/x.m3u8: hidden path (dotfiles are not indexed or served)', uri: '.hidden/x.m3u8', index: 6, target: 'v/.hidden/x.m3u8' },
       { code: 'escape', message: 'variant #7 "../../up.m3u8" resolves outside the catalogue root (not read)', uri: '../../up.m3u8', index: 7 },
       { code: 'bad-uri', message: 'variant #11 has no URI', index: 11 },
+      { code: 'bandwidth', message: 'I-frame variant #13 "lo.m3u8": EXT-X-I-FRAME-STREAM-INF has no BANDWIDTH (required)', uri: 'lo.m3u8', index: 13 },
+      { code: 'bad-uri', message: 'variant #14 "a\\b.m3u8": backslash in URI', uri: 'a\\b.m3u8', index: 14 },
       { code: 'missing', message: 'EXT-X-MEDIA SUBTITLES rendition "de" #2 "missing.m3u8" → v/missing.m3u8: no such file', uri: 'missing.m3u8', index: 2, target: 'v/missing.m3u8' },
+      { code: 'variant', message: 'rendition #3 "master.m3u8" → v/master.m3u8 is a master playlist; a media playlist is required', uri: 'master.m3u8', index: 3, target: 'v/master.m3u8' },
+      { code: 'missing', message: 'EXT-X-SESSION-KEY #2 "gone.key" → v/gone.key: no such file', uri: 'gone.key', index: 2, target: 'v/gone.key' },
     ]);
     expect(strip(rec.warnings, 'warning', 'v/m.m3u8')).toStrictEqual([
       { code: 'parser', message: 'hls-parser: odd' },
       { code: 'codecs', message: 'variant #0 "lo.m3u8": EXT-X-STREAM-INF has no CODECS (players must guess; add it)', uri: 'lo.m3u8', index: 0 },
       { code: 'root-relative', message: 'variant #1 "/v/hi.m3u8" starts with "/": resolved against the catalogue root, correct only if the catalogue is served at "/"', uri: '/v/hi.m3u8', index: 1 },
       { code: 'scheme', message: 'variant #10 "urn:x": urn: URI, not checked', uri: 'urn:x', index: 10 },
+      { code: 'codecs', message: 'I-frame variant #13 "lo.m3u8": EXT-X-I-FRAME-STREAM-INF has no CODECS (players must guess; add it)', uri: 'lo.m3u8', index: 13 },
       { code: 'external', message: 'external, not checked: http://cdn/a.m3u8 (and 1 more)', uri: 'http://cdn/a.m3u8' },
     ]);
     expect(rec.refs).toEqual(['v/bad.m3u8', 'v/en.m3u8', 'v/hi.m3u8', 'v/k.key', 'v/lo.m3u8', 'v/master.m3u8', 'v/seg.ts']);
@@ -390,12 +420,15 @@ describe('whole validation records', () => {
         { uri: 'master.m3u8', path: 'v/master.m3u8', iframe: false, ...tail },
         { uri: 'bad.m3u8', path: 'v/bad.m3u8', iframe: false, ...tail },
         { uri: 'seg.ts', path: 'v/seg.ts', iframe: false, ...tail },
-        ...['.hidden/x.m3u8', '../../up.m3u8', 'http://cdn/a.m3u8', 'https://cdn/b.m3u8', 'urn:x', ''].map((uri) => ({ uri, iframe: false, ...tail })),
+        ...['.hidden/x.m3u8', '../../up.m3u8', 'http://cdn/a.m3u8', 'https://cdn/b.m3u8', 'urn:x', '', 'http://cdn/a.m3u8'].map((uri) => ({ uri, iframe: false, ...tail })),
+        { uri: 'lo.m3u8', path: 'v/lo.m3u8', iframe: true },
+        { uri: 'a\\b.m3u8', iframe: false, ...tail },
       ],
       renditions: [
         { type: 'AUDIO', groupId: 'a', name: 'en', language: 'en', uri: 'en.m3u8', path: 'v/en.m3u8' },
         { type: 'AUDIO', groupId: 'a', name: 'fr' },
         { type: 'SUBTITLES', groupId: 's', name: 'de', uri: 'missing.m3u8' },
+        { type: 'VIDEO', groupId: 'v', name: 'alt', uri: 'master.m3u8', path: 'v/master.m3u8' },
       ],
     });
     expect(rec.media).toBeUndefined();
@@ -439,16 +472,50 @@ describe('whole validation records', () => {
   });
 
   it('LL-HLS: the segment still being made is not counted, only its parts are checked, and a preload hint is not looked for', () => {
-    const text = '#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART-INF:PART-TARGET=1\n#EXT-X-MAP:URI="i.mp4"\n#EXTINF:2,\ns.m4s\n#EXT-X-PART:DURATION=1,URI="n.m4s"\n#EXT-X-PART:DURATION=1,URI="gone.m4s"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI="n2.m4s"\n';
-    const rec = validatePlaylist(parsePlaylistText(text, 'l/i.m3u8'), lookupOf({ 'l/s.m4s': { size: 9 }, 'l/n.m4s': { size: 3 }, 'l/i.mp4': { size: 1 } }));
+    const text = '#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART-INF:PART-TARGET=1\n#EXT-X-MAP:URI="i.mp4"\n#EXTINF:2,\nr.m4s\n#EXTINF:2,\ns.m4s\n#EXT-X-PART:DURATION=1,URI="n.m4s"\n#EXT-X-PART:DURATION=1,URI="gone.m4s"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI="n2.m4s"\n';
+    const rec = validatePlaylist(parsePlaylistText(text, 'l/i.m3u8'), lookupOf({ 'l/r.m4s': { size: 9 }, 'l/s.m4s': { size: 9 }, 'l/n.m4s': { size: 3 }, 'l/i.mp4': { size: 1 } }));
     expect(strip(rec.errors, 'error', 'l/i.m3u8')).toStrictEqual([
-      { code: 'missing', message: 'partial segment #1 "gone.m4s" → l/gone.m4s: no such file', uri: 'gone.m4s', index: 1, target: 'l/gone.m4s' },
+      { code: 'missing', message: 'partial segment #2 "gone.m4s" → l/gone.m4s: no such file', uri: 'gone.m4s', index: 2, target: 'l/gone.m4s' },
     ]);
-    expect(rec.refs).toEqual(['l/i.mp4', 'l/n.m4s', 'l/s.m4s']);
-    expect(rec.media).toMatchObject({ segments: 1, duration: 2, bytes: 10 });
-    // Only the last one is pending: a segment without URI before it is reported.
-    const p = handBuilt({ segments: [{ uri: '', duration: 2, parts: [] }, { uri: 'f.ts', duration: 2 }] });
-    expect(validatePlaylist(p, lookupOf({ 'f.ts': { size: 1 } })).errors.map((e) => e.message)).toEqual(['segment #0 has no URI']);
+    expect(rec.refs).toEqual(['l/i.mp4', 'l/n.m4s', 'l/r.m4s', 'l/s.m4s']);
+    expect(rec.media).toMatchObject({ segments: 2, duration: 4, bytes: 19 });
+    // Only the last one is pending, and only with parts: a segment without URI elsewhere is reported.
+    const p = handBuilt({ segments: [{ uri: '', duration: 2, parts: [] }, { uri: 'f.ts', duration: 2 }, { uri: '', duration: 2 }] });
+    expect(validatePlaylist(p, lookupOf({ 'f.ts': { size: 1 } })).errors.map((e) => e.message)).toEqual(['segment #0 has no URI', 'segment #2 has no URI']);
+  });
+
+  it('init sections: one per file and range, a MAP without URI reported once per problem', () => {
+    const p = handBuilt({
+      segments: [
+        { uri: 'a.m4s', duration: 1, map: { uri: 'i.mp4', byterange: { length: 10, offset: 0 } } },
+        { uri: 'a.m4s', duration: 1, map: { uri: 'i.mp4', byterange: { length: 10 } } }, // offset 0 too: the same section
+        { uri: 'a.m4s', duration: 1, map: { uri: 'i.mp4', byterange: { length: 20, offset: 0 } } },
+        { uri: 'c.m4s', duration: 1, map: { byterange: { length: -1 } } },
+      ],
+    });
+    const rec = validatePlaylist(p, lookupOf({ 'a.m4s': { size: 5 }, 'c.m4s': { size: 5 }, 'i.mp4': { size: 100 } }));
+    expect(strip(rec.errors, 'error', 'p.m3u8')).toStrictEqual([
+      { code: 'bad-uri', message: 'EXT-X-MAP init section #3 has no URI', index: 3 },
+      { code: 'byterange', message: 'EXT-X-MAP init section #3 "": invalid byte range -1@0', uri: '', index: 3 },
+    ]);
+    expect(rec.media).toStrictEqual({ targetDuration: 6, duration: 4, segments: 4, bytes: 4 * 5 + 10 + 20, endlist: true, iframe: false, fmp4: true, encrypted: false });
+  });
+
+  it.each([
+    ['MPEG-TS only', [{ uri: 'f.ts', duration: 3 }], false, []],
+    ['an fMP4 segment without a MAP', [{ uri: 'f.m4s', duration: 3 }], true, ['init']],
+    ['MPEG-TS with a MAP', [{ uri: 'f.ts', duration: 3, map: { uri: 'f.ts', byterange: { length: 1, offset: 0 } } }], false, []],
+    ['segments without extension, an MP4 init section', [{ uri: 'f', duration: 3, map: { uri: 'f.m4s', byterange: { length: 1, offset: 0 } } }], true, []],
+  ] as const)('fmp4 in the summary: %s', (_name, segments, fmp4, errors) => {
+    const rec = validatePlaylist(handBuilt({ segments: segments.map((x) => ({ ...x })) }), lookupOf({ 'f.ts': { size: 7 }, 'f.m4s': { size: 7 }, f: { size: 7 } }));
+    expect(rec.errors.map((e) => e.code)).toEqual(errors);
+    expect(rec.media?.fmp4).toBe(fmp4);
+  });
+
+  it('no target duration: said once, and the summary has none', () => {
+    const rec = validatePlaylist(handBuilt({ targetDuration: undefined, segments: [{ uri: 'f.ts', duration: 3 }] }), lookupOf({ 'f.ts': { size: 7 } }));
+    expect(strip(rec.errors, 'error', 'p.m3u8')).toStrictEqual([{ code: 'target-duration', message: 'EXT-X-TARGETDURATION is missing (required in every media playlist)' }]);
+    expect(rec.media).toStrictEqual({ duration: 3, segments: 1, bytes: 7, endlist: true, iframe: false, fmp4: false, encrypted: false });
   });
 
   it('an invalid playlist: its error and the parser’s lines, nothing else', () => {

@@ -41,7 +41,6 @@ const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):/;
  * silently clamp it at "/").
  */
 export function resolveUri(playlistPath: string, uri: string): ResolvedUri {
-  if (typeof uri !== 'string') return { kind: 'bad', reason: 'URI is not a string' };
   const u = uri.trim();
   if (u === '') return { kind: 'bad', reason: 'empty URI' };
   const scheme = SCHEME.exec(u)?.[1]?.toLowerCase();
@@ -69,7 +68,7 @@ export function resolveUri(playlistPath: string, uri: string): ResolvedUri {
       return { kind: 'bad', reason: 'encoded "/", "\\" or NUL in a path segment' };
     }
     if (seg === '' || seg === '.') {
-      if (i === rawSegs.length - 1 && rawSegs.length > 1) return { kind: 'bad', reason: 'URI names a directory' };
+      if (i === rawSegs.length - 1) return { kind: 'bad', reason: 'URI names a directory' }; // dir/ and / and . name one
       continue;
     }
     if (seg === '..') {
@@ -116,15 +115,18 @@ class Collector {
     (severity === 'error' ? this.errors : this.warnings).push(issue);
   }
 
-  /** Check a reference; returns its target and facts when it resolves to an existing local file. */
-  ref(uri: string | undefined, what: string, index?: number): { path: string; facts: FileFacts } | undefined {
-    const at = index === undefined ? '' : ` #${index}`;
-    if (uri === undefined || uri === null || uri === '') {
-      this.add('error', 'bad-uri', `${what}${at} has no URI`, index === undefined ? {} : { index });
+  /**
+   * Check the reference of item #index (segment, variant...); returns its target and facts when
+   * it resolves to an existing local file.
+   */
+  ref(uri: string | undefined, what: string, index: number): { path: string; facts: FileFacts } | undefined {
+    const at = ` #${index}`;
+    if (uri === undefined || uri === '') {
+      this.add('error', 'bad-uri', `${what}${at} has no URI`, { index });
       return undefined;
     }
     const r = resolveUri(this.asset, uri);
-    const extra: Partial<Issue> = { uri, ...(index === undefined ? {} : { index }) };
+    const extra: Partial<Issue> = { uri, index };
     switch (r.kind) {
       case 'escape':
         this.add('error', 'escape', `${what}${at} "${uri}" resolves outside the catalogue root (not read)`, extra, uri);
@@ -180,22 +182,22 @@ function fmtRange(offset: number, length: number): string {
 function checkRangeFits(
   c: Collector,
   what: string,
-  index: number | undefined,
+  index: number,
   uri: string,
   target: { path: string; facts: FileFacts } | undefined,
   offset: number,
   length: number,
 ): boolean {
-  const extra: Partial<Issue> = { uri, ...(index === undefined ? {} : { index }) };
+  const extra: Partial<Issue> = { uri, index };
   if (!Number.isSafeInteger(length) || length < 0 || !Number.isSafeInteger(offset) || offset < 0) {
-    c.add('error', 'byterange', `${what}${index === undefined ? '' : ` #${index}`} "${uri}": invalid byte range ${length}@${offset}`, extra);
+    c.add('error', 'byterange', `${what} #${index} "${uri}": invalid byte range ${length}@${offset}`, extra);
     return false;
   }
   if (target && offset + length > target.facts.size) {
     c.add(
       'error',
       'byterange',
-      `${what}${index === undefined ? '' : ` #${index}`} "${uri}": ${fmtRange(offset, length)} extends past the end of ${target.path} (${target.facts.size} bytes)`,
+      `${what} #${index} "${uri}": ${fmtRange(offset, length)} extends past the end of ${target.path} (${target.facts.size} bytes)`,
       { ...extra, target: target.path },
     );
     return false;
@@ -281,7 +283,8 @@ function validateMedia(p: ParsedMedia, c: Collector): MediaSummary {
     }
 
     const segIsFmp4 = isFmp4Uri(seg.uri);
-    if (segIsFmp4 || seg.map) fmp4 = true;
+    // An MPEG-TS segment may have a MAP too (its PAT and PMT): the init section's name decides then.
+    if (segIsFmp4 || (seg.map?.uri !== undefined && isFmp4Uri(seg.map.uri))) fmp4 = true;
     if (segIsFmp4 && !seg.map) {
       c.add('error', 'init', `${tag}: fMP4 segment without an EXT-X-MAP init section`, { uri: seg.uri, index: i }, 'no-map');
     }
