@@ -325,6 +325,7 @@ describe('single checks of a media playlist', () => {
     ['a range to the last byte', handBuilt({ segments: [seg(6, { length: 60, offset: 40 })] }), undefined],
     ['a range one byte past the end', handBuilt({ segments: [seg(6, { length: 61, offset: 40 })] }), 'byterange: segment #0 "f.ts": bytes 40-100 (61@40) extends past the end of f.ts (100 bytes)'],
     ['a negative length', handBuilt({ segments: [seg(6, { length: -1, offset: 0 })] }), 'byterange: segment #0 "f.ts": invalid byte range -1@0'],
+    ['a zero length', handBuilt({ segments: [seg(6, { length: 0, offset: 5 })] }), 'byterange: segment #0 "f.ts": invalid byte range 0@5'],
     ['a negative offset', handBuilt({ segments: [seg(6, { length: 1, offset: -1 })] }), 'byterange: segment #0 "f.ts": invalid byte range 1@-1'],
     ['a fractional length', handBuilt({ segments: [seg(6, { length: 1.5, offset: 0 })] }), 'byterange: segment #0 "f.ts": invalid byte range 1.5@0'],
     ['an offset past 2^53', handBuilt({ segments: [seg(6, { length: 1, offset: 2 ** 53 })] }), `byterange: segment #0 "f.ts": invalid byte range 1@${2 ** 53}`],
@@ -491,14 +492,16 @@ describe('whole validation records', () => {
         { uri: 'a.m4s', duration: 1, map: { uri: 'i.mp4', byterange: { length: 10 } } }, // offset 0 too: the same section
         { uri: 'a.m4s', duration: 1, map: { uri: 'i.mp4', byterange: { length: 20, offset: 0 } } },
         { uri: 'c.m4s', duration: 1, map: { byterange: { length: -1 } } },
+        { uri: 'c.m4s', duration: 1, map: { uri: 'i.mp4', byterange: { length: 101, offset: 0 } } }, // past the end: not counted
       ],
     });
     const rec = validatePlaylist(p, lookupOf({ 'a.m4s': { size: 5 }, 'c.m4s': { size: 5 }, 'i.mp4': { size: 100 } }));
     expect(strip(rec.errors, 'error', 'p.m3u8')).toStrictEqual([
       { code: 'bad-uri', message: 'EXT-X-MAP init section #3 has no URI', index: 3 },
       { code: 'byterange', message: 'EXT-X-MAP init section #3 "": invalid byte range -1@0', uri: '', index: 3 },
+      { code: 'byterange', message: 'EXT-X-MAP init section #4 "i.mp4": bytes 0-100 (101@0) extends past the end of i.mp4 (100 bytes)', uri: 'i.mp4', index: 4, target: 'i.mp4' },
     ]);
-    expect(rec.media).toStrictEqual({ targetDuration: 6, duration: 4, segments: 4, bytes: 4 * 5 + 10 + 20, endlist: true, iframe: false, fmp4: true, encrypted: false });
+    expect(rec.media).toStrictEqual({ targetDuration: 6, duration: 5, segments: 5, bytes: 5 * 5 + 10 + 20, endlist: true, iframe: false, fmp4: true, encrypted: false });
   });
 
   it.each([

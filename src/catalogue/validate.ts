@@ -189,7 +189,8 @@ function checkRangeFits(
   length: number,
 ): boolean {
   const extra: Partial<Issue> = { uri, index };
-  if (!Number.isSafeInteger(length) || length < 0 || !Number.isSafeInteger(offset) || offset < 0) {
+  // A 0-byte range has no Range header ("bytes=5-4" is invalid): a player would get the whole file.
+  if (!Number.isSafeInteger(length) || length <= 0 || !Number.isSafeInteger(offset) || offset < 0) {
     c.add('error', 'byterange', `${what} #${index} "${uri}": invalid byte range ${length}@${offset}`, extra);
     return false;
   }
