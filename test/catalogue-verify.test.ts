@@ -1,5 +1,6 @@
 // Integration tests of `segd verify` (verifyTree): real temp trees, real worker pool.
-import { openSync, closeSync, readSync, statSync, symlinkSync, writeSync, truncateSync, unlinkSync, utimesSync, writeFileSync, appendFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { openSync, closeSync, readFileSync, readSync, statSync, symlinkSync, writeSync, truncateSync, unlinkSync, utimesSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { indexTree } from '../src/catalogue/indexer.js';
@@ -76,6 +77,25 @@ describe('verifyTree', () => {
     const text = formatVerifyReport(r);
     expect(text).toMatch(/error\s+\[bit-rot\] movie\/ts360\/seg1\.ts: bit rot/);
     expect(text).toMatch(/FAILED: 2 mismatches/);
+  });
+
+  it('a SHA-256 that differs while the CRC32C matches is found only with --sha256, and counts what it read', async () => {
+    const root = await indexed();
+    const file = path.join(root, '.segd/manifest.json');
+    const m = JSON.parse(readFileSync(file, 'utf8'));
+    const rel = 'movie/ts360/seg1.ts';
+    const recorded: string = m.entries[rel].sha256;
+    m.entries[rel].sha256 = createHash('sha256').update('another file').digest('base64');
+    writeFileSync(file, JSON.stringify(m));
+    const total = Object.values(m.entries as Record<string, { size: number }>).reduce((n, e) => n + e.size, 0);
+    const quick = await verify(root);
+    expect(quick.problems).toEqual([]);
+    expect(quick.stats).toMatchObject({ checked: quick.stats.listed, bytesRead: total });
+    const full = await verify(root, { sha256: true });
+    expect(full.problems.map((p) => [p.path, p.kind, p.message])).toEqual([
+      [rel, 'bit-rot', `bit rot: content changed with size and mtime unchanged (SHA-256 ${recorded}, manifest says ${m.entries[rel].sha256})`],
+    ]);
+    expect(full.problems[0]!.actual).toMatchObject({ sha256: recorded });
   });
 
   it('truncated, grown, missing and unlisted files', async () => {
