@@ -5,6 +5,7 @@
  * request, an enormous object, 5xx and a dead origin. Nothing wrong may stay in the cache.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -305,6 +306,21 @@ describe('bad origins', () => {
     expect(stored()).toEqual([]);
   });
 
+  it.each([
+    ['at another offset', 'bytes 0-349999/600000'],
+    ['of another length (another version)', 'bytes 250000-599999/700000'],
+  ])('an origin that answers a resume with a range %s: cut off, nothing stored', async (_name, contentRange) => {
+    const s = await edge();
+    const path = unique();
+    origin.put(path, random(600_000), { resetAfter: 250_000, resetTimes: 1, lieContentRange: contentRange, chunk: 50_000 });
+    const r = await getTimed(s.url, path);
+    expect(r.error).toBeDefined();
+    expect(r.body.length).toBeLessThan(600_000);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="resume"}')) === 1);
+    expect(origin.log.filter((l) => l.path === path).map((l) => l.headers.range)).toEqual([undefined, 'bytes=250000-']);
+    expect(stored()).toEqual([]);
+  });
+
   it('a drip-fed body is ended by the body-idle timeout', async () => {
     const s = await edge({ originOptions: { bodyTimeoutMs: 300, headersTimeoutMs: 300 } });
     const path = unique();
@@ -371,6 +387,38 @@ describe('bad origins', () => {
     expect(r.error).toBeDefined();
     await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="checksum"}')) === 1);
     expect(stored()).toEqual([]);
+  });
+
+  // Content-MD5 (RFC 1864) and Repr-Digest (RFC 9530) are checked like S3's CRC32C: a body that
+  // does not match is never stored, and its last byte never sent.
+  const digests: Array<[string, (b: Buffer) => Record<string, string>]> = [
+    ['Content-MD5', (b) => ({ 'content-md5': createHash('md5').update(b).digest('base64') })],
+    ['Repr-Digest sha-256', (b) => ({ 'repr-digest': `sha-256=:${createHash('sha256').update(b).digest('base64')}:` })],
+    ['Repr-Digest sha-512', (b) => ({ 'repr-digest': `sha-512=:${createHash('sha512').update(b).digest('base64')}:` })],
+  ];
+  it.each(digests)('a declared %s that does not match: cut off short of the last byte, nothing stored', async (_name, declare) => {
+    const s = await edge();
+    const path = unique();
+    const body = random(200_000);
+    const other = Buffer.from(body);
+    other[7] = other[7]! ^ 1;
+    origin.put(path, body, { headers: declare(other) });
+    const r = await getTimed(s.url, path);
+    expect(r.error).toBeDefined();
+    expect(r.body.length).toBeLessThan(body.length);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="checksum"}')) === 1);
+    expect(stored()).toEqual([]);
+  });
+  it.each(digests)('a declared %s that matches: served whole and stored', async (_name, declare) => {
+    const s = await edge();
+    const path = unique();
+    const body = random(200_000);
+    origin.put(path, body, { headers: declare(body) });
+    const r = await getTimed(s.url, path);
+    expect(r.error).toBeUndefined();
+    expect(r.body.equals(body)).toBe(true);
+    await eventually(() => stored().length === 1);
+    expect(await metric(s.url, 'segd_fills_discarded_total')).toBe(0);
   });
 
   it('a declared CRC32C that matches gives the content-derived ETag from the first byte on', async () => {
@@ -744,6 +792,17 @@ describe("the origin's headers", () => {
       expect(r.headers['set-cookie']).toBeUndefined();
       expect(r.headers['x-origin-only']).toBeUndefined();
     }
+    expect(origin.count(path)).toBe(1);
+  });
+
+  it('Content-Encoding: identity is no encoding: stored like any object', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(10_000);
+    origin.put(path, body, { headers: { 'content-encoding': 'Identity' } });
+    expect((await get(s.url, path)).body.equals(body)).toBe(true);
+    await eventually(() => stored().length === 1);
+    expect((await get(s.url, path)).headers['cache-status']).toBe('segd; hit');
     expect(origin.count(path)).toBe(1);
   });
 

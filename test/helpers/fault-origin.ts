@@ -37,6 +37,8 @@ export interface Behaviour {
   readonly gateAfter?: number;
   /** Redirect to this path (itself: a loop). */
   readonly redirect?: string;
+  /** Declare this Content-Range on a 206 instead of the true one (the body stays what was asked). */
+  readonly lieContentRange?: string;
   /** Ignore Range headers (answer 200 with the whole body). */
   readonly ignoreRange?: boolean;
   /** Extra response headers (also on a `status` answer). */
@@ -115,7 +117,7 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
     }
     const body = o.body.subarray(start, end + 1);
     const headers: Record<string, string> = { 'content-type': 'video/mp2t', ...validators, 'content-length': String(b.lieLength ?? body.length), ...b.headers };
-    if (code === 206) headers['content-range'] = `bytes ${start}-${end}/${o.body.length}`;
+    if (code === 206) headers['content-range'] = b.lieContentRange ?? `bytes ${start}-${end}/${o.body.length}`;
     if (b.noLength) delete headers['content-length'];
     res.writeHead(code, headers);
     if (b.noLength) res.flushHeaders();

@@ -509,7 +509,7 @@ export function validatorFor(h: Readonly<Record<string, string>>): string | unde
 }
 
 /** The buffers of `batch` from byte `skip` on (after a short writev). */
-function sliceFrom(batch: readonly Buffer[], skip: number): Buffer[] {
+export function sliceFrom(batch: readonly Buffer[], skip: number): Buffer[] {
   const out: Buffer[] = [];
   for (const b of batch) {
     if (skip >= b.length) {
