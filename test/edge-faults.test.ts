@@ -52,6 +52,11 @@ async function metric(base: string, name: string, labels = ''): Promise<number> 
   return sum;
 }
 
+/** The `reason: detail` of each fill the edge logged as discarded. */
+function discarded(): string[] {
+  return lines.filter((l) => l.msg === 'origin fetch discarded, nothing stored').map((l) => String(l.reason));
+}
+
 /** Object files in the disk cache (complete objects only ever appear there). */
 function stored(): string[] {
   const out: string[] = [];
@@ -269,6 +274,7 @@ describe('bad origins', () => {
     expect(r.error).toBeDefined();
     expect(r.body.length).toBeLessThan(600_000);
     await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="origin"}')) === 1);
+    expect(discarded()).toEqual([expect.stringMatching(/^origin: body broke after 250000 bytes: ./)]);
     expect(stored()).toEqual([]);
   });
 
@@ -303,6 +309,7 @@ describe('bad origins', () => {
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
     await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="resume"}')) === 1);
+    expect(discarded()).toEqual([expect.stringMatching(/; resuming failed: the origin answered 200, not the rest of the same version$/)]);
     expect(stored()).toEqual([]);
   });
 
@@ -318,6 +325,7 @@ describe('bad origins', () => {
     expect(r.body.length).toBeLessThan(600_000);
     await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="resume"}')) === 1);
     expect(origin.log.filter((l) => l.path === path).map((l) => l.headers.range)).toEqual([undefined, 'bytes=250000-']);
+    expect(discarded()).toEqual([expect.stringMatching(/^resume: body broke after 250000 bytes \(.+\); resuming failed: the origin resumed at another offset$/)]);
     expect(stored()).toEqual([]);
   });
 
@@ -386,6 +394,8 @@ describe('bad origins', () => {
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
     await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="checksum"}')) === 1);
+    const crc = native.crc32c(body);
+    expect(discarded()).toEqual([`checksum: CRC32C ${crc.toString(16)} differs from the declared ${(crc ^ 1).toString(16)}`]);
     expect(stored()).toEqual([]);
   });
 
@@ -407,6 +417,7 @@ describe('bad origins', () => {
     expect(r.error).toBeDefined();
     expect(r.body.length).toBeLessThan(body.length);
     await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="checksum"}')) === 1);
+    expect(discarded()).toEqual([expect.stringMatching(/^checksum: (md5|sha256|sha512) \S+ differs from the declared \S+$/)]);
     expect(stored()).toEqual([]);
   });
   it.each(digests)('a declared %s that matches: served whole and stored', async (_name, declare) => {
