@@ -372,6 +372,25 @@ describe('bad origins', () => {
     expect(r.headers['cache-control']).not.toMatch(/immutable|31536000/);
   });
 
+  it.each([
+    ['of exactly --max-object-size, with a length, is stored', 100_000, false, true],
+    ['one byte larger is not', 100_001, false, false],
+    ['of exactly --max-object-size and unknown length (chunked) is stored', 100_000, true, true],
+    ['larger, of unknown length, is found out midway and not stored', 300_000, true, false],
+  ])('an object %s', async (_name, size, noLength, storedIt) => {
+    const s = await edge({ maxObjectSize: 100_000 });
+    const path = unique();
+    const body = random(size);
+    origin.put(path, body, { noLength, chunk: 32 * 1024 });
+    expect((await get(s.url, path)).body.equals(body)).toBe(true);
+    if (storedIt) await eventually(() => stored().length === 1);
+    const again = await get(s.url, path);
+    expect(again.body.equals(body)).toBe(true);
+    expect(origin.count(path)).toBe(storedIt ? 1 : 2);
+    expect(stored()).toHaveLength(storedIt ? 1 : 0);
+    expect(await metric(s.url, 'segd_disk_errors_total')).toBe(0);
+  });
+
   it('an object larger than --max-object-size is passed through, never stored', async () => {
     const s = await edge({ maxObjectSize: 100_000 });
     const path = unique();

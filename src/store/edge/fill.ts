@@ -410,11 +410,15 @@ export class Fill {
     }
   }
 
-  private async ensureRoom(bytes: number): Promise<boolean> {
-    if (bytes > this.deps.maxObjectBytes) return false;
+  /**
+   * Room in the reservation for a file of `fileBytes` holding `bodyBytes` of body; false past
+   * what may be stored. The limit is the body's: an object of exactly --max-object-size is stored.
+   */
+  private async ensureRoom(bodyBytes: number, fileBytes = bodyBytes + TRAILER_ROOM): Promise<boolean> {
+    if (bodyBytes > this.deps.maxObjectBytes) return false;
     const r = this.reservation!;
-    if (bytes + TRAILER_ROOM <= r.bytes) return true;
-    return r.grow(Math.max(GROW, bytes + TRAILER_ROOM - r.bytes));
+    if (fileBytes <= r.bytes) return true;
+    return r.grow(Math.max(GROW, fileBytes - r.bytes));
   }
 
   private queue(chunk: Buffer): void {
@@ -468,7 +472,7 @@ export class Fill {
     const meta: CachedMeta = { v: 1, key: this.key, length: this.received, crc32c, requestTime: h.requestTime, responseTime: h.responseTime, headers: h.headers };
     const trailer = encodeTrailer(meta);
     try {
-      if (!(await this.ensureRoom(this.received + trailer.length))) throw Object.assign(new Error('no room for the trailer'), { code: 'ENOSPC' });
+      if (!(await this.ensureRoom(this.received, this.received + trailer.length))) throw Object.assign(new Error('no room for the trailer'), { code: 'ENOSPC' });
       await this.writer!.write(trailer, 0, trailer.length, this.written);
       await this.writer!.close();
       this.writer = undefined;
