@@ -1,4 +1,5 @@
 // Integration tests of `segd verify` (verifyTree): real temp trees, real worker pool.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { openSync, closeSync, readFileSync, readSync, statSync, symlinkSync, writeSync, truncateSync, unlinkSync, utimesSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
@@ -50,8 +51,16 @@ describe('verifyTree', () => {
     expect(r.ok).toBe(true);
     expect(exitCodeForVerify(r)).toBe(0);
     expect(r.stats.checked).toBe(r.stats.listed);
-    expect(lines.join('\n')).toMatch(/GB\/s/);
-    const r2 = await verify(root, { sha256: true });
+    expect(r.stats.threads).toBe(2);
+    expect(r.stats.seconds).toBeGreaterThan(0);
+    expect(r.stats.seconds).toBeLessThan(60);
+    expect(r.stats.gbps).toBeCloseTo(r.stats.bytesRead / r.stats.seconds / 1e9, 6);
+    expect(lines).toEqual([expect.stringMatching(new RegExp(`^verified ${r.stats.checked}/${r.stats.listed} files, read .+ in \\d+\\.\\d\\d s = \\d+\\.\\d\\d GB/s \\(CRC32C, 2 threads\\)$`))]);
+    const one = await verify(root, { threads: 0, log: (l) => lines.push(l) });
+    expect(one.stats.threads).toBe(1); // at least one
+    expect(lines[1]).toMatch(/ \(CRC32C, 1 threads\)$/);
+    const r2 = await verify(root, { sha256: true, log: (l) => lines.push(l) });
+    expect(lines[2]).toMatch(/ \(CRC32C \+ SHA-256, 2 threads\)$/);
     expect(r2.ok).toBe(true);
     expect(formatVerifyReport(r2)).toMatch(/OK: 0 mismatches/);
   });
@@ -74,6 +83,8 @@ describe('verifyTree', () => {
     ]);
     expect(r.problems[1]!.message).toMatch(/^bit rot: content changed with size and mtime unchanged \(CRC32C [0-9a-f]{8}, manifest says [0-9a-f]{8}\)$/);
     expect(r.problems[1]!.expected!.size).toBe(r.problems[1]!.actual!.size);
+    expect(r.problems[0]!.message).toMatch(/^modified: content changed since indexing \(CRC32C [0-9a-f]{8}, manifest says [0-9a-f]{8}\)$/);
+    expect(Object.keys(r.problems[0]!.expected!)).toEqual(['size', 'crc32c']); // no SHA-256 unless asked for
     const text = formatVerifyReport(r);
     expect(text).toMatch(/error\s+\[bit-rot\] movie\/ts360\/seg1\.ts: bit rot/);
     expect(text).toMatch(/FAILED: 2 mismatches/);
@@ -111,7 +122,12 @@ describe('verifyTree', () => {
       ['movie/new.ts', 'unlisted', 'warning'],
       ['movie/ts360/seg2.ts', 'missing', 'error'],
     ]);
-    expect(r.problems[1]!.message).toBe('truncated: 4096 bytes, manifest says 9000');
+    expect(r.problems.map((p) => p.message)).toEqual([
+      'size changed: 501 bytes, manifest says 500',
+      'truncated: 4096 bytes, manifest says 9000',
+      'present but not in the manifest (run segd index)',
+      'missing (listed in the manifest, not on disk)',
+    ]);
     expect(r).toMatchObject({ errors: 3, warnings: 1, ok: false });
     const json = JSON.parse(JSON.stringify(verifyReportJson(r)));
     expect(json).toMatchObject({ command: 'verify', ok: false, errorCount: 3, warningCount: 1 });
@@ -126,6 +142,17 @@ describe('verifyTree', () => {
     const r = await verify(root);
     expect(r.problems.map((p) => [p.path, p.kind, p.message])).toEqual([
       ['movie/ts360/seg0.ts', 'missing', 'no longer a regular file (symbolic link): listed in the manifest'],
+    ]);
+  });
+
+  it('a listed file replaced by a FIFO is reported, not opened', async () => {
+    const root = await indexed();
+    const seg = path.join(root, 'movie/ts360/seg0.ts');
+    unlinkSync(seg);
+    execFileSync('mkfifo', [seg]);
+    const r = await verify(root);
+    expect(r.problems.map((p) => [p.path, p.kind, p.message])).toEqual([
+      ['movie/ts360/seg0.ts', 'missing', 'no longer a regular file (special file): listed in the manifest'],
     ]);
   });
 
