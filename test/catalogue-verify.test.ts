@@ -107,6 +107,11 @@ describe('verifyTree', () => {
       [rel, 'bit-rot', `bit rot: content changed with size and mtime unchanged (SHA-256 ${recorded}, manifest says ${m.entries[rel].sha256})`],
     ]);
     expect(full.problems[0]!.actual).toMatchObject({ sha256: recorded });
+    expect(full.problems[0]!.expected).toEqual({ size: m.entries[rel].size, crc32c: m.entries[rel].crc32c, sha256: m.entries[rel].sha256 });
+    // A file gone before it is read is expected with its SHA-256 too.
+    unlinkSync(path.join(root, 'movie/ts360/seg2.ts'));
+    const gone = (await verify(root, { sha256: true })).problems.find((p) => p.kind === 'missing')!;
+    expect(gone.expected).toEqual({ size: m.entries['movie/ts360/seg2.ts'].size, crc32c: m.entries['movie/ts360/seg2.ts'].crc32c, sha256: m.entries['movie/ts360/seg2.ts'].sha256 });
   });
 
   it('truncated, grown, missing and unlisted files', async () => {
