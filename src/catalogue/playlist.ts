@@ -13,9 +13,12 @@ export function isPlaylistPath(rel: string): boolean {
   return rel.toLowerCase().endsWith('.m3u8');
 }
 
-/** hls-parser leaves a URI undefined when its line or attribute is missing, though its types say string. */
+/**
+ * A text field, or undefined when it is missing or empty: hls-parser leaves a URI undefined when
+ * its line or attribute is missing, though its types say string.
+ */
 function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
 /** A numeric attribute JSON can carry: hls-parser reads garbage as 0 but 1e400 as Infinity. */
@@ -106,8 +109,8 @@ export function parsePlaylistText(text: string, path: string): ParsedPlaylist {
           type: String(r.type),
           groupId: String(r.groupId ?? ''),
           name: String(r.name ?? ''),
-          ...some('language', r.language || undefined),
-          ...some('uri', str(r.uri) || undefined),
+          ...some('language', str(r.language)),
+          ...some('uri', str(r.uri)),
         });
       }
     }
@@ -124,7 +127,7 @@ export function parsePlaylistText(text: string, path: string): ParsedPlaylist {
       seen.add(key);
       const language = a.get('LANGUAGE');
       const uri = a.get('URI');
-      renditions.push({ type, groupId, name, ...some('language', language || undefined), ...some('uri', uri || undefined) });
+      renditions.push({ type, groupId, name, ...some('language', str(language)), ...some('uri', str(uri)) });
     }
     return {
       kind: 'master',
@@ -135,12 +138,12 @@ export function parsePlaylistText(text: string, path: string): ParsedPlaylist {
         isIFrameOnly: Boolean(v.isIFrameOnly),
         ...some('bandwidth', finite(v.bandwidth)),
         ...some('averageBandwidth', finite(v.averageBandwidth)),
-        ...some('codecs', v.codecs || undefined),
+        ...some('codecs', str(v.codecs)),
         ...some('resolution', v.resolution && { width: v.resolution.width, height: v.resolution.height }),
         ...some('frameRate', finite(v.frameRate)),
       })),
       renditions,
-      sessionKeys: m.sessionKeyList.map((k) => ({ method: String(k.method), ...some('uri', str(k.uri) || undefined) })),
+      sessionKeys: m.sessionKeyList.map((k) => ({ method: String(k.method), ...some('uri', str(k.uri)) })),
     };
   }
 
@@ -151,10 +154,10 @@ export function parsePlaylistText(text: string, path: string): ParsedPlaylist {
     if (br) seg.byterange = br;
     if (s.map) {
       const mbr = normRange(s.map.byterange as { length: number; offset: number } | undefined);
-      seg.map = { ...some('uri', str(s.map.uri) || undefined), ...some('byterange', mbr) };
+      seg.map = { ...some('uri', str(s.map.uri)), ...some('byterange', mbr) };
     }
     if (s.key && s.key.method && s.key.method !== 'NONE') {
-      seg.key = { method: String(s.key.method), ...some('uri', str(s.key.uri) || undefined) };
+      seg.key = { method: String(s.key.method), ...some('uri', str(s.key.uri)) };
     }
     if (s.gap) seg.gap = true;
     if (s.parts?.length) {
@@ -173,7 +176,7 @@ export function parsePlaylistText(text: string, path: string): ParsedPlaylist {
     ...some('targetDuration', finite(p.targetDuration)),
     ...some('version', finite(p.version)),
     endlist: Boolean(p.endlist),
-    ...some('playlistType', p.playlistType || undefined),
+    ...some('playlistType', str(p.playlistType)),
     isIFrame: Boolean(p.isIFrame),
     segments,
   };

@@ -189,18 +189,17 @@ function checkRangeFits(
   length: number,
 ): boolean {
   const extra: Partial<Issue> = { uri, index };
+  const at = `${what} #${index} "${uri}"`;
   // A 0-byte range has no Range header ("bytes=5-4" is invalid): a player would get the whole file.
   if (!Number.isSafeInteger(length) || length <= 0 || !Number.isSafeInteger(offset) || offset < 0) {
-    c.add('error', 'byterange', `${what} #${index} "${uri}": invalid byte range ${length}@${offset}`, extra);
+    c.add('error', 'byterange', `${at}: invalid byte range ${length}@${offset}`, extra);
     return false;
   }
   if (target && offset + length > target.facts.size) {
-    c.add(
-      'error',
-      'byterange',
-      `${what} #${index} "${uri}": ${fmtRange(offset, length)} extends past the end of ${target.path} (${target.facts.size} bytes)`,
-      { ...extra, target: target.path },
-    );
+    c.add('error', 'byterange', `${at}: ${fmtRange(offset, length)} extends past the end of ${target.path} (${target.facts.size} bytes)`, {
+      ...extra,
+      target: target.path,
+    });
     return false;
   }
   return true;
