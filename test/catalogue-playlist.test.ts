@@ -60,6 +60,11 @@ describe('parsePlaylistText', () => {
       },
     ],
     [
+      'empty texts are absent: URI="", LANGUAGE="", CODECS=""',
+      '#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="n",LANGUAGE="",URI=""\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS="",AUDIO="a"\nv.m3u8\n',
+      { kind: 'master', diagnostics: [], variants: [{ uri: 'v.m3u8', isIFrameOnly: false, bandwidth: 1 }], renditions: [{ type: 'AUDIO', groupId: 'a', name: 'n' }], sessionKeys: [] },
+    ],
+    [
       'a variant whose URI line is missing, reported once however often the parser says it',
       '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n#EXT-X-STREAM-INF:BANDWIDTH=2\n',
       {
