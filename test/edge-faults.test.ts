@@ -64,6 +64,9 @@ function stored(): string[] {
   return out;
 }
 
+/** For `holdReset`: until the edge has taken this many body bytes from the origin. */
+const taken = (s: RunningServer) => (bytes: number) => eventually(async () => (await metric(s.url, 'segd_origin_bytes_total')) >= bytes);
+
 let n = 0;
 const unique = (ext = 'ts'): string => `/v${++n}/seg.${ext}`;
 
@@ -254,7 +257,7 @@ describe('bad origins', () => {
     const s = await edge();
     const path = unique();
     const body = random(600_000);
-    origin.put(path, body, { resetAfter: 250_000, resetTimes: 1, chunk: 50_000 });
+    origin.put(path, body, { resetAfter: 250_000, resetTimes: 1, chunk: 50_000, holdReset: taken(s) });
     const r = await getTimed(s.url, path);
     expect(r.error).toBeUndefined();
     expect(r.body.equals(body)).toBe(true);
@@ -269,7 +272,7 @@ describe('bad origins', () => {
   it('a reset midway with nothing to pin a resume to: cut off, nothing stored', async () => {
     const s = await edge();
     const path = unique();
-    origin.put(path, random(600_000), { resetAfter: 250_000, noValidators: true, chunk: 50_000 });
+    origin.put(path, random(600_000), { resetAfter: 250_000, noValidators: true, chunk: 50_000, holdReset: taken(s) });
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
     expect(r.body.length).toBeLessThan(600_000);
@@ -282,7 +285,7 @@ describe('bad origins', () => {
     const s = await edge();
     const path = unique();
     // Every answer, the resumes too, breaks after 100 kB: three answers bring 300 kB of 600 kB.
-    origin.put(path, random(600_000), { resetAfter: 100_000, resetRanges: true, chunk: 50_000 });
+    origin.put(path, random(600_000), { resetAfter: 100_000, resetRanges: true, chunk: 50_000, holdReset: taken(s) });
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
     await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="origin"}')) === 1);
@@ -319,7 +322,7 @@ describe('bad origins', () => {
   ])('an origin that answers a resume with a range %s: cut off, nothing stored', async (_name, contentRange) => {
     const s = await edge();
     const path = unique();
-    origin.put(path, random(600_000), { resetAfter: 250_000, resetTimes: 1, lieContentRange: contentRange, chunk: 50_000 });
+    origin.put(path, random(600_000), { resetAfter: 250_000, resetTimes: 1, lieContentRange: contentRange, chunk: 50_000, holdReset: taken(s) });
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
     expect(r.body.length).toBeLessThan(600_000);

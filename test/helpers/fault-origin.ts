@@ -20,6 +20,12 @@ export interface Behaviour {
   readonly statusBodyBytes?: number;
   /** Send this many bytes of the body, then destroy the socket (a reset midway); only for whole-body requests. */
   readonly resetAfter?: number;
+  /**
+   * Awaited before each reset with the body bytes sent for this path so far, to hold the reset
+   * until the client has taken them: an HTTP client drops what it buffered but had not handed
+   * on when the socket closes, so without it how far a client got depends on the load.
+   */
+  readonly holdReset?: (sent: number) => Promise<unknown>;
   /** Resets only the first `resetTimes` whole-body requests (default all). */
   readonly resetTimes?: number;
   /** No Content-Length (a chunked body of unknown length); the headers go at once. */
@@ -73,6 +79,7 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
   const log: LoggedRequest[] = [];
   const finishedAt = new Map<string, number[]>();
   const counts = new Map<string, number>();
+  const sent = new Map<string, number>();
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
@@ -138,14 +145,11 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
       res.write(body.subarray(off, Math.min(limit, off + chunk)));
       if (b.chunkDelayMs && off + chunk < limit) await sleep(b.chunkDelayMs);
     }
-    if (resets) {
-      await sleep(20);
+    sent.set(path, (sent.get(path) ?? 0) + Math.min(limit, body.length));
+    if (resets || (b.lieLength !== undefined && b.lieLength > body.length)) {
+      await flushed(res); // destroy() drops what Node still holds
+      if (resets) await b.holdReset?.(sent.get(path)!);
       res.socket?.destroy();
-      return;
-    }
-    if (b.lieLength !== undefined && b.lieLength > body.length) {
-      await sleep(20);
-      res.socket?.destroy(); // promised more than it had
       return;
     }
     res.end();
@@ -191,3 +195,8 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function flushed(res: ServerResponse): Promise<void> {
+  const s = res.socket;
+  if (s && !s.destroyed && s.writableLength > 0) await new Promise((resolve) => s.once('drain', resolve).once('close', resolve));
+}
