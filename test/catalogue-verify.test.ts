@@ -1,7 +1,7 @@
 // Integration tests of `segd verify` (verifyTree): real temp trees, real worker pool.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { openSync, closeSync, readFileSync, readSync, statSync, symlinkSync, writeSync, truncateSync, unlinkSync, utimesSync, writeFileSync, appendFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, readSync, statSync, symlinkSync, writeSync, truncateSync, unlinkSync, utimesSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { indexTree } from '../src/catalogue/indexer.js';
@@ -159,6 +159,56 @@ describe('verifyTree', () => {
     expect(r.problems.map((p) => [p.path, p.kind, p.message])).toEqual([
       ['movie/ts360/seg0.ts', 'missing', 'no longer a regular file (special file): listed in the manifest'],
     ]);
+  });
+
+  it('reports progress: the bytes to read before the first read, each file once read, then stops', async () => {
+    const root = await indexed();
+    truncateSync(path.join(root, 'movie/fmp4720/media.mp4'), 10); // found by size, not read
+    const m = JSON.parse(readFileSync(path.join(root, '.segd/manifest.json'), 'utf8'));
+    const toRead = Object.entries(m.entries as Record<string, { size: number }>).filter(([rel]) => rel !== 'movie/fmp4720/media.mp4');
+    const events: string[] = [];
+    const r = await verify(root, {
+      progress: (total) => {
+        events.push(`start ${total}`);
+        return { add: (n) => events.push(`add ${n}`), stop: () => events.push('stop') };
+      },
+    });
+    expect(r.stats.checked).toBe(toRead.length);
+    expect(events[0]).toBe(`start ${toRead.reduce((s, [, e]) => s + e.size, 0)}`);
+    expect(events.slice(1, -1).sort()).toEqual(toRead.map(([, e]) => `add ${e.size}`).sort());
+    expect(events.at(-1)).toBe('stop');
+  });
+
+  it('a file that changes between the walk and its read is judged by what the read finds', async () => {
+    const root = await indexed();
+    const m = JSON.parse(readFileSync(path.join(root, '.segd/manifest.json'), 'utf8'));
+    const at = (rel: string) => path.join(root, rel);
+    const expected = (rel: string) => ({ size: m.entries[rel].size, crc32c: m.entries[rel].crc32c });
+    writeFileSync(at('movie/a-new.ts'), 'unlisted'); // an unlisted warning, sorted first though found last
+    const r = await verify(root, {
+      // Called after the walk, before any file is read: the changes race nothing.
+      progress: () => {
+        unlinkSync(at('movie/ts360/seg0.ts'));
+        unlinkSync(at('movie/ts360/seg1.ts'));
+        mkdirSync(at('movie/ts360/seg1.ts'));
+        unlinkSync(at('movie/ts360/seg2.ts'));
+        symlinkSync('/etc/hostname', at('movie/ts360/seg2.ts'));
+        truncateSync(at('movie/fmp4720/media.mp4'), 4096);
+        appendFileSync(at('movie/audio/a0.aac'), 'x');
+        return { add() {}, stop() {} };
+      },
+    });
+    const actual = (rel: string) => ({ size: statSync(at(rel)).size, crc32c: expect.stringMatching(/^[0-9a-f]{8}$/) });
+    expect(r.problems).toStrictEqual([
+      { severity: 'warning', kind: 'unlisted', path: 'movie/a-new.ts', message: 'present but not in the manifest (run segd index)' },
+      { severity: 'error', kind: 'grown', path: 'movie/audio/a0.aac', message: 'size changed: 501 bytes, manifest says 500', expected: expected('movie/audio/a0.aac'), actual: actual('movie/audio/a0.aac') },
+      { severity: 'error', kind: 'truncated', path: 'movie/fmp4720/media.mp4', message: 'truncated: 4096 bytes, manifest says 9000', expected: expected('movie/fmp4720/media.mp4'), actual: actual('movie/fmp4720/media.mp4') },
+      { severity: 'error', kind: 'missing', path: 'movie/ts360/seg0.ts', message: 'missing (vanished during verify)', expected: expected('movie/ts360/seg0.ts') },
+      { severity: 'error', kind: 'unreadable', path: 'movie/ts360/seg1.ts', message: 'cannot read: not a regular file', expected: expected('movie/ts360/seg1.ts') },
+      { severity: 'error', kind: 'unreadable', path: 'movie/ts360/seg2.ts', message: expect.stringMatching(/^cannot read: ELOOP: too many symbolic links/), expected: expected('movie/ts360/seg2.ts') },
+    ]);
+    expect(r.stats.checked).toBe(r.stats.listed - 3); // the three unread files are not counted as checked
+    expect(r).toMatchObject({ errors: 5, warnings: 1, ok: false });
   });
 
   it('only unlisted files → warnings, exit 0', async () => {

@@ -9,7 +9,7 @@ import type { HashOutcome } from '../pool/tasks.js';
 import { emptyManifest, ManifestError, manifestFile, readManifest, writeManifestAtomic } from './manifest.js';
 import { isPlaylistPath } from './playlist.js';
 import { CataloguePool, catalogueThreads } from './pool.js';
-import { fmtBytes, startProgress } from './progress.js';
+import { fmtBytes, startProgress, type ProgressReporter } from './progress.js';
 import type { Issue, Manifest, ManifestEntry, ParsedPlaylist } from './types.js';
 import { validatePlaylist, type FileFacts } from './validate.js';
 import { walkTree, type WalkedFile } from './walk.js';
@@ -24,8 +24,8 @@ export const RACY_WINDOW_MS = 2_000;
 export interface IndexOptions {
   /** Worker threads (default: available parallelism). */
   threads?: number;
-  /** Progress bar on stderr (only ever drawn when stderr is a TTY). Default true. */
-  progress?: boolean;
+  /** Progress bar on stderr (only ever drawn when stderr is a TTY), or a reporter of one's own. Default true. */
+  progress?: boolean | ProgressReporter;
   /** Receives the closing summary line(s). */
   log?: (line: string) => void;
   /** Override RACY_WINDOW_MS (ms). */

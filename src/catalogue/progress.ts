@@ -1,10 +1,16 @@
-/** Byte-progress bar on stderr when it is a TTY (cli-progress); a no-op otherwise. */
+/**
+ * Byte-progress bar on stderr when it is a TTY (cli-progress); a no-op otherwise. A library user
+ * can pass its own reporter instead (a web UI, a log line per file).
+ */
 import cliProgress from 'cli-progress';
 
 export interface Progress {
   add(bytes: number): void;
   stop(): void;
 }
+
+/** Called once the files to read are known, before the first is read, with their total size. */
+export type ProgressReporter = (totalBytes: number) => Progress;
 
 const NOOP: Progress = { add() {}, stop() {} };
 
@@ -15,7 +21,8 @@ function fmtBytes(n: number): string {
   return `${n} B`;
 }
 
-export function startProgress(label: string, totalBytes: number, enabled: boolean | undefined): Progress {
+export function startProgress(label: string, totalBytes: number, enabled: boolean | ProgressReporter | undefined): Progress {
+  if (typeof enabled === 'function') return enabled(totalBytes);
   const on = (enabled ?? true) && Boolean(process.stderr.isTTY) && totalBytes > 0;
   if (!on) return NOOP;
   const bar = new cliProgress.SingleBar(

@@ -7,13 +7,14 @@ import { crcImplementation } from './crc.js';
 import type { HashOutcome } from '../pool/tasks.js';
 import { ManifestError, manifestFile, readManifest } from './manifest.js';
 import { CataloguePool, catalogueThreads } from './pool.js';
-import { fmtBytes, startProgress } from './progress.js';
+import { fmtBytes, startProgress, type ProgressReporter } from './progress.js';
 import type { ManifestEntry, Severity } from './types.js';
 import { walkTree, type WalkedFile } from './walk.js';
 
 export interface VerifyOptions {
   threads?: number;
-  progress?: boolean;
+  /** Progress bar on stderr (only ever drawn when stderr is a TTY), or a reporter of one's own. Default true. */
+  progress?: boolean | ProgressReporter;
   log?: (line: string) => void;
   /** Also recompute SHA-256 (default false: CRC32C detects corruption; SHA-256 costs ~2x). */
   sha256?: boolean;
