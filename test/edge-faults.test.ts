@@ -350,9 +350,42 @@ describe('bad origins', () => {
     origin.put(path, random(10), { redirect: path });
     const r = await get(s.url, path);
     expect(r.status).toBe(502);
+    expect(r.headers['cache-status']).toBe('segd; fwd=miss; detail=origin-invalid'); // it answered, unusably
     expect(origin.count(path)).toBe(6); // the first request and five redirects
     expect(lines.some((l) => l.msg === 'origin did not answer' && l.code === 'ESEGDREDIRECTLOOP')).toBe(true);
     expect(await metric(s.url, 'segd_origin_requests_total', '{status="302"}')).toBe(6);
+  });
+
+  it.each([
+    ['206 (a part, where the whole was asked for)', 206, { 'content-range': 'bytes 0-10/5000' }, 'origin-invalid'],
+    ['304 (to a request that was not conditional)', 304, {}, 'object-lost'],
+  ] as const)('an origin that answers a plain GET with %s: 502, nothing stored, nothing of it passed on', async (_name, status, headers, detail) => {
+    const s = await edge();
+    const path = unique();
+    origin.put(path, random(5000), { status, headers });
+    for (let i = 1; i <= 2; i++) {
+      const r = await get(s.url, path);
+      expect(r.status).toBe(502);
+      expect(r.headers['cache-status']).toBe(`segd; fwd=miss; ${status === 304 ? 'fwd-status=304; ' : ''}detail=${detail}`);
+      expect(r.headers['content-range']).toBeUndefined();
+      expect(origin.count(path)).toBe(i); // not retried, not remembered
+    }
+    expect(stored()).toEqual([]);
+  });
+
+  it('a stale copy is served when the revalidation gets a part instead of the whole (detail=origin-invalid)', async () => {
+    const s = await edge();
+    const path = unique();
+    const body = random(5000);
+    origin.put(path, body, { headers: { 'cache-control': 'max-age=1, stale-if-error=60' } });
+    expect((await get(s.url, path)).body.equals(body)).toBe(true);
+    await eventually(() => stored().length === 1);
+    origin.behave(path, { status: 206, headers: { 'content-range': 'bytes 0-10/5000' } });
+    await new Promise((r) => setTimeout(r, 1100));
+    const r = await get(s.url, path);
+    expect(r.status).toBe(200);
+    expect(r.body.equals(body)).toBe(true);
+    expect(r.headers['cache-status']).toMatch(/^segd; fwd=stale; ttl=-\d+; detail=origin-invalid$/);
   });
 
   it('a redirect is followed and the object stored under the name asked for', async () => {

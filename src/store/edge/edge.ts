@@ -28,7 +28,7 @@ import { stat } from 'node:fs/promises';
 import type { MemoryTier } from '../memory.js';
 import { adopt, COPY_LIMIT, type ObjectFacts, type Resident, type StoredFile } from '../objects.js';
 import { ReadEntry, readFacts, type ReadFacts, type ReadTier } from '../read-tier.js';
-import { discard, type Origin, type OriginResponse } from '../origin/client.js';
+import { discard, OriginError, type Origin, type OriginResponse } from '../origin/client.js';
 import { Fill, validatorFor, type FillEvents, type FillHead } from './fill.js';
 
 /** An object in the memory tier; `R` is its response data (serve/representation.ts). */
@@ -120,6 +120,12 @@ export interface EdgeOptions<R> {
 /** Origin failures answered when nothing stale can stand in: timeouts 504, anything else 502. */
 function failureStatus(err: NodeJS.ErrnoException): number {
   return err.code === 'UND_ERR_CONNECT_TIMEOUT' || err.code === 'UND_ERR_HEADERS_TIMEOUT' ? 504 : 502;
+}
+
+/** Cache-Status detail of a failed origin request: down (breaker open), answered unusably, or not answered. */
+function failureDetail(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ESEGDORIGINDOWN') return 'origin-down';
+  return err instanceof OriginError ? 'origin-invalid' : 'origin-unreachable';
 }
 
 export class EdgeStore<R> {
@@ -293,7 +299,7 @@ export class EdgeStore<R> {
 
   private staleOrFail(e: EdgeObject<R>, err: NodeJS.ErrnoException): EdgeAnswer<R> {
     this.events.originFailed?.(e.key, err);
-    const detail = err.code === 'ESEGDORIGINDOWN' ? 'origin-down' : 'origin-unreachable';
+    const detail = failureDetail(err);
     return this.staleOnError(e, { fwd: 'stale', detail }) ?? { kind: 'refused', status: failureStatus(err), cacheStatus: { fwd: 'stale', detail } };
   }
 
@@ -333,8 +339,7 @@ export class EdgeStore<R> {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (leader) this.events.originFailed?.(fill.key, e);
-      const detail = e.code === 'ESEGDORIGINDOWN' ? 'origin-down' : 'origin-unreachable';
-      return { kind: 'refused', status: failureStatus(e), cacheStatus: { ...status, detail } };
+      return { kind: 'refused', status: failureStatus(e), cacheStatus: { ...status, detail: failureDetail(e) } };
     }
     // A revalidation's 304 has no body for a newcomer: answer from the refreshed object.
     if (head.status === 304) {

@@ -80,7 +80,7 @@ const MAX_REDIRECTS = 5;
 export class OriginError extends Error {
   constructor(
     message: string,
-    readonly code: 'ESEGDORIGINDOWN' | 'ESEGDREDIRECTLOOP' | 'ESEGDREDIRECT' | string,
+    readonly code: 'ESEGDORIGINDOWN' | 'ESEGDREDIRECTLOOP' | 'ESEGDREDIRECT' | 'ESEGDPARTIAL' | string,
   ) {
     super(message);
     this.name = 'OriginError';
@@ -151,6 +151,12 @@ export class Origin {
       const t0 = performance.now();
       const r = await request(url, { dispatcher: this.agent, method: 'GET', headers: sent });
       this.events.response?.(r.statusCode, (performance.now() - t0) / 1000);
+      if (r.statusCode === 206 && headers.range === undefined) {
+        // A part where the whole object was asked for: stored, or passed on without its
+        // Content-Range, it would be a wrong object. nginx passes it on; segd refuses it.
+        discard(r.body);
+        throw new OriginError(`${this.target.name}${path} answered 206 Partial Content to a request without Range`, 'ESEGDPARTIAL');
+      }
       const location = r.headers.location;
       if (r.statusCode < 300 || r.statusCode >= 400 || r.statusCode === 304 || typeof location !== 'string' || !this.target.followRedirects) {
         return { status: r.statusCode, headers: r.headers, body: r.body, url, requestTime, responseTime: Date.now() };
