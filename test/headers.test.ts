@@ -4,7 +4,7 @@ import { cacheControlFor, DEFAULT_CACHE_POLICY, lifetimeFor, type PlaylistFacts 
 import { contentKindFor, contentTypeFor, edgeKindFor, type ContentKind } from '../src/http/content-type.js';
 import { CorsPolicy } from '../src/http/cors.js';
 import { parseSize } from '../src/config/size.js';
-import { contentLength, keptHeaders } from '../src/store/edge/headers.js';
+import { contentLength, keptHeaders, writable } from '../src/store/edge/headers.js';
 
 describe('negotiateEncoding', () => {
   const table: [string | undefined, Encoding][] = [
@@ -198,6 +198,20 @@ describe('keptHeaders (what the edge stores of an origin response)', () => {
     const kept = keptHeaders({ 'cache-control': ['public', 'max-age=60'], etag: undefined, 'content-type': 'video/mp4' });
     expect(Object.keys(kept).sort()).toEqual(['cache-control', 'content-type']);
     expect(kept['cache-control']).toBe('public, max-age=60');
+  });
+
+  // Values as undici hands them over: latin1 strings, one character per byte.
+  it.each([
+    ['content-language', 'en\tfr', true],
+    ['content-language', 'caf\u00e9', true], // obs-text is sent as it came
+    ['content-language', 'a\u0001b', false], // a control character
+    ['content-language', 'a\u0100b', false], // not one byte
+    ['content-disposition', 'attachment; filename="x.ts"', true],
+    ['content-disposition', 'attachment; filename="caf\u00e9.ts"', false], // node:http throws on it
+    ['content-disposition', "attachment; filename*=UTF-8''caf%C3%A9.ts", true], // RFC 8187's form is ASCII
+  ])('%s: %j is kept: %s', (name, value, kept) => {
+    expect(writable(name, value)).toBe(kept);
+    expect(keptHeaders({ [name]: value })).toEqual(kept ? { [name]: value } : {});
   });
 });
 

@@ -25,6 +25,7 @@ import { describe, type Representation } from '../serve/representation.js';
 import { parseSize } from '../config/size.js';
 import { truncatedUnderMapping } from './folder.js';
 import { SegdError } from '../config/error.js';
+import { writable } from '../store/edge/headers.js';
 import type { SegdOptions } from '../segd.js';
 
 export interface EdgeParts {
@@ -120,7 +121,8 @@ export async function createEdge(
     describe: (file, meta, path) => {
       const h = meta.headers;
       const extra: string[] = [];
-      for (const name of ['expires', 'content-disposition', 'content-language'] as const) if (h[name] !== undefined) extra.push(name, h[name]);
+      // (writable: a cache written before that check may hold a header node:http refuses.)
+      for (const name of ['expires', 'content-disposition', 'content-language'] as const) if (h[name] !== undefined && writable(name, h[name])) extra.push(name, h[name]);
       return describe(file, {
         cachePolicy: d.cachePolicy,
         corsHeaders: d.staticCors,

@@ -28,9 +28,24 @@ export function keptHeaders(raw: Readonly<Record<string, string | string[] | und
   const out: Record<string, string> = {};
   for (const name of STORED_HEADERS) {
     const v = raw[name];
-    if (v !== undefined) out[name] = Array.isArray(v) ? v.join(', ') : v;
+    if (v === undefined) continue;
+    const value = Array.isArray(v) ? v.join(', ') : v;
+    if (writable(name, value)) out[name] = value;
   }
   return out;
+}
+
+const WRITABLE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const ASCII = /^[\t\x20-\x7e]*$/;
+
+/**
+ * Whether node:http can send `value` as it came (undici hands values over as latin1 strings, one
+ * character per byte). It sends visible ASCII, tabs, spaces and obs-text, but it re-encodes a
+ * Content-Disposition (RFC 6266) and throws on one that is not ASCII: kept, such a header made
+ * every answer of its object a 500. It is left out, like a header segd does not keep.
+ */
+export function writable(name: string, value: string): boolean {
+  return (name === 'content-disposition' ? ASCII : WRITABLE).test(value);
 }
 
 /** A Content-Length that is one non-negative integer, else undefined (no length known). */
