@@ -211,6 +211,23 @@ describe('a range far ahead of the fill', () => {
     expect((await whole).body.equals(body)).toBe(true);
   }, 30_000);
 
+  it('waits on the fill when the origin answers the side request with another range', async () => {
+    const s = await edge();
+    const { path, body, release, whole } = await heldFill(s, 12 * 1024 * 1024);
+    origin.behave(path, { lieContentRange: `bytes 0-99999/${body.length}` });
+    const seek = getTimed(s.url, path, { range: 'bytes=11000000-11099999' });
+    await eventually(() => origin.count(path) === 2);
+    // Its bytes are the ones asked for, but the head says otherwise: not used, so the answer
+    // waits for the fill, which is held.
+    const early = await Promise.race([seek.then(() => 'answered'), new Promise((r) => setTimeout(() => r('waiting'), 500))]);
+    expect(early).toBe('waiting');
+    release();
+    const r = await seek;
+    expect(r.status).toBe(206);
+    expect(r.body.equals(body.subarray(11_000_000, 11_100_000))).toBe(true);
+    expect((await whole).body.equals(body)).toBe(true);
+  }, 30_000);
+
   it('waits on the fill when the origin will not give the range, even if the fill ends meanwhile', async () => {
     const s = await edge();
     const { path, body, release, whole } = await heldFill(s, 12 * 1024 * 1024);

@@ -55,6 +55,8 @@ export interface Behaviour {
 
 export interface LoggedRequest {
   readonly path: string;
+  /** The request target as sent, query included. */
+  readonly url: string;
   readonly headers: IncomingMessage['headers'];
   readonly at: number;
 }
@@ -86,7 +88,7 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
-    log.push({ path, headers: req.headers, at: performance.now() });
+    log.push({ path, url: req.url ?? '/', headers: req.headers, at: performance.now() });
     const n = (counts.get(path) ?? 0) + 1;
     counts.set(path, n);
     const o = objects.get(path);
