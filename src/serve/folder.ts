@@ -30,8 +30,8 @@ export interface FolderServeContext extends RespondContext {
 /** Serves `rel` (normalised: no dot or empty segments) of `mount`; rejects only on a bug. */
 export function folderContent(ctx: FolderServeContext): (req: IncomingMessage, res: ServerResponse, mount: ContentMount, rel: string) => void | Promise<void> {
   return (req, res, mount, rel) => {
-    // rel is already normalised, so plain concatenation is exact.
-    const file = rel === '' ? mount.root : `${mount.root}/${rel}`;
+    // rel is already normalised, so plain concatenation is exact ('' names the root, a directory: refused like any).
+    const file = `${mount.root}/${rel}`;
     const hot = ctx.store.hot(file);
     if (hot !== undefined) return respond(req, res, hot, ctx);
     return ctx.store.fetch(file, mount).then((outcome) => {
