@@ -77,6 +77,13 @@ export interface FaultOrigin {
 export const LAST_MODIFIED = new Date(Date.now() - 3_600_000).toUTCString();
 
 export async function startFaultOrigin(): Promise<FaultOrigin> {
+  const o = faultOrigin();
+  await o.start();
+  return o;
+}
+
+/** A fault origin not listening yet: `start()` it (its `url` is known from then on). */
+export function faultOrigin(): FaultOrigin {
   const objects = new Map<string, { body: Buffer; b: Behaviour; etag: string }>();
   const log: LoggedRequest[] = [];
   const finishedAt = new Map<string, number[]>();
@@ -172,9 +179,10 @@ export async function startFaultOrigin(): Promise<FaultOrigin> {
         resolve();
       });
     });
-  await start();
   return {
-    url: `http://127.0.0.1:${port}/`,
+    get url() {
+      return `http://127.0.0.1:${port}/`;
+    },
     log,
     finishedAt,
     put(path, body, behaviour = {}) {
