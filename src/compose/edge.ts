@@ -121,7 +121,7 @@ export async function createEdge(
     describe: (file, meta, path) => {
       const h = meta.headers;
       const extra: string[] = [];
-      // (writable: a cache written before that check may hold a header node:http refuses.)
+      // Checked again here: a cache written by an older segd may hold a header node:http refuses.
       for (const name of ['expires', 'content-disposition', 'content-language'] as const) if (h[name] !== undefined && writable(name, h[name])) extra.push(name, h[name]);
       return describe(file, {
         cachePolicy: d.cachePolicy,
