@@ -6,9 +6,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { native } from '../src/native/index.js';
-import { encodeTrailer, keyHash, objectPath, type CachedMeta } from '../src/store/disk/format.js';
+import { encodeTrailer, keyHash, MAGIC, objectPath, TAIL_BYTES, type CachedMeta } from '../src/store/disk/format.js';
 import { verifyCacheDir } from '../src/store/disk/verify.js';
 import { random } from './helpers/content.js';
+import { fdsOn } from './helpers/native.js';
 
 let root: string;
 beforeEach(() => {
@@ -63,15 +64,17 @@ describe('segd verify --cache-dir', () => {
     const moved = put('http://o/moved.ts', Buffer.concat([body, encodeTrailer(meta('http://o/elsewhere.ts', body))]));
     // A trailer whose length disagrees with the file it ends.
     const long = put('http://o/long.ts', Buffer.concat([body, encodeTrailer(meta('http://o/long.ts', body, { length: body.length + 1 }))]));
+    // Exactly a tail's length, and no tail in it.
+    const twelve = put('http://o/twelve.ts', Buffer.alloc(12, 1));
+    // A tail whose length points at bytes that are not JSON.
+    const notJson = put('http://o/notjson.ts', Buffer.concat([body, Buffer.from('{not json'), lengthTail(9)]));
     // A trailer that is JSON but names no key.
     const keyless = Buffer.from(JSON.stringify({ v: 1 }));
-    const tail = Buffer.alloc(4);
-    tail.writeUInt32LE(keyless.length);
-    const nokey = put('http://o/nokey.ts', Buffer.concat([body, keyless, tail, encodeTrailer(meta('x', Buffer.alloc(0))).subarray(-8)]));
+    const nokey = put('http://o/nokey.ts', Buffer.concat([body, keyless, lengthTail(keyless.length)]));
     const r = verifyCacheDir(root);
     const crc = (native.crc32c(rotten) >>> 0).toString(16);
     const want = (native.crc32c(body) >>> 0).toString(16);
-    expect(r.objects).toBe(7);
+    expect(r.objects).toBe(9);
     expect(sortByFile(r.problems)).toStrictEqual(
       sortByFile([
         { file: rot, key: 'http://o/rot.ts', problem: `CRC32C ${crc} differs from the trailer's ${want}` },
@@ -80,16 +83,27 @@ describe('segd verify --cache-dir', () => {
         { file: moved, key: 'http://o/elsewhere.ts', problem: 'trailer does not describe this file' },
         { file: long, key: 'http://o/long.ts', problem: 'trailer does not describe this file' },
         { file: nokey, key: undefined, problem: 'trailer does not describe this file' },
+        { file: twelve, key: undefined, problem: 'no cache trailer' },
+        { file: notJson, key: undefined, problem: 'trailer does not describe this file' },
       ]),
     );
   });
 
-  it('reports in a stable order: directories and files by name', () => {
-    const keys = Array.from({ length: 20 }, (_, i) => `http://o/${i}.ts`);
-    for (const k of keys) put(k, Buffer.from('x'));
-    const files = verifyCacheDir(root).problems.map((p) => p.file);
-    expect(files).toEqual([...files].sort());
-    expect(files).toHaveLength(20);
+  it('reports in a stable order: directories and files by name, whatever order they were made in', () => {
+    // Neither the order of creation nor its reverse is sorted (tmpfs lists newest first).
+    const made = ['7f/bbb', '00/bbb', '00/aaa', 'ff/aaa', '00/ccc', '7f/aaa'];
+    for (const f of made) {
+      mkdirSync(join(root, 'data', f.slice(0, 2)), { recursive: true });
+      writeFileSync(join(root, 'data', f), 'x');
+    }
+    expect(verifyCacheDir(root).problems.map((p) => p.file)).toEqual([...made].sort().map((f) => join(root, 'data', f)));
+  });
+
+  it('leaves no descriptor open', () => {
+    const file = object('http://o/a.ts', random(100));
+    const bad = put('http://o/b.ts', Buffer.from('short'));
+    verifyCacheDir(root);
+    expect(fdsOn(file) + fdsOn(bad)).toBe(0);
   });
 
   it('a file that cannot be read is reported, and the rest still checked', () => {
@@ -102,5 +116,13 @@ describe('segd verify --cache-dir', () => {
     expect(r.problems).toStrictEqual([{ file: dir, key: undefined, problem: expect.stringMatching(/^unreadable: EISDIR/) }]);
   });
 });
+
+/** The 12-byte tail of a cache file: a trailer length, then the format's magic. */
+function lengthTail(n: number): Buffer {
+  const t = Buffer.alloc(TAIL_BYTES);
+  t.writeUInt32LE(n, 0);
+  MAGIC.copy(t, 4);
+  return t;
+}
 
 const sortByFile = <T extends { file: string }>(a: readonly T[]): T[] => [...a].sort((x, y) => (x.file < y.file ? -1 : 1));

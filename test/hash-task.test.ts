@@ -10,6 +10,7 @@ import hashTask, { parse } from '../workers/hash.js';
 import { unwrap } from '../src/pool/carry.js';
 import type { HashOutcome } from '../src/pool/tasks.js';
 import { random, vodPlaylist } from './helpers/content.js';
+import { fdsOn } from './helpers/native.js';
 
 let root: string;
 const big = random(256 * 1024 * 3 + 12_345); // three whole reads of the worker's buffer, then a short one
@@ -40,6 +41,12 @@ describe('hashing one file', () => {
     expect(out).toMatchObject({ size: big.length, statSize: big.length, sha256: whole, stable: true });
     expect(out.crc32c).toBe(hashed('big.bin', false).crc32c);
     expect(Number.parseInt(out.crc32c, 16)).toBe(crcOf(big));
+  });
+
+  it('leaves no descriptor open, after a hash or a refusal', () => {
+    hashed('big.bin');
+    expect(() => hashed('dir')).toThrow();
+    expect(fdsOn(join(root, 'big.bin')) + fdsOn(join(root, 'dir'))).toBe(0);
   });
 
   it('an empty file', () => {
