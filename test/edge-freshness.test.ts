@@ -9,7 +9,7 @@ import type { RunningServer } from '../src/server/listen.js';
 import { faultEdge } from './helpers/fault-edge.js';
 import { startSilentListener } from './helpers/silent-listener.js';
 import { get, metric } from './helpers/http.js';
-import { random } from './helpers/content.js';
+import { livePlaylist, random } from './helpers/content.js';
 import { eventually } from './helpers/wait.js';
 
 const { origin, edge, stored } = faultEdge();
@@ -120,6 +120,21 @@ describe('a stale object', () => {
     expect(r.headers['cache-status']).toMatch(/^segd; fwd=stale; ttl=-\d+; detail=origin-down$/);
     expect(origin.count(path)).toBe(1);
   });
+});
+
+describe('an object without a stated lifetime', () => {
+  it('a live playlist is fresh for its live lifetime, however old its Last-Modified (no heuristic)', async () => {
+    const s = await edge();
+    const path = unique('m3u8');
+    // No Cache-Control, a Last-Modified an hour old: a tenth of that would be six minutes.
+    origin.put(path, Buffer.from(livePlaylist(['a.ts', 'b.ts'], 2)), { headers: { 'content-type': 'application/vnd.apple.mpegurl' } });
+    await get(s.url, path);
+    await eventually(() => stored().length === 1);
+    expect((await get(s.url, path)).headers['cache-status']).toBe('segd; hit');
+    await new Promise((r) => setTimeout(r, 1100)); // past half its target duration
+    expect((await get(s.url, path)).headers['cache-status']).toBe('segd; fwd=stale; fwd-status=304');
+  });
+
 });
 
 describe('an origin that does not answer in time', () => {

@@ -46,6 +46,9 @@ describe('storability', () => {
   });
 });
 
+/** No fallback lifetime. */
+const NONE = { seconds: 0, heuristic: true };
+
 describe('freshness lifetime and age', () => {
   const times = { requestTime: at(0), responseTime: at(0) };
   it.each([
@@ -62,18 +65,20 @@ describe('freshness lifetime and age', () => {
     ['a negative max-age is malformed', { cacheControl: 'max-age=-5' }, 7, true],
     ['max-age with trailing garbage is malformed', { cacheControl: 'max-age=5a' }, 7, true],
     ['max-age with leading garbage is malformed', { cacheControl: 'max-age=a5' }, 7, true],
+    ['a live playlist: Last-Modified does not lengthen the fallback', { cacheControl: '', date: httpDate(0), lastModified: httpDate(-1000), live: true }, 7, true],
   ])('%s', (_name, h, lifetime, heuristic) => {
-    const f = freshnessOf({ cacheControl: parseCacheControl(h.cacheControl), date: 'date' in h ? h.date : undefined, expires: 'expires' in h ? h.expires : undefined, lastModified: 'lastModified' in h ? h.lastModified : undefined }, times, 7);
+    const fallback = { seconds: 7, heuristic: !('live' in h) };
+    const f = freshnessOf({ cacheControl: parseCacheControl(h.cacheControl), date: 'date' in h ? h.date : undefined, expires: 'expires' in h ? h.expires : undefined, lastModified: 'lastModified' in h ? h.lastModified : undefined }, times, fallback);
     expect(f.lifetime).toBe(lifetime);
     expect(f.heuristic).toBe(heuristic);
   });
 
   it('corrects the initial age for the Age header, the Date and the time in flight (§4.2.3)', () => {
     const cc = parseCacheControl('max-age=100');
-    expect(freshnessOf({ cacheControl: cc, age: '30' }, { requestTime: at(0), responseTime: at(2) }, 0).initialAge).toBe(32);
-    expect(freshnessOf({ cacheControl: cc, date: httpDate(-50) }, { requestTime: at(0), responseTime: at(0) }, 0).initialAge).toBe(50);
-    expect(freshnessOf({ cacheControl: cc, date: httpDate(10) }, { requestTime: at(0), responseTime: at(0) }, 0).initialAge).toBe(0); // clock skew: never negative
-    const f = freshnessOf({ cacheControl: cc, age: '30' }, { requestTime: at(0), responseTime: at(0) }, 0);
+    expect(freshnessOf({ cacheControl: cc, age: '30' }, { requestTime: at(0), responseTime: at(2) }, NONE).initialAge).toBe(32);
+    expect(freshnessOf({ cacheControl: cc, date: httpDate(-50) }, { requestTime: at(0), responseTime: at(0) }, NONE).initialAge).toBe(50);
+    expect(freshnessOf({ cacheControl: cc, date: httpDate(10) }, { requestTime: at(0), responseTime: at(0) }, NONE).initialAge).toBe(0); // clock skew: never negative
+    const f = freshnessOf({ cacheControl: cc, age: '30' }, { requestTime: at(0), responseTime: at(0) }, NONE);
     expect(ageHeader(f, at(12.9))).toBe('42');
     expect(ttl(f, at(10))).toBe(60);
   });
@@ -86,13 +91,13 @@ describe('freshness lifetime and age', () => {
     ['x 30', 0],
     ['30 x', 0],
   ])('Age %j counts as %i', (age, expected) => {
-    const f = freshnessOf({ cacheControl: parseCacheControl('max-age=100'), age }, { requestTime: at(0), responseTime: at(0) }, 0);
+    const f = freshnessOf({ cacheControl: parseCacheControl('max-age=100'), age }, { requestTime: at(0), responseTime: at(0) }, NONE);
     expect(f.initialAge).toBe(expected);
   });
 });
 
 describe('usability', () => {
-  const f = (cc: string) => freshnessOf({ cacheControl: parseCacheControl(cc) }, { requestTime: at(0), responseTime: at(0) }, 0);
+  const f = (cc: string) => freshnessOf({ cacheControl: parseCacheControl(cc) }, { requestTime: at(0), responseTime: at(0) }, NONE);
   it.each([
     ['max-age=10', 5, 'fresh'],
     ['max-age=10', 10, 'stale'],

@@ -117,7 +117,12 @@ export async function createEdge(
     staleIfError: options.staleIfError ?? 86_400,
     negativeTtlMs: options.negativeTtlMs ?? 10_000,
     maxObjectBytes: sizeOf(options.maxObjectSize, Math.floor(quota / 8)),
-    fallbackLifetime: (path, file, ct) => lifetimeFor(edgeKindFor(path, ct), file?.playlist, d.cachePolicy),
+    fallbackLifetime: (path, file, ct) => {
+      const kind = edgeKindFor(path, ct);
+      const p = file?.playlist;
+      // A playlist not known to be a master or VOD may be live (or not parsed yet): no heuristic.
+      return { seconds: lifetimeFor(kind, p, d.cachePolicy), heuristic: kind !== 'playlist' || p?.master === true || p?.endList === true };
+    },
     describe: (file, meta, path) => {
       const h = meta.headers;
       const extra: string[] = [];

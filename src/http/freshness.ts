@@ -86,11 +86,18 @@ function httpDate(v: string | undefined): number | undefined {
 const HEURISTIC_FRACTION = 0.1;
 const HEURISTIC_MAX = 86_400;
 
-/**
- * `fallback`: the lifetime segd assigns by content when neither explicit nor Last-Modified-based
- * freshness applies (segments are immutable under their names; see cache-control.ts).
- */
-export function freshnessOf(h: FreshnessHeaders, t: ResponseTimes, fallback: number): Freshness {
+/** The lifetime segd assigns by content to a response that states none (see cache-control.ts). */
+export interface Fallback {
+  readonly seconds: number;
+  /**
+   * Whether a Last-Modified may lengthen it (§4.2.2's heuristic). Not for a live playlist: it
+   * changes at its segments' pace however long it was left alone, and a tenth of a long pause
+   * would hold it for minutes once the stream resumes.
+   */
+  readonly heuristic: boolean;
+}
+
+export function freshnessOf(h: FreshnessHeaders, t: ResponseTimes, fallback: Fallback): Freshness {
   const cc = h.cacheControl;
   const date = httpDate(h.date) ?? t.responseTime;
   let lifetime: number | undefined = seconds(cc, 's-maxage') ?? seconds(cc, 'max-age');
@@ -100,9 +107,9 @@ export function freshnessOf(h: FreshnessHeaders, t: ResponseTimes, fallback: num
   }
   const heuristic = lifetime === undefined;
   if (lifetime === undefined) {
-    const lm = httpDate(h.lastModified);
+    const lm = fallback.heuristic ? httpDate(h.lastModified) : undefined;
     const byModification = lm !== undefined && lm < date ? Math.min(HEURISTIC_MAX, Math.floor(((date - lm) / 1000) * HEURISTIC_FRACTION)) : 0;
-    lifetime = Math.max(byModification, fallback);
+    lifetime = Math.max(byModification, fallback.seconds);
   }
   // §4.2.3 age calculation
   const ageValue = h.age !== undefined && /^\s*\d+\s*$/.test(h.age) ? Number(h.age) : 0;

@@ -18,7 +18,7 @@
 import { LRUCache } from 'lru-cache';
 import type { LoadPool } from '../../pool/load-pool.js';
 import type { CacheStatus } from '../../http/cache-status.js';
-import { freshnessOf, parseCacheControl, ttl, usability, usableOnError, type Freshness } from '../../http/freshness.js';
+import { freshnessOf, parseCacheControl, ttl, usability, usableOnError, type Fallback, type Freshness } from '../../http/freshness.js';
 import type { Mapping } from '../../native/index.js';
 import type { CachedMeta } from '../disk/format.js';
 import { keyHash } from '../disk/format.js';
@@ -106,8 +106,8 @@ export interface EdgeOptions<R> {
   readonly pool: LoadPool;
   /** Response data for an object (serve/representation.ts through segd.ts). */
   describe(file: ObjectFacts, meta: CachedMeta, path: string): R;
-  /** Freshness lifetime in seconds when the origin gives none (segd's policy by content). */
-  fallbackLifetime(path: string, file: ObjectFacts | undefined, contentType: string | undefined): number;
+  /** Freshness lifetime when the origin gives none (segd's policy by content). */
+  fallbackLifetime(path: string, file: ObjectFacts | undefined, contentType: string | undefined): Fallback;
   /** stale-if-error in seconds when the origin gives none. */
   readonly staleIfError: number;
   /** How long a 404/410 is remembered, ms (0: not at all). */
