@@ -130,7 +130,6 @@ describe('an object without a stated lifetime', () => {
     origin.put(path, Buffer.from(livePlaylist(['a.ts', 'b.ts'], 2)), { headers: { 'content-type': 'application/vnd.apple.mpegurl' } });
     await get(s.url, path);
     await eventually(() => stored().length === 1);
-    expect((await get(s.url, path)).headers['cache-status']).toBe('segd; hit');
     await new Promise((r) => setTimeout(r, 1100)); // past half its target duration
     expect((await get(s.url, path)).headers['cache-status']).toBe('segd; fwd=stale; fwd-status=304');
   });
