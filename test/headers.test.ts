@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { negotiateEncoding, type Encoding } from '../src/http/encoding.js';
-import { cacheControlFor, DEFAULT_CACHE_POLICY, lifetimeFor, type PlaylistFacts } from '../src/http/cache-control.js';
+import { cacheControlFor, DEFAULT_CACHE_POLICY, fallbackFor, type PlaylistFacts } from '../src/http/cache-control.js';
 import { contentKindFor, contentTypeFor, edgeKindFor, type ContentKind } from '../src/http/content-type.js';
 import { CorsPolicy } from '../src/http/cors.js';
 import { parseSize } from '../src/config/size.js';
@@ -44,10 +44,15 @@ describe('cacheControlFor', () => {
     ['other', undefined, 'public, max-age=60'],
   ];
   it.each(table)('%s %j → %s', (kind, pl, e) => expect(cacheControlFor(kind, pl, DEFAULT_CACHE_POLICY)).toBe(e));
-  it('lifetimeFor is the max-age it sends, 0 for no-cache', () => {
-    expect(lifetimeFor('segment', undefined, DEFAULT_CACHE_POLICY)).toBe(31_536_000);
-    expect(lifetimeFor('playlist', { master: false, endList: false, targetDuration: 6 }, DEFAULT_CACHE_POLICY)).toBe(3);
-    expect(lifetimeFor('playlist', undefined, DEFAULT_CACHE_POLICY)).toBe(0);
+  it.each([
+    ['a segment', 'segment', undefined, 31_536_000, true],
+    ['a live playlist', 'playlist', { master: false, endList: false, targetDuration: 6 }, 3, false],
+    ['an unparsed playlist (no-cache)', 'playlist', undefined, 0, false],
+    ['a VOD playlist', 'playlist', { master: false, endList: true, targetDuration: 6 }, 86_400, true],
+    ['a master playlist', 'playlist', { master: true, endList: false }, 300, true],
+    ['another file', 'other', undefined, 60, true],
+  ] as const)('fallbackFor %s: the max-age it sends, and whether Last-Modified may lengthen it', (_name, kind, pl, seconds, heuristic) => {
+    expect(fallbackFor(kind, pl, DEFAULT_CACHE_POLICY)).toStrictEqual({ seconds, heuristic });
   });
   it('live max-age follows the configured fraction', () => {
     expect(cacheControlFor('playlist', live, { ...DEFAULT_CACHE_POLICY, liveFraction: 1 })).toBe('public, max-age=6');

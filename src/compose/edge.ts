@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { CachePolicy } from '../http/cache-control.js';
-import { cacheControlFor, lifetimeFor } from '../http/cache-control.js';
+import { cacheControlFor, fallbackFor } from '../http/cache-control.js';
 import { edgeKindFor } from '../http/content-type.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Diagnostics } from '../observe/log.js';
@@ -117,12 +117,7 @@ export async function createEdge(
     staleIfError: options.staleIfError ?? 86_400,
     negativeTtlMs: options.negativeTtlMs ?? 10_000,
     maxObjectBytes: sizeOf(options.maxObjectSize, Math.floor(quota / 8)),
-    fallbackLifetime: (path, file, ct) => {
-      const kind = edgeKindFor(path, ct);
-      const p = file?.playlist;
-      // A playlist not known to be a master or VOD may be live (or not parsed yet): no heuristic.
-      return { seconds: lifetimeFor(kind, p, d.cachePolicy), heuristic: kind !== 'playlist' || p?.master === true || p?.endList === true };
-    },
+    fallbackLifetime: (path, file, ct) => fallbackFor(edgeKindFor(path, ct), file?.playlist, d.cachePolicy),
     describe: (file, meta, path) => {
       const h = meta.headers;
       const extra: string[] = [];

@@ -5,6 +5,7 @@
  * playlist gets about half a target duration so players and CDNs see each new segment in time.
  */
 import type { ContentKind } from './content-type.js';
+import type { Fallback } from './freshness.js';
 
 export interface PlaylistFacts {
   readonly master: boolean;
@@ -43,7 +44,14 @@ export function cacheControlFor(kind: ContentKind, playlist: PlaylistFacts | und
   return `public, max-age=${p.otherMaxAge}`;
 }
 
-/** The max-age that cacheControlFor expresses, in seconds (0 for `no-cache`). */
-export function lifetimeFor(kind: ContentKind, playlist: PlaylistFacts | undefined, p: CachePolicy): number {
-  return Number(/max-age=(\d+)/.exec(cacheControlFor(kind, playlist, p))?.[1] ?? 0);
+/**
+ * The lifetime an edge gives a response that states none: the max-age cacheControlFor expresses
+ * (0 for `no-cache`), which a Last-Modified may lengthen except for a playlist not known to be a
+ * master or VOD (live, or not parsed yet; see Fallback).
+ */
+export function fallbackFor(kind: ContentKind, playlist: PlaylistFacts | undefined, p: CachePolicy): Fallback {
+  return {
+    seconds: Number(/max-age=(\d+)/.exec(cacheControlFor(kind, playlist, p))?.[1] ?? 0),
+    heuristic: kind !== 'playlist' || playlist?.master === true || playlist?.endList === true,
+  };
 }
