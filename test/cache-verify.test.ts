@@ -6,10 +6,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { native } from '../src/native/index.js';
-import { encodeTrailer, keyHash, MAGIC, objectPath, TAIL_BYTES, type CachedMeta } from '../src/store/disk/format.js';
+import { encodeTrailer, keyHash, objectPath, type CachedMeta } from '../src/store/disk/format.js';
 import { verifyCacheDir } from '../src/store/disk/verify.js';
 import { random } from './helpers/content.js';
 import { fdsOn } from './helpers/native.js';
+import { tailOf } from './helpers/cache-file.js';
 
 let root: string;
 beforeEach(() => {
@@ -67,10 +68,10 @@ describe('segd verify --cache-dir', () => {
     // Exactly a tail's length, and no tail in it.
     const twelve = put('http://o/twelve.ts', Buffer.alloc(12, 1));
     // A tail whose length points at bytes that are not JSON.
-    const notJson = put('http://o/notjson.ts', Buffer.concat([body, Buffer.from('{not json'), lengthTail(9)]));
+    const notJson = put('http://o/notjson.ts', Buffer.concat([body, Buffer.from('{not json'), tailOf(9)]));
     // A trailer that is JSON but names no key.
     const keyless = Buffer.from(JSON.stringify({ v: 1 }));
-    const nokey = put('http://o/nokey.ts', Buffer.concat([body, keyless, lengthTail(keyless.length)]));
+    const nokey = put('http://o/nokey.ts', Buffer.concat([body, keyless, tailOf(keyless.length)]));
     const r = verifyCacheDir(root);
     const crc = (native.crc32c(rotten) >>> 0).toString(16);
     const want = (native.crc32c(body) >>> 0).toString(16);
@@ -116,13 +117,5 @@ describe('segd verify --cache-dir', () => {
     expect(r.problems).toStrictEqual([{ file: dir, key: undefined, problem: expect.stringMatching(/^unreadable: EISDIR/) }]);
   });
 });
-
-/** The 12-byte tail of a cache file: a trailer length, then the format's magic. */
-function lengthTail(n: number): Buffer {
-  const t = Buffer.alloc(TAIL_BYTES);
-  t.writeUInt32LE(n, 0);
-  MAGIC.copy(t, 4);
-  return t;
-}
 
 const sortByFile = <T extends { file: string }>(a: readonly T[]): T[] => [...a].sort((x, y) => (x.file < y.file ? -1 : 1));

@@ -6,6 +6,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSy
 import { native } from '../src/native/index.js';
 import { loadCached } from '../workers/cached.js';
 import { fdsOn, mappingsOf } from './helpers/native.js';
+import { tailOf } from './helpers/cache-file.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeTrailer, encodeTrailer, keyHash, MAGIC, objectPath, TAIL_BYTES, trailerLength, type CachedMeta } from '../src/store/disk/format.js';
@@ -29,14 +30,6 @@ function readBack(bytes: Buffer, key = KEY): CachedMeta | undefined {
   if (n === undefined) return undefined;
   return decodeTrailer(bytes.subarray(bytes.length - TAIL_BYTES - n, bytes.length - TAIL_BYTES), bytes.length, key);
 }
-
-/** A tail claiming a trailer of `n` bytes. */
-const tailOf = (n: number, magic: Buffer = MAGIC): Buffer => {
-  const t = Buffer.alloc(4 + magic.length);
-  t.writeUInt32LE(n, 0);
-  magic.copy(t, 4);
-  return t;
-};
 
 describe('names', () => {
   it('keys by SHA-256, in hex, under data/ and the hash’s first two digits', () => {
