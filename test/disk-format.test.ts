@@ -9,7 +9,7 @@ import { fdsOn, mappingsOf } from './helpers/native.js';
 import { tailOf } from './helpers/cache-file.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeTrailer, encodeTrailer, keyHash, MAGIC, objectPath, TAIL_BYTES, trailerLength, type CachedMeta } from '../src/store/disk/format.js';
+import { decodeTrailer, encodeTrailer, keyHash, objectPath, TAIL_BYTES, trailerLength, type CachedMeta } from '../src/store/disk/format.js';
 
 let dir: string;
 beforeAll(() => {
