@@ -13,20 +13,13 @@ import type { RunningServer } from '../src/server/listen.js';
 import { native } from '../src/native/index.js';
 import { crc32cHeader } from '../src/http/declared-digest.js';
 import { faultEdge } from './helpers/fault-edge.js';
-import { get, getTimed, onOneConnection } from './helpers/http.js';
+import { get, getTimed, metric, onOneConnection } from './helpers/http.js';
 import { request, type IncomingMessage } from 'node:http';
 import { random } from './helpers/content.js';
 import { eventually } from './helpers/wait.js';
 
 const h = faultEdge();
 const { origin, edge, stored } = h;
-
-async function metric(base: string, name: string, labels = ''): Promise<number> {
-  const text = (await get(base, '/metrics')).body.toString();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name + labels) && (line[(name + labels).length] === ' ' || (labels === '' && line[name.length] === '{'))) sum += Number(line.split(' ').pop());
-  return sum;
-}
 
 /** The `reason: detail` of each fill the edge logged as discarded. */
 function discarded(): string[] {
@@ -262,7 +255,7 @@ describe('bad origins', () => {
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
     expect(r.body.length).toBeLessThan(600_000);
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="origin"}')) === 1);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="origin"}')) === 1);
     expect(discarded()).toEqual([expect.stringMatching(/^origin: body broke after 250000 bytes: ./)]);
     expect(stored()).toEqual([]);
   });
@@ -274,7 +267,7 @@ describe('bad origins', () => {
     origin.put(path, random(600_000), { resetAfter: 100_000, resetRanges: true, chunk: 50_000, holdReset: taken(s) });
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="origin"}')) === 1);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="origin"}')) === 1);
     expect(origin.log.filter((l) => l.path === path).map((l) => l.headers.range)).toEqual([undefined, 'bytes=100000-', 'bytes=200000-']);
     expect(await metric(s.url, 'segd_origin_resumes_total')).toBe(2);
     expect(stored()).toEqual([]);
@@ -287,7 +280,7 @@ describe('bad origins', () => {
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
     expect(r.body.length).toBe(0);
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="origin"}')) === 1);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="origin"}')) === 1);
     expect(stored()).toEqual([]);
   });
 
@@ -297,7 +290,7 @@ describe('bad origins', () => {
     origin.put(path, random(600_000), { resetAfter: 250_000, resetTimes: 1, ignoreRange: true, chunk: 50_000 });
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="resume"}')) === 1);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="resume"}')) === 1);
     expect(discarded()).toEqual([expect.stringMatching(/; resuming failed: the origin answered 200, not the rest of the same version$/)]);
     expect(stored()).toEqual([]);
   });
@@ -312,7 +305,7 @@ describe('bad origins', () => {
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
     expect(r.body.length).toBeLessThan(600_000);
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="resume"}')) === 1);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="resume"}')) === 1);
     expect(origin.log.filter((l) => l.path === path).map((l) => l.headers.range)).toEqual([undefined, 'bytes=250000-']);
     expect(discarded()).toEqual([expect.stringMatching(/^resume: body broke after 250000 bytes \(.+\); resuming failed: the origin resumed at another offset$/)]);
     expect(stored()).toEqual([]);
@@ -339,7 +332,7 @@ describe('bad origins', () => {
     expect(r.headers['cache-status']).toBe('segd; fwd=miss; detail=origin-invalid'); // it answered, unusably
     expect(origin.count(path)).toBe(6); // the first request and five redirects
     expect(h.lines.some((l) => l.msg === 'origin did not answer' && l.code === 'ESEGDREDIRECTLOOP')).toBe(true);
-    expect(await metric(s.url, 'segd_origin_requests_total', '{status="302"}')).toBe(6);
+    expect(await metric(s.url, 'segd_origin_requests_total{status="302"}')).toBe(6);
   });
 
   it.each([
@@ -419,7 +412,7 @@ describe('bad origins', () => {
     origin.put(path, body, { headers: { 'x-amz-checksum-crc32c': crc32cHeader(native.crc32c(body) ^ 1) } });
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="checksum"}')) === 1);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="checksum"}')) === 1);
     const crc = native.crc32c(body);
     expect(discarded()).toEqual([`checksum: CRC32C ${crc.toString(16)} differs from the declared ${((crc ^ 1) >>> 0).toString(16)}`]);
     expect(stored()).toEqual([]);
@@ -442,7 +435,7 @@ describe('bad origins', () => {
     const r = await getTimed(s.url, path);
     expect(r.error).toBeDefined();
     expect(r.body.length).toBeLessThan(body.length);
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="checksum"}')) === 1);
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="checksum"}')) === 1);
     expect(discarded()).toEqual([expect.stringMatching(/^checksum: (md5|sha256|sha512) \S+ differs from the declared \S+$/)]);
     expect(stored()).toEqual([]);
   });
@@ -571,7 +564,7 @@ describe('a large object that is not stored (passed through)', () => {
     await memoryUntilPaused(s.url); // the answer waits for the socket to drain, the fill for the answer
     res.destroy();
     // The wait ends with the connection, the answer leaves the fill, and nobody is left to read it.
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
     expect(await metric(s.url, 'segd_fill_memory_bytes')).toBe(0);
   });
 
@@ -582,7 +575,7 @@ describe('a large object that is not stored (passed through)', () => {
     const r = await get(s.url, path, { range: 'bytes=0-999' });
     expect(r.status).toBe(206);
     expect(r.body.equals(big.subarray(0, 1000))).toBe(true);
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
     expect(await metric(s.url, 'segd_origin_bytes_total')).toBeLessThan(8 * MiB); // at once, not after a window's worth for nobody
     expect(await metric(s.url, 'segd_fill_memory_bytes')).toBe(0);
   });
@@ -597,7 +590,7 @@ describe('a large object that is not stored (passed through)', () => {
     expect(short.body.equals(big.subarray(0, 1000))).toBe(true);
     expect((await readAll(whole)).equals(big)).toBe(true);
     expect(origin.count(path)).toBe(1);
-    expect(await metric(s.url, 'segd_fills_discarded_total', '{reason="aborted"}')).toBe(0);
+    expect(await metric(s.url, 'segd_fills_discarded_total{reason="aborted"}')).toBe(0);
   });
 
   it('a range far ahead, answered by the origin on its own, does not keep the fetch going once the others have left', async () => {
@@ -612,7 +605,7 @@ describe('a large object that is not stored (passed through)', () => {
     await eventually(() => origin.count(path) === 2, { what: "the seek's own origin request" });
     expect(origin.log.filter((l) => l.path === path).map((l) => l.headers.range)).toEqual([undefined, 'bytes=90000000-99999999']);
     whole.destroy();
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="aborted"}')) === 1, { everyMs: 20, what: 'the fetch abandoned' });
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="aborted"}')) === 1, { everyMs: 20, what: 'the fetch abandoned' });
     expect(seekDone).toBe(false);
     const r = await seek;
     expect(r.status).toBe(206);
@@ -626,7 +619,7 @@ describe('a large object that is not stored (passed through)', () => {
     const r = await get(s.url, path, {}, 'HEAD');
     expect(r.status).toBe(200);
     expect(r.headers['content-length']).toBe(String(big.length));
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
     await eventually(async () => (await metric(s.url, 'segd_fill_memory_bytes')) === 0, { what: 'the window let go' });
   });
 
@@ -637,7 +630,7 @@ describe('a large object that is not stored (passed through)', () => {
     const r = await get(s.url, path, { range: 'bytes=1000-1999' }, 'HEAD');
     expect(r.status).toBe(206);
     expect(r.headers['content-range']).toBe(`bytes 1000-1999/${big.length}`);
-    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total', '{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
+    await eventually(async () => (await metric(s.url, 'segd_fills_discarded_total{reason="aborted"}')) === 1, { what: 'the fetch abandoned' });
     await eventually(async () => (await metric(s.url, 'segd_fill_memory_bytes')) === 0, { what: 'the window let go' });
   });
 
@@ -709,7 +702,7 @@ describe('an object being stored', () => {
     const r = await get(s.url, path);
     expect(r.status).toBe(200);
     expect(r.body.equals(body)).toBe(true);
-    expect(await metric(s.url, 'segd_disk_errors_total', '{op="commit"}')).toBe(1);
+    expect(await metric(s.url, 'segd_disk_errors_total{op="commit"}')).toBe(1);
     expect(stored()).toEqual([]);
   });
 });
