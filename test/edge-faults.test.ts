@@ -352,6 +352,16 @@ describe('bad origins', () => {
     expect(stored()).toEqual([]);
   });
 
+  it("the 206's log line says what the origin did", async () => {
+    const s = await edge();
+    const path = unique();
+    origin.put(path, random(5000), { status: 206, headers: { 'content-range': 'bytes 0-10/5000' } });
+    expect((await get(s.url, path)).status).toBe(502);
+    expect(h.lines.filter((l) => l.msg === 'origin did not answer').map((l) => [l.code, l.reason])).toEqual([
+      ['ESEGDPARTIAL', expect.stringMatching(/\/seg\.ts answered 206 Partial Content to a request without Range$/)],
+    ]);
+  });
+
   it('a redirect is followed and the object stored under the name asked for', async () => {
     const s = await edge();
     const path = unique();
