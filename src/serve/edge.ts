@@ -34,18 +34,21 @@ export interface EdgeServeContext extends RespondContext {
 
 const REFUSALS: Record<number, ErrorName> = { 404: 'notFound', 410: 'gone', 502: 'badGateway', 504: 'gatewayTimeout' };
 
-export function edgeContent(ctx: EdgeServeContext): (req: IncomingMessage, res: ServerResponse, path: string, query: string) => Promise<void> {
-  return async (req, res, path, query) => {
+export function edgeContent(ctx: EdgeServeContext): (req: IncomingMessage, res: ServerResponse, path: string, query: string) => void | Promise<void> {
+  return (req, res, path, query) => {
     const k = cacheKey(path, query, ctx.stripParams);
-    if (ctx.forward !== undefined) {
-      const e = await ctx.edge.cached(k.key, path);
-      return e === undefined ? ctx.forward(req, res, contentKindFor(path)) : answer(req, res, { kind: 'entry', entry: e, status: { hit: true } }, path, k.key);
-    }
-    const a = await ctx.edge.lookup(k.key, path, k.originQuery);
-    return answer(req, res, a, path, k.key);
+    if (ctx.forward !== undefined) return fromShared(req, res, path, k.key, ctx.forward);
+    const a = ctx.edge.lookup(k.key, path, k.originQuery);
+    // A hit in memory comes back at once and is answered in this turn, without a promise.
+    return a instanceof Promise ? a.then((x) => answer(req, res, x, path, k.key)) : answer(req, res, a, path, k.key);
   };
 
-  async function answer(req: IncomingMessage, res: ServerResponse, a: EdgeAnswer<Representation>, path: string, key: string): Promise<void> {
+  async function fromShared(req: IncomingMessage, res: ServerResponse, path: string, key: string, forward: Forward): Promise<void> {
+    const e = await ctx.edge.cached(key, path);
+    return e === undefined ? forward(req, res, contentKindFor(path)) : answer(req, res, { kind: 'entry', entry: e, status: { hit: true } }, path, key);
+  }
+
+  function answer(req: IncomingMessage, res: ServerResponse, a: EdgeAnswer<Representation>, path: string, key: string): void | Promise<void> {
     switch (a.kind) {
       case 'entry':
         return respond(req, res, a.entry, ctx, ['Cache-Status', cacheStatus(a.status), 'Age', ageHeader(a.entry.fresh, Date.now())]);
@@ -54,25 +57,28 @@ export function edgeContent(ctx: EdgeServeContext): (req: IncomingMessage, res: 
         ctx.metrics.request(status, contentKindFor(path));
         return;
       }
-      case 'fill': {
-        const { fill, head } = a;
-        const kind = contentKindFor(path);
-        // Playlists and small objects are answered whole, once checked and stored: they take one
-        // round trip to arrive, and a playlist's caching policy and compression need all of it.
-        const small = head.status === 200 && (kind === 'playlist' || (head.length !== undefined && head.length <= COPY_LIMIT));
-        // Attached while it waits, so the fill keeps every byte readable for the answer from it
-        // below, should the stored copy be gone by then.
-        const waiter = small ? fill.attach(0) : undefined;
-        try {
-          if (small && (await fill.done).kind === 'committed') {
-            const stored = await ctx.edge.justStored(key, path);
-            if (stored !== undefined) return await respond(req, res, stored, ctx, ['Cache-Status', cacheStatus(a.status), 'Age', ageHeader(stored.fresh, Date.now())]);
-          }
-          return await answerFromFill(req, res, fill, head, kind, a.status, path);
-        } finally {
-          waiter?.leave();
-        }
+      case 'fill':
+        return answerFill(req, res, a, path, key);
+    }
+  }
+
+  async function answerFill(req: IncomingMessage, res: ServerResponse, a: EdgeAnswer<Representation> & { kind: 'fill' }, path: string, key: string): Promise<void> {
+    const { fill, head } = a;
+    const kind = contentKindFor(path);
+    // Playlists and small objects are answered whole, once checked and stored: they take one
+    // round trip to arrive, and a playlist's caching policy and compression need all of it.
+    const small = head.status === 200 && (kind === 'playlist' || (head.length !== undefined && head.length <= COPY_LIMIT));
+    // Attached while it waits, so the fill keeps every byte readable for the answer from it
+    // below, should the stored copy be gone by then.
+    const waiter = small ? fill.attach(0) : undefined;
+    try {
+      if (small && (await fill.done).kind === 'committed') {
+        const stored = await ctx.edge.justStored(key, path);
+        if (stored !== undefined) return await respond(req, res, stored, ctx, ['Cache-Status', cacheStatus(a.status), 'Age', ageHeader(stored.fresh, Date.now())]);
       }
+      return await answerFromFill(req, res, fill, head, kind, a.status, path);
+    } finally {
+      waiter?.leave();
     }
   }
 

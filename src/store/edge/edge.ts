@@ -128,6 +128,9 @@ function failureDetail(err: NodeJS.ErrnoException): string {
   return err instanceof OriginError ? 'origin-invalid' : 'origin-unreachable';
 }
 
+/** Keys whose hash is remembered; past it the memo starts over (a clear costs less than an LRU's upkeep per hit). */
+const HASHES_KEPT = 65_536;
+
 export class EdgeStore<R> {
   private readonly fills = new Map<string, Fill>();
   /** Every fill not ended, including those no longer joinable (replaced in `fills`). */
@@ -138,18 +141,25 @@ export class EdgeStore<R> {
   /** Headers from revalidations made elsewhere (the filler), for copies loaded here later. */
   private readonly refreshedMeta = new LRUCache<string, { ino: number; meta: CachedMeta }>({ max: 10_000 });
   private readonly events: Partial<EdgeEvents>;
+  private readonly hashes = new Map<string, string>();
 
   constructor(private readonly o: EdgeOptions<R>) {
     this.events = o.events ?? {};
     this.negative = new LRUCache({ max: 100_000, ttl: Math.max(1, o.negativeTtlMs) });
   }
 
-  /** Every request for the object `key` (origin path `path` + `query`) asks here. */
-  async lookup(key: string, path: string, query: string): Promise<EdgeAnswer<R>> {
-    const hash = keyHash(key);
+  /**
+   * Every request for the object `key` (origin path `path` + `query`) asks here. A fresh copy in
+   * memory is answered at once, not through a promise: that is most of an edge's requests.
+   */
+  lookup(key: string, path: string, query: string): EdgeAnswer<R> | Promise<EdgeAnswer<R>> {
+    const hash = this.hashOf(key);
     const mem = this.o.memory.get(hash);
     if (mem !== undefined) return this.fromStore(mem, 'memory');
+    return this.beyondMemory(key, hash, path, query);
+  }
 
+  private async beyondMemory(key: string, hash: string, path: string, query: string): Promise<EdgeAnswer<R>> {
     const neg = this.negative.get(key);
     if (neg !== undefined) return { kind: 'refused', status: neg.status, cacheStatus: { hit: true } };
 
@@ -175,7 +185,7 @@ export class EdgeStore<R> {
    * send them straight back to the origin).
    */
   async justStored(key: string, path: string): Promise<EdgeEntry<R> | undefined> {
-    const hash = keyHash(key);
+    const hash = this.hashOf(key);
     return this.o.memory.get(hash) ?? (this.o.disk?.has(hash) ? this.loadFromDisk(key, hash, path) : undefined);
   }
 
@@ -184,7 +194,7 @@ export class EdgeStore<R> {
    * forwards the request to the group's filler, where misses, staleness and refusals are handled).
    */
   async cached(key: string, path: string): Promise<EdgeObject<R> | undefined> {
-    const hash = keyHash(key);
+    const hash = this.hashOf(key);
     const copy = this.o.memory.get(hash) ?? this.o.reads.get(hash);
     if (copy !== undefined) {
       if (usability(copy.fresh, Date.now()) === 'fresh' && (copy instanceof EdgeReadEntry ? await copy.usable() : true)) return this.freshHit(copy, copy instanceof EdgeReadEntry ? 'disk' : 'memory');
@@ -194,6 +204,17 @@ export class EdgeStore<R> {
     }
     const loaded = await this.loadFromDisk(key, hash, path);
     return loaded !== undefined && usability(loaded.fresh, Date.now()) === 'fresh' ? this.freshHit(loaded, 'disk') : undefined;
+  }
+
+  /** The key's hash (disk.ts names files by it), remembered: a SHA-256 per hit was a tenth of segd's own work on one. */
+  private hashOf(key: string): string {
+    let h = this.hashes.get(key);
+    if (h === undefined) {
+      if (this.hashes.size >= HASHES_KEPT) this.hashes.clear();
+      h = keyHash(key);
+      this.hashes.set(key, h);
+    }
+    return h;
   }
 
   private freshHit<E extends EdgeObject<R>>(e: E, tier: 'memory' | 'disk'): E {
