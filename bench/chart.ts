@@ -10,6 +10,7 @@ export const COLORS: Record<ServerName, string> = {
   'fastify-static': '#1f77b4',
   'serve-static': '#9467bd',
   bare: '#7f7f7f',
+  'bare-pread': '#c7c7c7',
 };
 
 /** Scenarios whose figure of merit is bytes per second rather than requests per second. */

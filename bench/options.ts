@@ -17,7 +17,7 @@ export const REPO_DIR = findRepo(MODULE_DIR);
 /** The source bench/ directory (generated data and results live there in either case). */
 export const BENCH_DIR = path.join(REPO_DIR, 'bench');
 
-export const SERVER_NAMES = ['segd', 'nginx', 'nginx-aio', 'fastify-static', 'serve-static', 'bare'] as const;
+export const SERVER_NAMES = ['segd', 'nginx', 'nginx-aio', 'fastify-static', 'serve-static', 'bare', 'bare-pread'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
 export const SCENARIO_NAMES = ['playlist', 'segments', 'ranges', 'cold', 'revalidate', 'head', 'mix', 'disk'] as const;

@@ -269,6 +269,7 @@ export const SERVERS: Record<ServerName, ServerDef> = {
   'serve-static': nodeServer('serve-static', 15_000),
   // Pre-loads the whole content (up to ~1.2 GiB) before listening.
   bare: nodeServer('bare', 120_000),
+  'bare-pread': nodeServer('bare-pread', 15_000),
 };
 
 export function serverUnavailable(name: ServerName, ctx: ServerContext): string | null {
