@@ -1,6 +1,7 @@
 // The processes of the edge bench: the origin (origin.ts, pinned with the load generator), and the
-// three edges in front of it, each pinned to the server CPU in its own process group with a cache
-// in a fresh temp dir that is removed when it stops: segd --origin, nginx proxy_cache, Varnish.
+// edges in front of it, each pinned to the server CPU in its own process group with a cache in a
+// fresh temp dir that is removed when it stops: segd --origin, nginx proxy_cache, Varnish, and
+// for hits only, bare-edge.ts (node:http from Buffers: Node's ceiling).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import { launchNginx, nginxConf, nginxUnavailable, nodeScript, running, waitRead
 import { getText } from './client.js';
 import type { OriginStats } from './objects.js';
 
-export const EDGE_NAMES = ['segd', 'nginx', 'varnish'] as const;
+export const EDGE_NAMES = ['segd', 'nginx', 'varnish', 'bare'] as const;
 export type EdgeName = (typeof EDGE_NAMES)[number];
 
 /** Answered 200 and never stored by the origin: readiness through an edge. */
@@ -49,6 +50,8 @@ export function edgeUnavailable(name: EdgeName, s: EdgeSettings): string | null 
       return nginxUnavailable();
     case 'varnish':
       return which('varnishd') ? null : 'varnishd not installed (apt-get install varnish)';
+    case 'bare':
+      return null;
   }
 }
 
@@ -256,6 +259,24 @@ async function startVarnish(port: number, originPort: number, s: EdgeSettings): 
   };
 }
 
+async function startBare(port: number, originPort: number, s: EdgeSettings): Promise<RunningEdge> {
+  const args = ['--port', String(port), '--origin-port', String(originPort)];
+  const proc = spawnGroup([...nodeScript('edge/bare-edge'), ...args], { cpu: s.cpu, cwd: REPO_DIR });
+  try {
+    await waitReady(proc, port, PROBE, 30_000, 'bare');
+  } catch (e) {
+    await stopGroup(proc);
+    throw e;
+  }
+  return {
+    ...running('bare', port, proc, []),
+    label: 'bare node:http (hits only)',
+    cacheHeader: 'x-cache',
+    config: `bench/edge/bare-edge.ts ${args.join(' ')}`,
+    cachedObjects: async () => Number(await getText(port, '/__objects')),
+  };
+}
+
 export async function startEdge(name: EdgeName, originPort: number, s: EdgeSettings, label: string = name): Promise<RunningEdge> {
   const port = await freePort();
   switch (name) {
@@ -265,5 +286,7 @@ export async function startEdge(name: EdgeName, originPort: number, s: EdgeSetti
       return startNginxProxy(port, originPort, s);
     case 'varnish':
       return startVarnish(port, originPort, s);
+    case 'bare':
+      return startBare(port, originPort, s);
   }
 }

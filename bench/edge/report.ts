@@ -64,7 +64,7 @@ function merge(ts: Record<string, number>[]): Record<string, number> {
   return out;
 }
 
-function baselineOf<R extends RowBase>(rows: R[], server: 'nginx' | 'varnish'): R | undefined {
+function baselineOf<R extends RowBase>(rows: R[], server: 'nginx' | 'varnish' | 'bare'): R | undefined {
   return rows.find((r) => r.server === server && r.skipped === null);
 }
 
@@ -73,10 +73,10 @@ function rowOf<R extends RowBase>(r: R, width: number, cells: (r: R) => string[]
   return r.skipped === null ? [r.label, ...cells(r)] : [r.label, ...Array<string>(width - 3).fill('-'), '', `skipped: ${r.skipped}`];
 }
 
-/** A segd row's "segd ÷ nginx" and "segd ÷ varnish" cells (empty on the other rows). */
-function ratioCells<R extends RowBase>(r: R, rows: R[], value: (x: R) => number | undefined): string[] {
-  if (r.server !== 'segd') return ['', ''];
-  return (['nginx', 'varnish'] as const).map((server) => {
+/** A segd row's "segd ÷ nginx" and "segd ÷ varnish" cells (empty on the other rows); hits add "segd ÷ bare". */
+function ratioCells<R extends RowBase>(r: R, rows: R[], value: (x: R) => number | undefined, baselines: readonly ('nginx' | 'varnish' | 'bare')[] = ['nginx', 'varnish']): string[] {
+  if (r.server !== 'segd') return baselines.map(() => '');
+  return baselines.map((server) => {
     const b = baselineOf(rows, server);
     return ratio(value(r), b ? value(b) : undefined);
   });
@@ -148,7 +148,7 @@ function herdTable(h: NonNullable<EdgeReport['herd']>): Table {
 }
 
 function hitsTable(rows: HitsRow[]): Table {
-  const header = ['server', 'GB/s', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx*', 'origin req. during', 'segd hits by tier', 'srv CPU', 'srv CPU s/GB', 'gen CPU', 'RSS MiB', 'segd ÷ nginx', 'segd ÷ varnish'];
+  const header = ['server', 'GB/s', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx*', 'origin req. during', 'segd hits by tier', 'srv CPU', 'srv CPU s/GB', 'gen CPU', 'RSS MiB', 'segd ÷ nginx', 'segd ÷ varnish', 'segd ÷ bare'];
   return {
     title: 'hits: a filled set, wrk rotating over it',
     header,
@@ -166,13 +166,14 @@ function hitsTable(rows: HitsRow[]): Table {
         cpuPerGb(x.serverCpu, x.bytesPerSec),
         fmt(x.generatorCpu ?? NaN, 2),
         fmt((x.peakRssBytes ?? NaN) / 2 ** 20),
-        ...ratioCells(x, rows, (y) => y.bytesPerSec),
+        ...ratioCells(x, rows, (y) => y.bytesPerSec, ['nginx', 'varnish', 'bare']),
       ]),
     ),
-    numeric: new Set([1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14]),
+    numeric: new Set([1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15]),
     footnotes: [
       'GB/s: bytes wrk read (bodies and headers) per second, 1 GB = 1e9 bytes. non-2xx*: wrk counts statuses >= 400 only; every body of the fill and of a second pass was checked byte for byte before the run.',
       'segd hits by tier: segd_cache_hits_total during warm-up and measurement; the disk-tier run has a memory tier smaller than the set, so most of its hits read the disk files (the read tier).',
+      'bare node:http: the same objects held as Buffers by a Node process with no HTTP semantics (bench/edge/bare-edge.ts): the ceiling of an edge written on node:http, so "segd ÷ bare" is what segd keeps of it.',
       'CPU in cores: the edge (pinned to CPU 0), wrk (CPU 1). srv CPU s/GB: the edge\'s CPU seconds per GB delivered (lower is better), comparable even when other work on the machine takes CPU from the edge.',
     ],
   };

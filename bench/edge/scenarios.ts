@@ -52,10 +52,11 @@ export function settingsFor(ctx: EdgeContext, v: Variant): EdgeSettings {
   return { segdCli: o.segdCli, segdCacheSize: v.segdCacheSize ?? o.segdCacheSize, diskBytes: o.diskBytes, varnishMalloc: o.varnishMalloc, cpu: o.pin ? 0 : null };
 }
 
-/** The variants of a scenario: segd twice in hits (memory tier, disk tier), once elsewhere. */
+/** The variants of a scenario: segd twice in hits (memory tier, disk tier), once elsewhere; bare in hits only. */
 export function variantsFor(ctx: EdgeContext, scenario: 'herd' | 'hits' | 'fill' | 'outage'): Variant[] {
   const o = ctx.opts;
   return o.servers.flatMap((server): Variant[] => {
+    if (server === 'bare') return scenario === 'hits' ? [{ server, id: server, label: 'bare node:http' }] : [];
     if (server !== 'segd') return [{ server, id: server, label: server }];
     if (scenario !== 'hits') return [{ server, id: 'segd', label: 'segd', segdCacheSize: o.segdCacheSize }];
     return o.segdTiers.map((tier) =>
