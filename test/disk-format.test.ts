@@ -9,7 +9,7 @@ import { fdsOn, mappingsOf } from './helpers/native.js';
 import { tailOf } from './helpers/cache-file.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeTrailer, encodeTrailer, keyHash, objectPath, TAIL_BYTES, trailerLength, type CachedMeta } from '../src/store/disk/format.js';
+import { decodeTrailer, encodeTrailer, keyHash, keyHasher, objectPath, TAIL_BYTES, trailerLength, type CachedMeta } from '../src/store/disk/format.js';
 
 let dir: string;
 beforeAll(() => {
@@ -36,6 +36,20 @@ describe('names', () => {
     const h = keyHash('abc');
     expect(h).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     expect(objectPath('/cache', h)).toBe(`/cache/data/ba/${h}`);
+  });
+
+  it('remembers the hashes of recent keys, and starts over past its bound', () => {
+    const asked: string[] = [];
+    const hashOf = keyHasher(2, (k) => (asked.push(k), keyHash(k)));
+    expect(hashOf('abc')).toBe(keyHash('abc'));
+    expect(hashOf('abc')).toBe(keyHash('abc'));
+    expect(asked).toEqual(['abc']); // the second time from memory
+    hashOf('def');
+    hashOf('ghi'); // the third key: what was remembered is forgotten
+    hashOf('def');
+    expect(asked).toEqual(['abc', 'def', 'ghi', 'def']);
+    expect(hashOf('ghi')).toBe(keyHash('ghi'));
+    expect(asked).toHaveLength(4);
   });
 });
 

@@ -21,7 +21,7 @@ import type { CacheStatus } from '../../http/cache-status.js';
 import { freshnessOf, parseCacheControl, ttl, usability, usableOnError, type Fallback, type Freshness } from '../../http/freshness.js';
 import type { Mapping } from '../../native/index.js';
 import type { CachedMeta } from '../disk/format.js';
-import { keyHash } from '../disk/format.js';
+import { keyHasher } from '../disk/format.js';
 import type { DiskCache } from '../disk/cache.js';
 import type { DiskIndex } from '../disk/shared.js';
 import { stat } from 'node:fs/promises';
@@ -128,9 +128,6 @@ function failureDetail(err: NodeJS.ErrnoException): string {
   return err instanceof OriginError ? 'origin-invalid' : 'origin-unreachable';
 }
 
-/** Keys whose hash is remembered; past it the memo starts over (a clear costs less than an LRU's upkeep per hit). */
-const HASHES_KEPT = 65_536;
-
 export class EdgeStore<R> {
   private readonly fills = new Map<string, Fill>();
   /** Every fill not ended, including those no longer joinable (replaced in `fills`). */
@@ -141,7 +138,8 @@ export class EdgeStore<R> {
   /** Headers from revalidations made elsewhere (the filler), for copies loaded here later. */
   private readonly refreshedMeta = new LRUCache<string, { ino: number; meta: CachedMeta }>({ max: 10_000 });
   private readonly events: Partial<EdgeEvents>;
-  private readonly hashes = new Map<string, string>();
+  /** The key's hash, which names its file on disk and its slot in memory. */
+  private readonly hashOf = keyHasher();
 
   constructor(private readonly o: EdgeOptions<R>) {
     this.events = o.events ?? {};
@@ -204,17 +202,6 @@ export class EdgeStore<R> {
     }
     const loaded = await this.loadFromDisk(key, hash, path);
     return loaded !== undefined && usability(loaded.fresh, Date.now()) === 'fresh' ? this.freshHit(loaded, 'disk') : undefined;
-  }
-
-  /** The key's hash (disk.ts names files by it), remembered: a SHA-256 per hit was a tenth of segd's own work on one. */
-  private hashOf(key: string): string {
-    let h = this.hashes.get(key);
-    if (h === undefined) {
-      if (this.hashes.size >= HASHES_KEPT) this.hashes.clear();
-      h = keyHash(key);
-      this.hashes.set(key, h);
-    }
-    return h;
   }
 
   private freshHit<E extends EdgeObject<R>>(e: E, tier: 'memory' | 'disk'): E {
