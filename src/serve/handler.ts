@@ -53,7 +53,18 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
     });
   };
 
+  // A throw while answering is a bug, as a rejection is (guard above): logged, and a 500 if
+  // nothing was sent yet, never an uncaught exception (a hit is answered synchronously).
   return (req, res) => {
+    try {
+      route(req, res);
+    } catch (err) {
+      ctx.log?.(`serving ${req.url ?? '/'} failed`, err);
+      fail(req, res, 'internal');
+    }
+  };
+
+  function route(req: IncomingMessage, res: ServerResponse): void {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') {
       if (method === 'OPTIONS') return preflight(req, res);
@@ -110,7 +121,7 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
     }
     if (ctx.content === undefined) return fail(req, res, 'notFound');
     guard(req, res, path, ctx.serveFile(req, res, ctx.content, path));
-  };
+  }
 
   function preflight(req: IncomingMessage, res: ServerResponse): void {
     const headers = ctx.cors.preflightHeaders(req.headers.origin) ?? [];
