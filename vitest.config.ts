@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
  * The suites of HTTP behaviour that run a second time over HTTPS with HTTP/2
  * (test/helpers/transport.ts): one handler serves both protocols, and these prove it.
  */
-const OVER_H2 = ['test/serve.test.ts', 'test/fuzz.test.ts', 'test/serve-integrity.test.ts', 'test/read-tier.test.ts', 'test/edge.test.ts', 'test/edge-miss.test.ts'];
+const OVER_H2 = ['test/serve.test.ts', 'test/fuzz.test.ts', 'test/serve-integrity.test.ts', 'test/read-tier.test.ts', 'test/edge.test.ts', 'test/edge-miss.test.ts', 'test/rot.test.ts'];
 
 /** Settings every run shares (vitest.mutate.config.ts too). */
 export const SHARED = {

@@ -38,7 +38,7 @@ function object(name: string, resident: () => boolean): Resident & { file: Store
   const path = join(tree.dir, name);
   tree.write(name, random(256 * 1024));
   const m = native.map(path);
-  const { stored, mapping: real } = adopt(path, { kind: 'mapped', token: m.transfer(), size: m.size, mtimeMs: 0, ino: 0, crc32c: 0, blocks: undefined });
+  const { stored, mapping: real } = adopt(path, { kind: 'mapped', token: m.transfer(), size: m.size, mtimeMs: 0, ino: 0, crc32c: m.crc32c(), blocks: undefined });
   m.close();
   const mapping = new Proxy(real!, {
     get: (t, p) => {
@@ -47,7 +47,7 @@ function object(name: string, resident: () => boolean): Resident & { file: Store
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v; // private fields need the real this
     },
   }) as Mapping;
-  return { file: stored, mapping, warming: undefined, usedAt: 0 };
+  return { file: stored, mapping, warming: undefined, mismatched: false, usedAt: 0 };
 }
 
 describe('re-warming dropped pages', () => {

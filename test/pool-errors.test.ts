@@ -41,7 +41,7 @@ describe('through the pools', () => {
   });
 
   it('warm: a vanished file arrives as ENOENT', async () => {
-    await expect(pool.warm(join(tree.dir, 'gone.ts'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(pool.warm({ file: join(tree.dir, 'gone.ts'), size: 1, crc32c: 0 })).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('hash: a file swapped for a symlink arrives as ELOOP (O_NOFOLLOW)', async () => {

@@ -55,12 +55,18 @@ export function load(task: LoadTask): LoadResult {
   }
 }
 
-/** Bring a mapped file's pages back into the page cache after the kernel dropped them. */
-function warm(task: { readonly file: string }): boolean {
+/**
+ * Bring a mapped file's pages back into the page cache after the kernel dropped them, and say
+ * whether the object's bytes still match its checksum: pages read back come from the disk, which
+ * may have rotted (or been written behind the page cache) since the object was checked. A file
+ * now shorter than the object is not judged here: the send meets its vanished pages, and the
+ * addon's SIGBUS guard poisons the object's mapping (memory.ts drops it, with its own log line).
+ */
+function warm(task: { readonly file: string; readonly size: number; readonly crc32c: number }): boolean {
   const mapping = native.map(task.file);
   try {
     mapping.warm();
-    return true;
+    return mapping.size < task.size || mapping.crc32c(0, task.size) === task.crc32c;
   } finally {
     mapping.close();
   }

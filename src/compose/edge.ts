@@ -7,6 +7,7 @@
  * the filler's directory and forwards the rest to it.
  */
 import type { IncomingMessage } from 'node:http';
+import { basename } from 'node:path';
 import type { CachePolicy } from '../http/cache-control.js';
 import { cacheControlFor, fallbackFor } from '../http/cache-control.js';
 import { edgeKindFor } from '../http/content-type.js';
@@ -66,21 +67,25 @@ export async function createEdge(
     fillBytes: () => store?.fillBytes ?? 0,
     breakerState: () => (origin === undefined ? 0 : { closed: 0, 'half-open': 1, open: 2 }[origin.breaker.state]),
   });
+  // Bit rot (or a hand) changed a cache file: what was read is cut short, the object dropped
+  // (a cache file is named by its key's hash).
+  const corrupt = (file: string, reason: string): void => {
+    const hash = basename(file);
+    metrics.changedUnderRead.inc();
+    m.diskCorrupt.inc();
+    diag.limited('error', `corrupt:${hash}`, 'disk cache object failed its check while read, dropped and fetched again', { file, reason });
+    void disk?.drop(hash);
+  };
   const memory = new MemoryTier<EdgeEntry<Representation>>(d.maxBytes, (file) => d.pool.warm(file), {
     evict: () => metrics.cacheEvictions.inc(),
     rewarm: () => metrics.cacheRewarms.inc(),
     rewarmFailed: (file, err) => diag.limited('warn', `rewarm:${file}`, 'cannot re-read dropped pages', { file, code: err.code, reason: err.message }),
     truncated: (file) => truncatedUnderMapping(diag, file),
+    mismatch: (file) => corrupt(file, 'checksum mismatch in pages read back'),
   });
   const reads = new ReadTier<EdgeReadEntry<Representation>>({
     diskRead: () => metrics.diskReads.inc(),
-    // Bit rot (or a hand) changed a cache file: what was read is cut short, the object dropped.
-    mismatch: (file, hash) => {
-      metrics.changedUnderRead.inc();
-      m.diskCorrupt.inc();
-      diag.limited('error', `corrupt:${hash}`, 'disk cache object failed its check while read, dropped and fetched again', { file, reason: 'block checksum mismatch' });
-      void disk?.drop(hash);
-    },
+    mismatch: (file) => corrupt(file, 'block checksum mismatch'),
   });
   // What left the disk, told to the workers in one message per turn of the event loop.
   let leaving: string[] = [];

@@ -103,7 +103,7 @@ export class Metrics {
     this.cacheRewarms = counter({ name: 'segd_cache_rewarms_total', help: 'Cached objects whose pages the kernel had dropped, read back in the pool before sending' });
     this.cachePromotions = counter({ name: 'segd_cache_promotions_total', help: 'Objects of the read tier that turned hot and were loaded back into the memory tier' });
     this.diskReads = counter({ name: 'segd_read_tier_disk_reads_total', help: 'Reads of the read tier that found bytes outside the page cache and read them off the event loop' });
-    this.changedUnderRead = counter({ name: 'segd_read_tier_mismatches_total', help: 'Reads whose bytes no longer matched their block checksums (a file rewritten in place): the response was cut short' });
+    this.changedUnderRead = counter({ name: 'segd_read_tier_mismatches_total', help: 'Reads whose bytes no longer matched their checksums (a file rewritten in place, or bit rot: read-tier blocks, and pages of the memory tier read back): the response was cut short' });
     this.integrityFailures = counter({ name: 'segd_integrity_failures_total', help: 'Files refused because their bytes did not match the manifest' });
     this.connectionsRefused = counter({ name: 'segd_connections_refused_total', help: 'Connections closed at accept: over the per-address limit, or every slot busy', labelNames: ['reason'] });
     this.connectionsReclaimed = counter({ name: 'segd_connections_reclaimed_total', help: 'Idle connections closed to make room when every slot was taken' });

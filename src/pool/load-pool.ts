@@ -67,8 +67,9 @@ export class LoadPool {
     await Promise.all(Array.from({ length: this.threads }, () => this.piscina.run({ op: 'ping' } satisfies PoolTask)));
   }
 
-  async warm(file: string): Promise<void> {
-    unwrap(await this.timed(this.piscina.run({ op: 'warm', file } satisfies PoolTask) as Promise<Carried<boolean>>));
+  /** Re-reads `f`'s pages; false when its bytes no longer match its checksum. */
+  async warm(f: { readonly file: string; readonly size: number; readonly crc32c: number }): Promise<boolean> {
+    return unwrap(await this.timed(this.piscina.run({ op: 'warm', file: f.file, size: f.size, crc32c: f.crc32c } satisfies PoolTask) as Promise<Carried<boolean>>));
   }
 
   get stats(): PoolStats {

@@ -80,7 +80,8 @@ export type CachedLoadResult =
 export type PoolTask =
   | ({ readonly op: 'load' } & LoadTask)
   | ({ readonly op: 'cached' } & CachedLoadTask)
-  | { readonly op: 'warm'; readonly file: string }
+  /** Re-read a mapped object's dropped pages, checking its first `size` bytes against `crc32c` (they may have come back from a disk that rotted). */
+  | { readonly op: 'warm'; readonly file: string; readonly size: number; readonly crc32c: number }
   /** Nothing: answered once a thread has loaded its code (start-up). */
   | { readonly op: 'ping' };
 

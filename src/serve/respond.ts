@@ -210,6 +210,7 @@ async function sendRead(res: ServerResponse, e: ReadEntry<Representation>, ctx: 
  */
 function intact(req: IncomingMessage, e: InMemory, views: readonly Buffer[]): boolean {
   if (e.mapping === undefined) return true;
+  if (e.mismatched) return false; // its dropped pages came back with other bytes (memory.ts)
   if (req.httpVersionMajor !== 1 || (req.socket as { encrypted?: boolean }).encrypted === true) for (const v of views) touchPages(v);
   return !e.mapping.poisoned;
 }

@@ -103,6 +103,10 @@ export class FileStore<R> {
         this.reads.delete(file); // its facts describe bytes that are gone
         events.truncated?.(file);
       },
+      mismatch: (file) => {
+        this.reads.delete(file); // its block checksums describe bytes that are gone too
+        events.changedUnderRead?.(file);
+      },
     });
     this.reads = new ReadTier<ReadEntry<R>>({ diskRead: () => events.diskRead?.(), mismatch: (file) => events.changedUnderRead?.(file) });
     this.negative = new LRUCache({ max: 10_000, ttl: Math.max(1, opts.validityMs) });
@@ -244,6 +248,7 @@ export class FileStore<R> {
       checkedAt: Date.now(),
       revalidating: undefined,
       warming: undefined,
+      mismatched: false,
       usedAt: Date.now(),
     };
     this.memory.set(file, entry);

@@ -3,7 +3,7 @@
  * check that keeps a send from faulting dropped pages in on the event loop.
  */
 import { LRUCache } from 'lru-cache';
-import { bytesOf, MAX_VIEW, type Resident } from './objects.js';
+import { bytesOf, MAX_VIEW, type Resident, type StoredFile } from './objects.js';
 
 export interface MemoryEvents {
   evict(): void;
@@ -13,6 +13,8 @@ export interface MemoryEvents {
   rewarmFailed(file: string, err: NodeJS.ErrnoException): void;
   /** An object was dropped because its file was truncated under its mapping (it is poisoned). */
   truncated(file: string): void;
+  /** Pages read back after the kernel dropped them no longer match the object's checksum (bit rot, or a write behind the page cache): it is dropped. */
+  mismatch(file: string): void;
 }
 
 export class MemoryTier<E extends Resident> {
@@ -21,7 +23,8 @@ export class MemoryTier<E extends Resident> {
 
   constructor(
     readonly maxBytes: number,
-    private readonly warm: (file: string) => Promise<void>,
+    /** Re-reads a file's dropped pages; false when its bytes no longer match its checksum. */
+    private readonly warm: (file: StoredFile) => Promise<boolean>,
     private readonly events: Partial<MemoryEvents> = {},
   ) {
     this.lru = new LRUCache<string, E>({
@@ -41,17 +44,18 @@ export class MemoryTier<E extends Resident> {
   }
 
   /**
-   * The object under `key`, unless its mapping is poisoned: its file was truncated under it and
-   * its bytes are gone (zero pages where the file's were), whatever the file's stat says now. Such
-   * an object is dropped here, so no tier ever serves it and the next lookup loads the file anew.
+   * The object under `key`, unless its mapping is poisoned (its file was truncated under it and
+   * its bytes are gone: zero pages where the file's were, whatever the file's stat says now) or
+   * its bytes were found changed when dropped pages were read back. Such an object is dropped
+   * here, so no tier ever serves it and the next lookup loads (and checks) the file anew.
    */
   get(key: string, now = Date.now()): E | undefined {
     const e = this.lru.get(key);
     if (e === undefined) return undefined;
     e.usedAt = now;
-    if (e.mapping?.poisoned !== true) return e;
+    if (e.mapping?.poisoned !== true && !e.mismatched) return e;
     this.lru.delete(key);
-    this.events.truncated?.(e.file.file);
+    if (!e.mismatched) this.events.truncated?.(e.file.file);
     return undefined;
   }
 
@@ -121,11 +125,19 @@ export class MemoryTier<E extends Resident> {
     if (e.warming === undefined) {
       this.events.rewarm?.();
       // A failed re-read only costs speed: the mapping still holds the bytes, and the socket
-      // write faults them in itself.
-      e.warming = this.warm(e.file.file)
-        .catch((err: NodeJS.ErrnoException) => {
-          this.events.rewarmFailed?.(e.file.file, err);
-        })
+      // write faults them in itself. Bytes read back that fail the checksum are never sent: the
+      // byte path checks `mismatched` once this settles (respond.ts, intact()).
+      e.warming = this.warm(e.file)
+        .then(
+          (same) => {
+            if (same) return;
+            e.mismatched = true;
+            this.events.mismatch?.(e.file.file);
+          },
+          (err: NodeJS.ErrnoException) => {
+            this.events.rewarmFailed?.(e.file.file, err);
+          },
+        )
         .finally(() => (e.warming = undefined));
     }
     return e.warming;

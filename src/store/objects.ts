@@ -36,6 +36,8 @@ export interface Resident {
   readonly mapping: Mapping | undefined;
   /** A pending re-read of pages the kernel dropped, shared by concurrent requests. */
   warming: Promise<void> | undefined;
+  /** A re-read found bytes that differ from the object's checksum: it must not be sent again. */
+  mismatched: boolean;
   /** When a request last used it (ms): how cold the memory tier's least recent object is. */
   usedAt: number;
 }

@@ -399,6 +399,7 @@ export class EdgeStore<R> {
       file: stored,
       mapping,
       warming: undefined,
+      mismatched: false,
       usedAt: Date.now(),
       meta,
       fresh: this.freshness(meta, path, stored),

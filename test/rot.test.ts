@@ -1,0 +1,111 @@
+/**
+ * Bytes that change behind the page cache under an object of the memory tier: bit rot on the
+ * disk, read back when the kernel has dropped the object's pages and they are read again. The
+ * memory tier checks an object once, when it is loaded; what it sends later comes from the
+ * page cache. So pages read back are checked too (memory.ts, ensureResident).
+ *
+ * A direct write (dd oflag=direct) stands for the rot: it changes the bytes on the disk and drops
+ * the cached page, so the mapping sees the new bytes once the page is read back, and the file's
+ * stat says nothing changed (its mtime is put back to the nanosecond).
+ */
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer } from './helpers/transport.js';
+import { native } from '../src/native/index.js';
+import { contentEtag } from '../src/http/etag.js';
+import { attempt, get, metric } from './helpers/http.js';
+import { random, tempTree } from './helpers/content.js';
+import { skipping } from './helpers/native.js';
+import { faultEdge } from './helpers/fault-edge.js';
+
+const PAGE = 4096;
+
+/** Why direct writes cannot stand for the rot here (tmpfs has no O_DIRECT), or undefined. */
+function directWritesUnsupported(): string | undefined {
+  if (native.kind === 'fallback') return 'the TypeScript fallback serves copies, not mappings';
+  const t = tempTree();
+  try {
+    t.write('probe', Buffer.alloc(PAGE));
+    closeSync(openSync(join(t.dir, 'probe'), constants.O_WRONLY | constants.O_DIRECT));
+    return undefined;
+  } catch (err) {
+    return `no O_DIRECT in ${t.dir} (${(err as NodeJS.ErrnoException).code})`;
+  } finally {
+    t.remove();
+  }
+}
+
+/** Writes one page of other bytes at page `index` of `file` past the page cache, keeping its stat. */
+function rot(file: string, index: number): void {
+  const mtime = execFileSync('stat', ['-c', '%y', file], { encoding: 'utf8' }).trim();
+  execFileSync('dd', ['if=/dev/urandom', `of=${file}`, `bs=${PAGE}`, `seek=${index}`, 'count=1', 'conv=notrunc', 'oflag=direct', 'status=none']);
+  execFileSync('touch', ['-m', '-d', mtime, file]);
+}
+
+const why = directWritesUnsupported();
+const fe = faultEdge();
+
+describe.skipIf(skipping('bit rot under an object of the memory tier', why))('bit rot under an object of the memory tier', () => {
+  it('a folder: never sent under the old ETag; the answer is cut, and the next one has the new bytes under their own ETag', async () => {
+    const t = tempTree();
+    const bytes = t.write('rot.m4s', random(1 << 20));
+    const file = join(t.dir, 'rot.m4s');
+    const srv = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, validityMs: 60_000, player: false });
+    try {
+      const first = await get(srv.url, '/rot.m4s');
+      expect(first.body.equals(bytes)).toBe(true);
+      const etag = first.headers.etag!;
+      expect(etag).toBe(contentEtag(native.crc32c(bytes), bytes.length));
+      const hits = await metric(srv.url, 'segd_cache_hits_total{tier="memory"}');
+      expect((await get(srv.url, '/rot.m4s')).body.equals(bytes)).toBe(true);
+      expect(await metric(srv.url, 'segd_cache_hits_total{tier="memory"}')).toBe(hits + 1); // mapped, in memory
+
+      const mtimeMs = statSync(file).mtimeMs;
+      rot(file, 100);
+      expect(statSync(file).mtimeMs).toBe(mtimeMs);
+      const cut = await attempt(srv.url, '/rot.m4s');
+      expect(cut.cut).toBeDefined();
+      expect(cut.status === 200 && cut.body.length === bytes.length).toBe(false);
+      expect(await metric(srv.url, 'segd_read_tier_mismatches_total')).toBe(1);
+
+      const now = readFileSync(file);
+      expect(now.equals(bytes)).toBe(false);
+      const again = await get(srv.url, '/rot.m4s');
+      expect(again.status).toBe(200);
+      expect(again.body.equals(now)).toBe(true);
+      expect(again.headers.etag).toBe(contentEtag(native.crc32c(now), now.length));
+    } finally {
+      await srv.close(1000);
+      t.remove();
+    }
+  });
+
+  it('an edge: the answer is cut, the object dropped from memory and disk, and fetched again', async () => {
+    const body = random(1 << 20);
+    fe.origin.put('/rot/seg.m4s', body);
+    const srv = await fe.edge();
+    expect((await get(srv.url, '/rot/seg.m4s')).body.equals(body)).toBe(true); // the fill
+    const hit = await get(srv.url, '/rot/seg.m4s');
+    expect(hit.body.equals(body)).toBe(true);
+    expect(hit.headers['cache-status']).toBe('segd; hit');
+    expect((await get(srv.url, '/rot/seg.m4s')).body.equals(body)).toBe(true); // from the memory tier's mapping
+    const [name] = fe.stored();
+    rot(join(fe.cacheDir, 'data', name!.slice(0, 2), name!), 100);
+
+    const cut = await attempt(srv.url, '/rot/seg.m4s');
+    expect(cut.cut).toBeDefined();
+    expect(cut.status === 200 && cut.body.length === body.length).toBe(false);
+    expect(await metric(srv.url, 'segd_disk_corrupt_total')).toBe(1);
+    expect(fe.stored()).toEqual([]);
+
+    const fetched = fe.origin.count('/rot/seg.m4s');
+    const again = await get(srv.url, '/rot/seg.m4s');
+    expect(again.status).toBe(200);
+    expect(again.body.equals(body)).toBe(true);
+    expect(again.headers['cache-status']).toMatch(/fwd=miss/);
+    expect(fe.origin.count('/rot/seg.m4s')).toBe(fetched + 1);
+    expect(fe.lines.some((l) => l.msg === 'disk cache object failed its check while read, dropped and fetched again' && l.reason === 'checksum mismatch in pages read back')).toBe(true);
+  });
+});
