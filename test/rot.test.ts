@@ -19,6 +19,7 @@ import { attempt, get, metric } from './helpers/http.js';
 import { random, tempTree } from './helpers/content.js';
 import { skipping } from './helpers/native.js';
 import { faultEdge } from './helpers/fault-edge.js';
+import { capturedDiagnostics } from './helpers/diagnostics.js';
 
 const PAGE = 4096;
 
@@ -52,7 +53,8 @@ describe.skipIf(skipping('bit rot under an object of the memory tier', why))('bi
     const t = tempTree();
     const bytes = t.write('rot.m4s', random(1 << 20));
     const file = join(t.dir, 'rot.m4s');
-    const srv = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, validityMs: 60_000, player: false });
+    const captured = capturedDiagnostics();
+    const srv = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, validityMs: 60_000, player: false, diagnostics: captured.diag });
     try {
       const first = await get(srv.url, '/rot.m4s');
       expect(first.body.equals(bytes)).toBe(true);
@@ -76,6 +78,8 @@ describe.skipIf(skipping('bit rot under an object of the memory tier', why))('bi
       expect(again.status).toBe(200);
       expect(again.body.equals(now)).toBe(true);
       expect(again.headers.etag).toBe(contentEtag(native.crc32c(now), now.length));
+      // Said as what it is (bytes that changed), not as a truncation.
+      expect(captured.lines.map((l) => l.msg)).toEqual([expect.stringMatching(/^file changed while read/)]);
     } finally {
       await srv.close(1000);
       t.remove();
