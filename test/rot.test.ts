@@ -112,4 +112,27 @@ describe.skipIf(skipping('bit rot under an object of the memory tier', why))('bi
     expect(fe.origin.count('/rot/seg.m4s')).toBe(fetched + 1);
     expect(fe.lines.some((l) => l.msg === 'disk cache object failed its check while read, dropped and fetched again' && l.reason === 'checksum mismatch in pages read back')).toBe(true);
   });
+
+  it('an edge whose objects are read from their cache files (the read tier): each rotten one is cut, said, dropped and fetched again', async () => {
+    const bodies = [random(3 << 20), random(3 << 20)];
+    bodies.forEach((b, i) => fe.origin.put(`/rot/big${i}.m4s`, b));
+    const srv = await fe.edge({ cacheSize: '1MiB' }); // smaller than an object: read from its file
+    for (const [i, b] of bodies.entries()) {
+      expect((await get(srv.url, `/rot/big${i}.m4s`)).body.equals(b)).toBe(true); // the fill
+      expect((await get(srv.url, `/rot/big${i}.m4s`)).body.equals(b)).toBe(true); // from the file
+    }
+    expect(await metric(srv.url, 'segd_cache_hits_total{tier="memory"}')).toBe(0);
+    for (const name of fe.stored()) rot(join(fe.cacheDir, 'data', name.slice(0, 2), name), 300);
+    for (const [i, b] of bodies.entries()) {
+      const cut = await attempt(srv.url, `/rot/big${i}.m4s`);
+      expect(cut.cut).toBeDefined();
+      expect(cut.body.equals(b.subarray(0, cut.body.length))).toBe(true); // what arrived is the object's own prefix
+      expect((await get(srv.url, `/rot/big${i}.m4s`)).body.equals(b)).toBe(true); // fetched again
+    }
+    expect(await metric(srv.url, 'segd_disk_corrupt_total')).toBe(2);
+    // One line per object (each its own), with what failed.
+    const said = fe.lines.filter((l) => l.msg === 'disk cache object failed its check while read, dropped and fetched again');
+    expect(said.map((l) => l.reason)).toEqual(['block checksum mismatch', 'block checksum mismatch']);
+    expect(new Set(said.map((l) => l.file)).size).toBe(2);
+  });
 });
