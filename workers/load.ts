@@ -8,7 +8,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { relative } from 'node:path';
 import { native } from '../src/native/index.js';
 import { carry } from '../src/pool/carry.js';
-import type { CachedLoadResult, Loaded, LoadResult, LoadTask, PoolTask } from '../src/pool/tasks.js';
+import type { CachedLoadResult, Loaded, LoadResult, LoadTask, PoolTask, WarmTask } from '../src/pool/tasks.js';
 import { copied, isPlaylist, mapped, PLAYLIST_LIMIT } from './bytes.js';
 import { loadCached } from './cached.js';
 
@@ -62,7 +62,7 @@ export function load(task: LoadTask): LoadResult {
  * now shorter than the object is not judged here: the send meets its vanished pages, and the
  * addon's SIGBUS guard poisons the object's mapping (memory.ts drops it, with its own log line).
  */
-function warm(task: { readonly file: string; readonly size: number; readonly crc32c: number }): boolean {
+function warm(task: WarmTask): boolean {
   const mapping = native.map(task.file);
   try {
     mapping.warm();

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { CachedLoadResult, CachedLoadTask, LoadResult, LoadTask, PoolTask } from './tasks.js';
+import type { CachedLoadResult, CachedLoadTask, LoadResult, LoadTask, PoolTask, WarmTask } from './tasks.js';
 import { unwrap, type Carried } from './carry.js';
 
 /**
@@ -68,7 +68,7 @@ export class LoadPool {
   }
 
   /** Re-reads `f`'s pages; false when its bytes no longer match its checksum. */
-  async warm(f: { readonly file: string; readonly size: number; readonly crc32c: number }): Promise<boolean> {
+  async warm(f: WarmTask): Promise<boolean> {
     return unwrap(await this.timed(this.piscina.run({ op: 'warm', file: f.file, size: f.size, crc32c: f.crc32c } satisfies PoolTask) as Promise<Carried<boolean>>));
   }
 

@@ -77,11 +77,17 @@ export type CachedLoadResult =
   /** The body's CRC32C differs from the trailer's: bit rot. */
   | { readonly kind: 'corrupt'; readonly expected: number; readonly actual: number };
 
+/** Re-read a mapped object's dropped pages, checking its first `size` bytes against `crc32c` (they may have come back from a disk that rotted). */
+export interface WarmTask {
+  readonly file: string;
+  readonly size: number;
+  readonly crc32c: number;
+}
+
 export type PoolTask =
   | ({ readonly op: 'load' } & LoadTask)
   | ({ readonly op: 'cached' } & CachedLoadTask)
-  /** Re-read a mapped object's dropped pages, checking its first `size` bytes against `crc32c` (they may have come back from a disk that rotted). */
-  | { readonly op: 'warm'; readonly file: string; readonly size: number; readonly crc32c: number }
+  | ({ readonly op: 'warm' } & WarmTask)
   /** Nothing: answered once a thread has loaded its code (start-up). */
   | { readonly op: 'ping' };
 
