@@ -44,23 +44,23 @@ export function createHandler(ctx: HandlerContext): (req: IncomingMessage, res: 
   const fail = (req: IncomingMessage, res: ServerResponse, name: ErrorName, extra?: readonly string[]): void => {
     ctx.metrics.request(sendError(res, name, ctx.corsOf(req), extra), 'internal');
   };
-  /** Runs a content answer; a rejection is a bug: logged, and a 500 if nothing was sent yet. */
+  /** A throw or a rejection while answering is a bug: logged, and a 500 if nothing was sent yet. */
+  const failed = (req: IncomingMessage, res: ServerResponse, what: string, err: unknown): void => {
+    ctx.log?.(`serving ${what} failed`, err);
+    fail(req, res, 'internal');
+  };
+  /** Runs a content answer, whose rejection is such a bug. */
   const guard = (req: IncomingMessage, res: ServerResponse, what: string, answer: void | Promise<void>): void => {
     if (answer === undefined) return;
-    answer.catch((err: unknown) => {
-      ctx.log?.(`serving ${what} failed`, err);
-      fail(req, res, 'internal');
-    });
+    answer.catch((err: unknown) => failed(req, res, what, err));
   };
 
-  // A throw while answering is a bug, as a rejection is (guard above): logged, and a 500 if
-  // nothing was sent yet, never an uncaught exception (a hit is answered synchronously).
+  // Never an uncaught exception either (a hit is answered synchronously, in the request's turn).
   return (req, res) => {
     try {
       route(req, res);
     } catch (err) {
-      ctx.log?.(`serving ${req.url ?? '/'} failed`, err);
-      fail(req, res, 'internal');
+      failed(req, res, req.url ?? '/', err);
     }
   };
 
