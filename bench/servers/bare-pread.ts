@@ -9,6 +9,7 @@ import { fstatSync, openSync, readSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { exitOnSignals } from './lifecycle.js';
+import { typeOf } from './types.js';
 
 interface Open {
   fd: number;
@@ -24,12 +25,6 @@ if (!dir || !portArg) {
 }
 const root = path.resolve(dir);
 
-const TYPES: Record<string, string> = {
-  '.m3u8': 'application/vnd.apple.mpegurl',
-  '.m4s': 'video/iso.segment',
-  '.mp4': 'video/mp4',
-};
-
 /** Buffers up to this size are recycled; a larger body gets one of its own. */
 const BUFFER = 4 * 1024 * 1024;
 const spare: Buffer[] = [];
@@ -44,7 +39,7 @@ function openFile(rel: string): Open | null {
     try {
       const fd = openSync(full, 'r');
       const st = fstatSync(fd);
-      f = st.isFile() ? { fd, size: st.size, etag: `"${Math.floor(st.mtimeMs).toString(16)}-${st.size.toString(16)}"`, type: TYPES[path.extname(rel)] ?? 'application/octet-stream' } : null;
+      f = st.isFile() ? { fd, size: st.size, etag: `"${Math.floor(st.mtimeMs).toString(16)}-${st.size.toString(16)}"`, type: typeOf(rel) } : null;
     } catch {
       f = null;
     }

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { exitOnSignals } from './lifecycle.js';
+import { typeOf } from './types.js';
 
 interface Entry {
   body: Buffer;
@@ -19,12 +20,6 @@ if (!dir || !portArg) {
   process.exit(2);
 }
 
-const TYPES: Record<string, string> = {
-  '.m3u8': 'application/vnd.apple.mpegurl',
-  '.m4s': 'video/iso.segment',
-  '.mp4': 'video/mp4',
-};
-
 const files = new Map<string, Entry>();
 function load(rel: string): void {
   for (const d of readdirSync(path.join(dir!, rel), { withFileTypes: true })) {
@@ -33,7 +28,7 @@ function load(rel: string): void {
     else if (d.isFile()) {
       const body = readFileSync(path.join(dir!, r));
       const etag = `"${createHash('sha1').update(body.subarray(0, 65536)).digest('hex').slice(0, 16)}-${body.length}"`;
-      files.set(r, { body, etag, type: TYPES[path.extname(r)] ?? 'application/octet-stream' });
+      files.set(r, { body, etag, type: typeOf(r) });
     }
   }
 }
