@@ -89,6 +89,17 @@ export async function waitReady(proc: GroupChild, port: number, urlPath: string,
   throw new Error(`${what} not serving ${urlPath} on port ${port} after ${timeoutMs} ms (last status ${last})`);
 }
 
+/** waitReady, and if the server never serves, its group stopped (and `cleanup` run) before the error goes on. */
+export async function readyOrStopped(proc: GroupChild, port: number, urlPath: string, timeoutMs: number, what: string, o: { ca?: Buffer; cleanup?: () => Promise<void> } = {}): Promise<void> {
+  try {
+    await waitReady(proc, port, urlPath, timeoutMs, what, o.ca);
+  } catch (e) {
+    await stopGroup(proc);
+    await o.cleanup?.();
+    throw e;
+  }
+}
+
 /** A started server: `stop()` stops its group (and extraPids), waits for the port to close, then runs cleanup. */
 export function running<N extends string>(name: N, port: number, proc: GroupChild, notes: string[], cleanup?: () => Promise<void>, extraPids?: () => Promise<number[]>): RunningServer<N> {
   return {
@@ -126,12 +137,7 @@ function nodeServer(name: ServerName, readyTimeoutMs: number): ServerDef {
     unavailable: () => null,
     start: async (ctx, port) => {
       const proc = spawnGroup([...nodeScript(`servers/${name}`), ctx.content.dir, String(port)], { cpu: cpu(ctx), cwd: REPO_DIR });
-      try {
-        await waitReady(proc, port, ctx.content.playlistPath, readyTimeoutMs, name);
-      } catch (e) {
-        await stopGroup(proc);
-        throw e;
-      }
+      await readyOrStopped(proc, port, ctx.content.playlistPath, readyTimeoutMs, name);
       return running(name, port, proc, []);
     },
   };
@@ -146,13 +152,8 @@ const segd: ServerDef = {
     const base = [...node, 'serve', ctx.content.dir, '--host', '127.0.0.1', '--port', String(port), ...(ctx.segdArgs ?? [])];
     const attempt = async (args: string[]): Promise<GroupChild> => {
       const proc = spawnGroup(args, { cpu: cpu(ctx), cwd: REPO_DIR });
-      try {
-        await waitReady(proc, port, ctx.content.playlistPath, 30_000, 'segd');
-        return proc;
-      } catch (e) {
-        await stopGroup(proc);
-        throw e;
-      }
+      await readyOrStopped(proc, port, ctx.content.playlistPath, 30_000, 'segd');
+      return proc;
     };
     const notes: string[] = [];
     let proc: GroupChild;

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_DIR } from '../options.js';
 import { freePort, releaseTempDir, spawnGroup, stopGroup, trackTempDir, which, type GroupChild } from '../procs.js';
-import { launchNginx, nginxConf, nginxUnavailable, nodeScript, running, waitReady, type RunningServer } from '../servers.js';
+import { launchNginx, nginxConf, nginxUnavailable, nodeScript, readyOrStopped, running, type RunningServer } from '../servers.js';
 import { getText } from './client.js';
 import type { OriginStats } from './objects.js';
 
@@ -75,12 +75,7 @@ export async function startOrigin(t: OriginTiming, o: { seed: string; poolBytes:
   const argv = [...nodeScript('edge/origin'), '--port', String(port), '--seed', o.seed, '--pool-bytes', String(o.poolBytes)];
   argv.push('--delay-ms', String(t.delayMs), '--pace-ms', String(t.paceMs), '--chunk-bytes', String(t.chunkBytes));
   const proc = spawnGroup(argv, { cpu: o.cpu, cwd: REPO_DIR });
-  try {
-    await waitReady(proc, port, PROBE, 30_000, 'origin');
-  } catch (e) {
-    await stopGroup(proc);
-    throw e;
-  }
+  await readyOrStopped(proc, port, PROBE, 30_000, 'origin');
   return {
     port,
     proc,
@@ -136,13 +131,7 @@ async function startSegd(port: number, originPort: number, s: EdgeSettings, labe
   // (a group's filler and workers would only take turns on it).
   args.push('--cache-size', s.segdCacheSize, '--host', '127.0.0.1', '--port', String(port), '--no-player', '--workers', '1');
   const proc = spawnGroup([...node, ...args], { cpu: s.cpu, cwd: REPO_DIR });
-  try {
-    await waitReady(proc, port, PROBE, 30_000, 'segd');
-  } catch (e) {
-    await stopGroup(proc);
-    await cache.remove();
-    throw e;
-  }
+  await readyOrStopped(proc, port, PROBE, 30_000, 'segd', { cleanup: cache.remove });
   return {
     ...running('segd', port, proc, [], cache.remove),
     label,
@@ -243,13 +232,7 @@ async function startVarnish(port: number, originPort: number, s: EdgeSettings): 
   // mkdtemp dir; without root there is no jail to switch to anyway.
   const args = ['-F', '-j', 'none', '-a', `127.0.0.1:${port}`, '-f', vcl, '-s', `malloc,${s.varnishMalloc}`, '-n', workdir];
   const proc = spawnGroup([which('varnishd')!, ...args], { cpu: s.cpu });
-  try {
-    await waitReady(proc, port, PROBE, 60_000, 'varnish');
-  } catch (e) {
-    await stopGroup(proc);
-    await tmp.remove();
-    throw e;
-  }
+  await readyOrStopped(proc, port, PROBE, 60_000, 'varnish', { cleanup: tmp.remove });
   return {
     ...running('varnish', port, proc, [], tmp.remove),
     label: 'varnish',
@@ -262,12 +245,7 @@ async function startVarnish(port: number, originPort: number, s: EdgeSettings): 
 async function startBare(port: number, originPort: number, s: EdgeSettings): Promise<RunningEdge> {
   const args = ['--port', String(port), '--origin-port', String(originPort)];
   const proc = spawnGroup([...nodeScript('edge/bare-edge'), ...args], { cpu: s.cpu, cwd: REPO_DIR });
-  try {
-    await waitReady(proc, port, PROBE, 30_000, 'bare');
-  } catch (e) {
-    await stopGroup(proc);
-    throw e;
-  }
+  await readyOrStopped(proc, port, PROBE, 30_000, 'bare');
   return {
     ...running('bare', port, proc, []),
     label: 'bare node:http (hits only)',

@@ -9,7 +9,7 @@ import { TLS_PROTOCOL } from '../../src/server/tls.js';
 import type { Content } from '../content.js';
 import { REPO_DIR } from '../options.js';
 import { freePort, spawnGroup, stopGroup, which } from '../procs.js';
-import { launchNginx, nginxConf, running, waitReady, type RunningServer } from '../servers.js';
+import { launchNginx, nginxConf, readyOrStopped, running, waitReady, type RunningServer } from '../servers.js';
 import type { BenchCerts } from './certs.js';
 
 export const TLS_SERVERS = ['segd', 'nginx', 'node-h2'] as const;
@@ -56,12 +56,7 @@ async function startSegd(ctx: TlsServerContext, port: number): Promise<TlsServer
     notes.push(`--workers ${ctx.workers}`);
   } else if (ctx.workers !== 1) throw new Error('this segd build has no --workers');
   const proc = spawnGroup(args, { cpu: ctx.cpu, cwd: REPO_DIR });
-  try {
-    await waitReady(proc, port, ctx.content.playlistPath, 30_000, 'segd', readFileSync(ctx.certs.ca));
-  } catch (e) {
-    await stopGroup(proc);
-    throw e;
-  }
+  await readyOrStopped(proc, port, ctx.content.playlistPath, 30_000, 'segd', { ca: readFileSync(ctx.certs.ca) });
   return { ...running('segd', port, proc, notes), baseUrl: `https://127.0.0.1:${port}` };
 }
 
