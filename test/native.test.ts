@@ -123,6 +123,33 @@ describe('crc32c', () => {
   });
 });
 
+describe('alignedBuffer', () => {
+  it.skipIf(skipping('alignedBuffer', onFallback))('is zeroed, of the size asked, and takes an O_DIRECT read (a page-aligned address); a size of 0 or over 1 GiB is refused', (ctx) => {
+    const b = native.alignedBuffer(1 << 20)!;
+    expect(b.length).toBe(1 << 20);
+    expect(b.every((x) => x === 0)).toBe(true);
+    expect(() => native.alignedBuffer(0)).toThrow(RangeError);
+    expect(() => native.alignedBuffer(2 ** 30 + 1)).toThrow(RangeError);
+    let fd: number;
+    try {
+      fd = fs.openSync(bigPath, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+    } catch (e) {
+      return ctx.skip(`no O_DIRECT in ${dir} (${(e as NodeJS.ErrnoException).code})`);
+    }
+    try {
+      // Node's own Buffers are malloc'd: such a read into one is refused (EINVAL)
+      expect(fs.readSync(fd, b, 4096, 8192, 1 << 20)).toBe(8192);
+      expect(b.subarray(4096, 4096 + 8192).equals(big.subarray(1 << 20, (1 << 20) + 8192))).toBe(true);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('is undefined from the fallback, which cannot place a Buffer', () => {
+    expect(fallback.alignedBuffer(4096)).toBeUndefined();
+  });
+});
+
 describe('readAt', () => {
   it('reads fully, short at EOF, 0 past EOF, into subarrays; errors shaped like fs errors', () => {
     const p = path.join(dir, 'r.bin');

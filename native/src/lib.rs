@@ -206,6 +206,40 @@ fn read_at_impl(cx: &Cx) -> Result<napi_value> {
     napi::number(cx.env, filled as f64)
 }
 
+/// Alignment of `alignedBuffer`'s memory: a page, which satisfies O_DIRECT on any device whose
+/// logical block is at most 4 KiB (the buffer's address, the file offset and the length must all
+/// be multiples of it).
+const DIRECT_ALIGN: usize = 4096;
+
+/// Zeroed heap memory at a DIRECT_ALIGN boundary, freed when the Buffer viewing it is collected.
+struct Aligned {
+    ptr: *mut u8,
+    layout: std::alloc::Layout,
+}
+
+impl Drop for Aligned {
+    fn drop(&mut self) {
+        // SAFETY: ptr came from alloc_zeroed(layout) in aligned_buffer_impl and is freed once.
+        unsafe { std::alloc::dealloc(self.ptr, self.layout) }
+    }
+}
+
+/// A Buffer of `size` bytes whose memory starts at a page boundary, so that it can take an
+/// O_DIRECT read (Node's own Buffers are malloc'd and are not aligned).
+fn aligned_buffer_impl(cx: &Cx) -> Result<napi_value> {
+    let size = cx.index_arg(0, "size")?;
+    if size == 0 || size > 1 << 30 {
+        return Err(Error::Range(format!("The value of \"size\" is out of range. It must be > 0 && <= 1073741824. Received {size}")));
+    }
+    let layout = std::alloc::Layout::from_size_align(size as usize, DIRECT_ALIGN).map_err(|e| Error::Range(e.to_string()))?;
+    // SAFETY: layout has a non-zero size (checked above).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return Err(Error::Range(format!("cannot allocate {size} bytes")));
+    }
+    napi::external_buffer(cx.env, ptr, size as usize, Box::new(Aligned { ptr, layout }))
+}
+
 /// cachestat(2) is missing (a kernel before 6.5, or a seccomp filter): stop asking.
 static NO_CACHESTAT: AtomicBool = AtomicBool::new(false);
 
@@ -306,6 +340,7 @@ fn init(env: napi_env, exports: napi_value) -> Result<napi_value> {
         "liveHandles" => handles_impl,
         "raiseFileLimit" => raise_file_limit_impl,
         "readAt" => read_at_impl,
+        "alignedBuffer" => aligned_buffer_impl,
     );
     // Comparisons for bench/native.ts (and their tests), never shipped: `--features bench`.
     #[cfg(feature = "bench")]

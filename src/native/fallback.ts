@@ -189,6 +189,7 @@ export const fallback: Native = {
   // Node has no setrlimit: report the soft limit as it is.
   raiseFileLimit: () => softFileLimit(),
   readAt,
+  alignedBuffer: () => undefined,
   bench: undefined,
 };
 

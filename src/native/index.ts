@@ -54,6 +54,12 @@ export interface Native {
    * nothing), for a caller on the event loop that reads the rest elsewhere.
    */
   readAt(fd: number, buffer: Uint8Array, position: number, nowait?: boolean): number;
+  /**
+   * A zeroed Buffer of `size` bytes starting at a page boundary, which an O_DIRECT read needs
+   * (the address, the offset and the length in multiples of 4 KiB); undefined from the
+   * TypeScript fallback, which cannot place a Buffer.
+   */
+  alignedBuffer(size: number): Buffer | undefined;
   /** The bench-only exports: present only in an addon built with `--features bench` (node native/build.mjs --bench). */
   readonly bench: NativeBench | undefined;
 }
@@ -72,7 +78,7 @@ export interface NativeBench {
  */
 export const ADDON_EXPORTS = [
   'map', 'adopt', 'size', 'slice', 'view', 'warm', 'resident', 'crc32cMap', 'poisoned', 'transfer', 'close',
-  'crc32c', 'sigbusFaults', 'liveHandles', 'raiseFileLimit', 'readAt', 'crcImpl',
+  'crc32c', 'sigbusFaults', 'liveHandles', 'raiseFileLimit', 'readAt', 'alignedBuffer', 'crcImpl',
 ] as const;
 /** The exports only `--features bench` adds (test/native-bench.test.ts checks that build). */
 export const BENCH_EXPORTS = ['crc32cPortable'] as const;
@@ -104,6 +110,7 @@ interface Signatures {
   liveHandles(): number;
   raiseFileLimit(): number;
   readAt(fd: number, buffer: Uint8Array, position: number, nowait?: boolean): number;
+  alignedBuffer(size: number): Buffer;
   crc32cPortable(data: Uint8Array, seed?: number): number;
 }
 type AddonExport = (typeof ADDON_EXPORTS)[number];
@@ -263,6 +270,7 @@ function addonNative(r: RawAddon): Native {
     crc32c: (data, seed) => r.crc32c(data, seed),
     raiseFileLimit: () => r.raiseFileLimit(),
     readAt: (fd, buffer, position, nowait) => r.readAt(fd, buffer, position, nowait),
+    alignedBuffer: (size) => r.alignedBuffer(size),
     bench: crc32cPortable !== undefined ? { crc32cPortable } : undefined,
   };
 }
