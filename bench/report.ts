@@ -157,7 +157,7 @@ function footnotes(report: BenchReport): string[] {
     `non-2xx*: responses other than the scenario's expected status (206 for ranges, 304 for revalidate); wrk can only count statuses >= 400.`,
     `segd ÷: segd's req/s divided by that server's; "~": both at the load generator's limit.`,
     `generator-bound: the load generator used >= ${SATURATED} of its CPU and no server did more than ${Math.round((SAME_LEVEL - 1) * 100)}% better, so the figure is a floor.`,
-    `CPU s/GB: the server's CPU seconds per GB it sent (scenarios that move bytes). GC %: segd's share of wall time in V8's garbage collector (nodejs_gc_duration_seconds from its /metrics). loop p99/max: segd's event-loop delay (nodejs_eventloop_lag_*).`,
+    `CPU s/GB: the server's CPU seconds per GB it sent (scenarios that move bytes). GC %: segd's share of wall time in V8's garbage collector (nodejs_gc_duration_seconds from its /metrics). loop p99/max: segd's event-loop delay (nodejs_eventloop_lag_*, less the 10 ms period of the timer that samples it, which those figures include).`,
     `disk: the server's processes in a memory cgroup limited to ${DISK_MEMORY_SHARE * 100}% of the disk library (page cache included), the page cache dropped first, so reads go to the device; "memory" says the limit and the group's peak.`,
     `CPU in cores; servers pinned to CPU 0, generators to CPU 1${report.pinned ? '' : ' (pinning was off)'}; load average at start ${report.machine.loadavg.map((l) => l.toFixed(2)).join(' ')}.`,
   ];

@@ -15,6 +15,7 @@ import { finishReport, formatTable, toMarkdown, type BenchReport, type ScenarioR
 import { SCENARIOS, type Preflight, type Scenario } from './scenarios.js';
 import { GENERATOR_CPU, serverUnavailable, startServer, withServer, type RunningServer } from './servers.js';
 import { ensureTools } from './setup.js';
+import { LOOP_RESOLUTION_MS } from '../src/observe/metrics.js';
 
 export type { BenchOptions, BenchReport, ScenarioResult };
 export { defaultOptions };
@@ -129,6 +130,9 @@ interface SegdFigures {
   loopMaxMs: number;
 }
 
+/** The delay in a nodejs_eventloop_lag_* figure: what exceeds the sampling timer's own period. */
+const loopDelayMs = (seconds: number): number => Math.max(0, seconds * 1000 - LOOP_RESOLUTION_MS);
+
 /** What the bench reads from segd's /metrics; NaN where unreadable. */
 async function segdMetrics(baseUrl: string): Promise<SegdFigures> {
   const out: SegdFigures = { gcSeconds: NaN, loopP99Ms: NaN, loopMaxMs: NaN };
@@ -138,8 +142,8 @@ async function segdMetrics(baseUrl: string): Promise<SegdFigures> {
     for (const line of text.split('\n')) {
       const [name, value] = [line.slice(0, line.lastIndexOf(' ')), Number(line.slice(line.lastIndexOf(' ') + 1))];
       if (name.startsWith('nodejs_gc_duration_seconds_sum')) gc += value;
-      else if (name === 'nodejs_eventloop_lag_p99_seconds') out.loopP99Ms = value * 1000;
-      else if (name === 'nodejs_eventloop_lag_max_seconds') out.loopMaxMs = value * 1000;
+      else if (name === 'nodejs_eventloop_lag_p99_seconds') out.loopP99Ms = loopDelayMs(value);
+      else if (name === 'nodejs_eventloop_lag_max_seconds') out.loopMaxMs = loopDelayMs(value);
     }
     out.gcSeconds = gc;
   } catch {

@@ -8,6 +8,13 @@ import type { ContentKind } from '../http/content-type.js';
 
 export type RequestKind = ContentKind | 'internal';
 
+/**
+ * The period of prom-client's event-loop timer. Its nodejs_eventloop_lag_* figures are that
+ * timer's whole intervals (Node's monitorEventLoopDelay records them so), so an idle loop shows
+ * about this much and the delay is what exceeds it.
+ */
+export const LOOP_RESOLUTION_MS = 10;
+
 const KIND_INDEX: Record<RequestKind, number> = { playlist: 0, segment: 1, other: 2, internal: 3 };
 
 export interface MetricSources {
@@ -140,7 +147,7 @@ export class Metrics {
       },
     });
     // Includes nodejs_eventloop_lag_* (event-loop delay), heap, RSS and handles.
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: LOOP_RESOLUTION_MS });
   }
 
   /** The edge's metrics (origin, disk tier, fills), registered when segd runs with an origin. */
