@@ -3,7 +3,7 @@
  * are loaded once, then served by reading only the blocks a request needs, each block checked;
  * a file rewritten in place is cut short, never sent as a 200 under its old ETag.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, closeSync, openSync, realpathSync, renameSync, statSync, truncateSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,13 +13,41 @@ import type { RunningServer } from '../src/server/listen.js';
 import { startServer } from './helpers/transport.js';
 import { native } from '../src/native/index.js';
 import { BLOCK, blockTable } from '../src/store/blocks.js';
-import { ChangedError, ReadEntry, ReadTier, type Chunk, type ReadFacts } from '../src/store/read-tier.js';
+import { ChangedError, ReadEntry, ReadTier, RECACHE_MS, type Chunk, type ReadFacts } from '../src/store/read-tier.js';
 import { attempt, get, metric, parseMultipart } from './helpers/http.js';
 import { random, tempTree, type TempTree } from './helpers/content.js';
-import { fdsOn, skipping } from './helpers/native.js';
+import { fdsOn, noDirectIo, skipping } from './helpers/native.js';
 import { eventually } from './helpers/wait.js';
 
 const SIZE = 3 * 1024 * 1024 + 12345; // bigger than the memory tier below; a short last block
+
+/** Whether any page of `file` is in the page cache (mincore through a mapping of our own, which reads nothing). */
+function resident(file: string): boolean {
+  const m = native.map(file);
+  try {
+    return m.resident(0, m.size);
+  } finally {
+    m.close();
+  }
+}
+
+/**
+ * Drops `file`'s pages from the page cache (dd's nocache is posix_fadvise(DONTNEED)). A mapping
+ * keeps its pages, so any of ours left unreferenced (a server's first load) is collected first.
+ */
+async function evict(file: string): Promise<void> {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  // The fallback has no mincore, and reads every byte off the event loop anyway.
+  await eventually(() => {
+    gc();
+    spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+    return native.kind === 'fallback' || !resident(file);
+  }, { what: `the pages of ${file} to leave the page cache` });
+}
+
+/** Why reads past the page cache cannot happen here, or undefined. */
+const noDirectReads = native.kind === 'fallback' ? 'the TypeScript fallback has no page-aligned buffers' : noDirectIo();
 const READ_HITS = 'segd_cache_hits_total{tier="read"}';
 
 let tree: TempTree;
@@ -212,24 +240,7 @@ describe('bytes outside the page cache', () => {
     const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '1MiB', validityMs: 60_000, player: false });
     try {
       await get(s.url, '/cold.m4s'); // loaded (mapped) once; too big to stay in memory
-      // Drop the file's pages (dd's nocache is posix_fadvise(DONTNEED)); the mapping of the
-      // first load must be collected first, or its pages stay.
-      v8.setFlagsFromString('--expose-gc');
-      const gc = vm.runInNewContext('gc') as () => void;
-      // mincore() through a mapping of our own tells without reading (a read, even with
-      // RWF_NOWAIT, starts readahead); the fallback has no mincore, and reads every byte off the
-      // event loop anyway.
-      await eventually(() => {
-        gc();
-        spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
-        if (native.kind === 'fallback') return true;
-        const m = native.map(file);
-        try {
-          return !m.resident(0, m.size);
-        } finally {
-          m.close();
-        }
-      }, { what: 'the pages to leave the page cache' });
+      await evict(file);
       const before = await metric(s.url, 'segd_read_tier_disk_reads_total');
       const r = await get(s.url, '/cold.m4s');
       expect(r.body.equals(bytes)).toBe(true);
@@ -239,6 +250,31 @@ describe('bytes outside the page cache', () => {
       t.remove();
     }
   });
+
+  it.skipIf(skipping('reads past the page cache (a server)', noDirectReads))(
+    'that left the page cache soon after the object was loaded are read past it: served right, counted, and the page cache is left without them',
+    async () => {
+      const t = tempTree();
+      const file = join(t.dir, 'scan.m4s');
+      const bytes = t.write('scan.m4s', random(2 * 1024 * 1024 + 777)); // a short last page
+      const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, cacheSize: '1MiB', validityMs: 60_000, player: false });
+      try {
+        await get(s.url, '/scan.m4s');
+        await evict(file);
+        const [disk, direct] = [await metric(s.url, 'segd_read_tier_disk_reads_total'), await metric(s.url, 'segd_read_tier_direct_reads_total')];
+        expect((await get(s.url, '/scan.m4s')).body.equals(bytes)).toBe(true);
+        const r = await get(s.url, '/scan.m4s', { range: 'bytes=1048000-2098000' });
+        expect(r.status).toBe(206);
+        expect(r.body.equals(bytes.subarray(1048000, 2098001))).toBe(true);
+        expect(await metric(s.url, 'segd_read_tier_direct_reads_total')).toBeGreaterThanOrEqual(direct + 2);
+        expect(await metric(s.url, 'segd_read_tier_disk_reads_total')).toBeGreaterThanOrEqual(disk + 2);
+        expect(resident(file)).toBe(false);
+      } finally {
+        await s.close(1000);
+        t.remove();
+      }
+    },
+  );
 
   it.skipIf(skipping('preadv2(RWF_NOWAIT)', native.kind === 'fallback' ? 'the TypeScript fallback reads every byte off the event loop' : undefined))(
     'are the only ones that leave the event loop: resident bytes are copied at once',
@@ -486,6 +522,81 @@ describe('a read tier entry and its descriptor (in process)', () => {
     expect(Buffer.concat([first.bytes, ...rest]).equals(bytes)).toBe(true);
     expect(Buffer.concat(await all(e.chunks(0, bytes.length))).equals(bytes)).toBe(true); // the later request
     await eventually(() => fdsOn(file + ' (deleted)') === 0 && fdsOn(file) === 0, { what: 'the retired entry to close its descriptor' });
+  });
+
+  describe.skipIf(skipping('reads past the page cache (in process)', noDirectReads))('bytes the page cache did not keep', () => {
+    /** A tier whose disk reads are told, `true` for one past the page cache. */
+    function watched(): { tier: ReadTier<ReadEntry<null>>; reads: boolean[] } {
+      const reads: boolean[] = [];
+      return { tier: new ReadTier<ReadEntry<null>>({ diskRead: (direct) => reads.push(direct) }), reads };
+    }
+
+    it('are read past it within RECACHE_MS of the last pass through it (any range, a short last page), and through it after that, once', async () => {
+      const bytes = random(2 * CHUNK + 1000);
+      const { file, facts } = written('direct.bin', bytes);
+      const { tier, reads } = watched();
+      const e = new ReadEntry('direct', facts, null, tier);
+      for (const [start, length] of [[0, bytes.length], [7, 2 * CHUNK], [CHUNK + 4095, 1002], [2 * CHUNK + 999, 1]] as const) {
+        await evict(file);
+        expect(Buffer.concat(await all(e.chunks(start, length))).equals(bytes.subarray(start, start + length))).toBe(true);
+        expect(resident(file)).toBe(false);
+      }
+      expect(reads.length).toBeGreaterThanOrEqual(4);
+      expect(reads.every((direct) => direct)).toBe(true);
+      reads.length = 0;
+
+      await evict(file);
+      const later = Date.now() + RECACHE_MS + 1;
+      vi.useFakeTimers({ toFake: ['Date'], now: later });
+      try {
+        expect(Buffer.concat(await all(e.chunks(0, bytes.length))).equals(bytes)).toBe(true);
+        // through the page cache (whose readahead may have brought the later steps in already)
+        expect(reads.length).toBeGreaterThanOrEqual(1);
+        expect(reads.every((direct) => !direct)).toBe(true);
+        expect(resident(file)).toBe(true);
+        await evict(file);
+        vi.setSystemTime(later + RECACHE_MS - 1000);
+        reads.length = 0;
+        expect(Buffer.concat(await all(e.chunks(0, bytes.length))).equals(bytes)).toBe(true);
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(reads).toEqual([true, true, true]); // it left again within RECACHE_MS of that pass
+    });
+
+    it('of an object that its file goes on after (a cache file\'s trailer): the object\'s bytes only', async () => {
+      const object = random(BLOCK + 100);
+      const { file, facts } = written('trailer.bin', Buffer.concat([object, random(5000)]));
+      const { blocks, crc32c } = blockTable(object.length, (o, n) => native.crc32c(object.subarray(o, o + n)));
+      const { tier, reads } = watched();
+      const e = new ReadEntry('trailer', { ...facts, size: object.length, blocks, crc32c }, null, tier, facts.size);
+      await evict(file);
+      expect(Buffer.concat(await all(e.chunks(0, object.length))).equals(object)).toBe(true);
+      expect(reads).toEqual([true]);
+    });
+
+    it('a block that no longer matches cuts the read as it does through the page cache', async () => {
+      const bytes = random(2 * BLOCK);
+      const { file, facts } = written('direct-rot.bin', bytes);
+      const { tier, reads } = watched();
+      const e = new ReadEntry('direct-rot', { ...facts, blocks: Uint32Array.from(facts.blocks, (c, i) => (i === 1 ? c ^ 1 : c)) }, null, tier);
+      await evict(file);
+      await expect(all(e.chunks(0, bytes.length))).rejects.toBeInstanceOf(ChangedError);
+      expect(reads).toEqual([true]);
+    });
+
+    it('the descriptor it opens for them is closed with the entry\'s own', async () => {
+      const bytes = random(BLOCK);
+      const { file, facts } = written('direct-fd.bin', bytes);
+      const tier = new ReadTier<ReadEntry<null>>({}, 1);
+      const e = new ReadEntry('direct-fd', facts, null, tier);
+      tier.set(e);
+      await evict(file);
+      expect(Buffer.concat(await all(e.chunks(0, bytes.length))).equals(bytes)).toBe(true);
+      expect(fdsOn(file)).toBe(2);
+      tier.set(new ReadEntry('other3', written('other3.bin', random(BLOCK)).facts, null, tier)); // evicts e: retired
+      await eventually(() => fdsOn(file) === 0, { what: 'both descriptors to close' });
+    });
   });
 
   it('retired during a read that outlasts the grace: the descriptor stays until the read ends, then closes', async () => {

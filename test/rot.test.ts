@@ -10,33 +10,18 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from './helpers/transport.js';
 import { native } from '../src/native/index.js';
 import { contentEtag } from '../src/http/etag.js';
 import { attempt, get, metric } from './helpers/http.js';
 import { random, tempTree } from './helpers/content.js';
-import { skipping } from './helpers/native.js';
+import { noDirectIo, skipping } from './helpers/native.js';
 import { faultEdge } from './helpers/fault-edge.js';
 import { capturedDiagnostics } from './helpers/diagnostics.js';
 
 const PAGE = 4096;
-
-/** Why direct writes cannot stand for the rot here (tmpfs has no O_DIRECT), or undefined. */
-function directWritesUnsupported(): string | undefined {
-  if (native.kind === 'fallback') return 'the TypeScript fallback serves copies, not mappings';
-  const t = tempTree();
-  try {
-    t.write('probe', Buffer.alloc(PAGE));
-    closeSync(openSync(join(t.dir, 'probe'), constants.O_WRONLY | constants.O_DIRECT));
-    return undefined;
-  } catch (err) {
-    return `no O_DIRECT in ${t.dir} (${(err as NodeJS.ErrnoException).code})`;
-  } finally {
-    t.remove();
-  }
-}
 
 /** Writes one page of other bytes at page `index` of `file` past the page cache, keeping its stat. */
 function rot(file: string, index: number): void {
@@ -45,7 +30,8 @@ function rot(file: string, index: number): void {
   execFileSync('touch', ['-m', '-d', mtime, file]);
 }
 
-const why = directWritesUnsupported();
+/** Why direct writes cannot stand for the rot here, or undefined. */
+const why = native.kind === 'fallback' ? 'the TypeScript fallback serves copies, not mappings' : noDirectIo();
 const fe = faultEdge();
 
 describe.skipIf(skipping('bit rot under an object of the memory tier', why))('bit rot under an object of the memory tier', () => {

@@ -84,7 +84,7 @@ export async function createEdge(
     mismatch: (file) => corrupt(file, 'checksum mismatch in pages read back'),
   });
   const reads = new ReadTier<EdgeReadEntry<Representation>>({
-    diskRead: () => metrics.diskReads.inc(),
+    diskRead: (direct) => metrics.diskRead(direct),
     mismatch: (file) => corrupt(file, 'block checksum mismatch'),
   });
   // What left the disk, told to the workers in one message per turn of the event loop.

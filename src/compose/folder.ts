@@ -47,7 +47,7 @@ export function createFolderStore(d: FolderDeps): FileStore<Representation> {
       rewarm: () => metrics.cacheRewarms.inc(),
       truncated: (file) => truncatedUnderMapping(diag, file),
       promote: () => metrics.cachePromotions.inc(),
-      diskRead: () => metrics.diskReads.inc(),
+      diskRead: (direct) => metrics.diskRead(direct),
       changedUnderRead: (file) => {
         metrics.changedUnderRead.inc();
         diag.limited('warn', `changed:${file}`, 'file changed while read (written in place, not replaced by a rename): the response was cut short, the file is reloaded on the next request', {

@@ -64,6 +64,7 @@ export class Metrics {
   readonly cacheEvictions: Counter;
   readonly cacheRewarms: Counter;
   readonly diskReads: Counter;
+  readonly directReads: Counter;
   readonly cachePromotions: Counter;
   readonly changedUnderRead: Counter;
   readonly integrityFailures: Counter;
@@ -110,6 +111,7 @@ export class Metrics {
     this.cacheRewarms = counter({ name: 'segd_cache_rewarms_total', help: 'Cached objects whose pages the kernel had dropped, read back in the pool before sending' });
     this.cachePromotions = counter({ name: 'segd_cache_promotions_total', help: 'Objects of the read tier that turned hot and were loaded back into the memory tier' });
     this.diskReads = counter({ name: 'segd_read_tier_disk_reads_total', help: 'Reads of the read tier that found bytes outside the page cache and read them off the event loop' });
+    this.directReads = counter({ name: 'segd_read_tier_direct_reads_total', help: 'Of those, reads that bypassed the page cache (O_DIRECT): the object had left it within a minute of its last pass through it' });
     this.changedUnderRead = counter({ name: 'segd_read_tier_mismatches_total', help: 'Reads whose bytes no longer matched their checksums (a file rewritten in place, or bit rot: read-tier blocks, and pages of the memory tier read back): the response was cut short' });
     this.integrityFailures = counter({ name: 'segd_integrity_failures_total', help: 'Files refused because their bytes did not match the manifest' });
     this.connectionsRefused = counter({ name: 'segd_connections_refused_total', help: 'Connections closed at accept: over the per-address limit, or every slot busy', labelNames: ['reason'] });
@@ -179,6 +181,12 @@ export class Metrics {
       fillsDiscarded: counter({ name: 'segd_fills_discarded_total', help: 'Origin fetches that ended without a complete, checked object', labelNames: ['reason'] }),
       groupReports: counter({ name: 'segd_group_disk_reports_total', help: "The workers' reports to the filler of an edge group: hits (for eviction; at most 3 per object a second) and objects found corrupt", labelNames: ['kind'] }),
     };
+  }
+
+  /** A read of the read tier went to the disk; `direct`: past the page cache. */
+  diskRead(direct: boolean): void {
+    this.diskReads.inc();
+    if (direct) this.directReads.inc();
   }
 
   request(status: number, kind: RequestKind): void {

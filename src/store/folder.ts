@@ -56,8 +56,8 @@ export interface StoreEvents {
   malformedPlaylist(file: string, problem: string): void;
   /** An object of the read tier turned hot and is loaded back into memory. */
   promote(): void;
-  /** A read of the read tier had to wait for the disk (off the event loop). */
-  diskRead(): void;
+  /** A read of the read tier had to wait for the disk (off the event loop); `direct`: past the page cache. */
+  diskRead(direct: boolean): void;
   /** A file's bytes no longer matched their block checksums while read: the response was cut short. */
   changedUnderRead(file: string): void;
 }
@@ -108,7 +108,7 @@ export class FileStore<R> {
         events.changedUnderRead?.(file);
       },
     });
-    this.reads = new ReadTier<ReadEntry<R>>({ diskRead: () => events.diskRead?.(), mismatch: (file) => events.changedUnderRead?.(file) });
+    this.reads = new ReadTier<ReadEntry<R>>({ diskRead: (direct) => events.diskRead?.(direct), mismatch: (file) => events.changedUnderRead?.(file) });
     this.negative = new LRUCache({ max: 10_000, ttl: Math.max(1, opts.validityMs) });
   }
 

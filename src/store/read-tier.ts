@@ -7,8 +7,14 @@
  * CRC32C before it is sent. So the bytes sent are always bytes that were checksummed: a file
  * rewritten in place under a response cuts it short instead of mixing old and new bytes under
  * one ETag, and a 5 GB file costs a range what the range costs, not a load of the whole file.
+ *
+ * A read from the disk goes through the page cache, unless the object's pages were evicted
+ * within RECACHE_MS of its last pass through it: then the page cache cannot keep what this tier
+ * reads (a library far larger than memory, read in a scan), and caching it again would only cost
+ * a copy, page allocations and reclaim, so the read bypasses it (O_DIRECT, into page-aligned
+ * buffers from the addon). Hot objects are kept by the memory tier, not by this one.
  */
-import { close, fstat, open, read } from 'node:fs';
+import { close, constants, fstat, open, read } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import { native } from '../native/index.js';
 import { BLOCK, blocksMatch } from './blocks.js';
@@ -23,6 +29,10 @@ const CHUNK = 16 * BLOCK;
 const SPARE_BUFFERS = 64;
 /** How long a retired entry's descriptor stays open at least (see ReadEntry.retire). */
 const RETIRE_GRACE_MS = 1000;
+/** An object evicted from the page cache this soon after it was last cached there is read past it. */
+export const RECACHE_MS = 60_000;
+/** What O_DIRECT needs aligned: the buffer's address, the file offset and the length (see alignedBuffer). */
+const DIRECT_ALIGN = 4096;
 /** Open descriptors (one per object) the tier keeps, like nginx's open_file_cache max. */
 export const READ_TIER_FILES = 8192;
 
@@ -33,8 +43,8 @@ export interface Chunk {
 }
 
 export interface ReadEvents {
-  /** Part of a read was not in the page cache and went to the disk off the event loop. */
-  diskRead(): void;
+  /** Part of a read was not in the page cache and went to the disk off the event loop; `direct`: past the page cache. */
+  diskRead(direct: boolean): void;
   /** The file's bytes no longer match their checksums (rewritten in place, or bit rot); `slot` is the entry's key in the tier. */
   mismatch(file: string, slot: string): void;
 }
@@ -42,6 +52,8 @@ export interface ReadEvents {
 /** What an entry asks of its tier. */
 interface TierServices {
   readonly events: Partial<ReadEvents>;
+  /** Whether buffer() gives page-aligned buffers, which O_DIRECT reads need. */
+  readonly aligned: boolean;
   buffer(): Buffer;
   recycle(buf: Buffer): void;
   mismatch(e: ReadEntry<unknown>): void;
@@ -59,6 +71,10 @@ export class ReadEntry<R> {
   usedAt: number;
   revalidating: Promise<ReadEntry<R> | undefined> | undefined;
   private fd: Promise<number> | undefined;
+  /** The O_DIRECT descriptor, opened on the first read past the page cache; undefined inside if the file system refuses O_DIRECT. */
+  private directFd: Promise<number | undefined> | undefined;
+  /** When the object's bytes last went through the page cache (its load, or a buffered read). */
+  private cachedAt: number;
   private users = 0;
   private closed = false;
   private retiredAt = 0;
@@ -74,7 +90,7 @@ export class ReadEntry<R> {
     private readonly tier: TierServices,
     private readonly statSize = file.size,
   ) {
-    this.checkedAt = this.usedAt = Date.now();
+    this.checkedAt = this.usedAt = this.cachedAt = Date.now();
   }
 
   /** Counts a use; true when the memory tier should take the object back (it turned hot). */
@@ -96,10 +112,7 @@ export class ReadEntry<R> {
         const want = Math.min(CHUNK, stop - at);
         const buf = this.tier.buffer();
         let got = native.readAt(fd, buf.subarray(0, want), at, true);
-        if (got < want) {
-          this.tier.events.diskRead?.();
-          got += await readFully(fd, buf, got, want - got, at + got);
-        }
+        if (got < want) got = await this.fromDisk(fd, buf, got, want, at);
         const bytes = buf.subarray(0, got);
         if (got !== want || !blocksMatch(bytes, at / BLOCK, this.file.blocks, this.file.size, native.crc32c)) {
           this.tier.mismatch(this);
@@ -117,6 +130,22 @@ export class ReadEntry<R> {
       this.users--;
       if (this.closed) this.closeIfIdle();
     }
+  }
+
+  /** Reads the rest of buf[0, want) (the file from `at`) from the disk, past the page cache if it cannot keep the object; returns the bytes now in buf. */
+  private async fromDisk(fd: number, buf: Buffer, got: number, want: number, at: number): Promise<number> {
+    const now = Date.now();
+    const direct = this.tier.aligned && now - this.cachedAt < RECACHE_MS ? await this.openDirect(fd) : undefined;
+    this.tier.events.diskRead?.(direct !== undefined);
+    if (direct === undefined) {
+      this.cachedAt = now;
+      return got + (await readFully(fd, buf, got, want - got, at + got));
+    }
+    // The whole step again (bytes of a partial RWF_NOWAIT read need not end on an aligned offset),
+    // rounded up to an aligned length (within buf: CHUNK is a multiple); past the object, a cache
+    // file's trailer may follow.
+    const aligned = Math.ceil(want / DIRECT_ALIGN) * DIRECT_ALIGN;
+    return Math.min(want, await readFully(direct, buf, 0, aligned, at));
   }
 
   /** The bytes of [start, start + length) in one new Buffer (for multipart bodies). */
@@ -155,6 +184,16 @@ export class ReadEntry<R> {
     setTimeout(() => this.closeIfIdle(), RETIRE_GRACE_MS + 10).unref(); // (+10: never a hair early)
   }
 
+  /**
+   * An O_DIRECT descriptor of the file `fd` has open (reopened through /proc, so it is the same
+   * file even if its path was since renamed over or unlinked), or undefined where that cannot be
+   * had (no O_DIRECT on the file system, as on tmpfs; no /proc): then reads stay buffered.
+   */
+  private openDirect(fd: number): Promise<number | undefined> {
+    this.directFd ??= new Promise((resolve) => open(`/proc/self/fd/${fd}`, constants.O_RDONLY | constants.O_DIRECT, (err, n) => resolve(err ? undefined : n)));
+    return this.directFd;
+  }
+
   /** The descriptor, opened on first use and checked to be the very file the facts describe. */
   private open(): Promise<number> {
     this.fd ??= new Promise<number>((resolve, reject) => {
@@ -171,13 +210,14 @@ export class ReadEntry<R> {
   }
 
   private closeIfIdle(): void {
-    if (this.users > 0 || this.fd === undefined || Date.now() - this.retiredAt < RETIRE_GRACE_MS) return;
-    const fd = this.fd;
-    this.fd = undefined;
-    fd.then(
-      (n) => close(n, () => {}),
-      () => {},
-    );
+    if (this.users > 0 || Date.now() - this.retiredAt < RETIRE_GRACE_MS) return;
+    for (const fd of [this.fd, this.directFd]) {
+      fd?.then(
+        (n) => n !== undefined && close(n, () => {}),
+        () => {},
+      );
+    }
+    this.fd = this.directFd = undefined;
   }
 }
 
@@ -191,12 +231,16 @@ export function readFacts(f: StoredFile): ReadFacts | undefined {
 export class ReadTier<E extends ReadEntry<unknown>> implements TierServices {
   private readonly lru: LRUCache<string, E>;
   private readonly spare: Buffer[] = [];
+  readonly aligned: boolean;
 
   constructor(
     readonly events: Partial<ReadEvents> = {},
     maxFiles = READ_TIER_FILES,
   ) {
     this.lru = new LRUCache<string, E>({ max: maxFiles, dispose: (e) => e.retire() });
+    const first = native.alignedBuffer(CHUNK);
+    this.aligned = first !== undefined;
+    if (first !== undefined) this.spare.push(first);
   }
 
   get(slot: string): E | undefined {
@@ -230,7 +274,7 @@ export class ReadTier<E extends ReadEntry<unknown>> implements TierServices {
 
   /** A CHUNK-sized buffer, recycled when one is free: new ones would be new external memory, and V8 runs a full GC every 64 MiB of that. */
   buffer(): Buffer {
-    return this.spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+    return this.spare.pop() ?? (this.aligned ? native.alignedBuffer(CHUNK)! : Buffer.allocUnsafeSlow(CHUNK));
   }
 
   recycle(buf: Buffer): void {

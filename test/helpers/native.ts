@@ -1,6 +1,8 @@
 /** What the native tests need to know about the machine: a Rust toolchain, the active byte path. */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { closeSync, constants, openSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempTree } from './content.js';
 import { fileURLToPath } from 'node:url';
 
 export const NATIVE_DIR = fileURLToPath(new URL('../../native', import.meta.url));
@@ -15,6 +17,20 @@ export const noCargo: string | undefined = spawnSync('cargo', ['--version'], { s
 export function skipping(what: string, reason: string | undefined): boolean {
   if (reason !== undefined) console.warn(`skipped: ${what}: ${reason}`);
   return reason !== undefined;
+}
+
+/** Why the temp dir's file system refuses O_DIRECT (tmpfs does), or undefined when it takes it. */
+export function noDirectIo(): string | undefined {
+  const t = tempTree();
+  try {
+    t.write('probe', Buffer.alloc(4096));
+    closeSync(openSync(join(t.dir, 'probe'), constants.O_RDWR | constants.O_DIRECT));
+    return undefined;
+  } catch (err) {
+    return `no O_DIRECT in ${t.dir} (${(err as NodeJS.ErrnoException).code})`;
+  } finally {
+    t.remove();
+  }
 }
 
 /** How many mappings of `file` this process holds, from the kernel's own list (/proc/self/maps). */
