@@ -3,10 +3,10 @@
  * and the code is what decides 403 against 404 against 500. One test per pool entry point.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { symlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { carry, unwrap } from '../src/pool/carry.js';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, getPriority } from 'node:os';
 import { LoadPool, servingThreads } from '../src/pool/load-pool.js';
 import { CataloguePool } from '../src/catalogue/pool.js';
 import { tempTree } from './helpers/content.js';
@@ -21,6 +21,25 @@ afterAll(async () => {
 describe('the serving pool', () => {
   it('has cores - 1 threads, and at least 4: a load waiting on the disk holds its thread', () => {
     expect(servingThreads()).toBe(Math.max(4, availableParallelism() - 1));
+  });
+
+  it('runs its threads below the event loop\'s priority (nice 10), which keeps its own', async () => {
+    /** The nice value of each of this process's threads (field 19 of /proc/self/task/TID/stat). */
+    const nices = (): number[] =>
+      readdirSync('/proc/self/task').map((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      });
+    await pool.ready(); // (this file's own pool, up before the count)
+    const before = nices().filter((n) => n === 10).length;
+    const two = new LoadPool(2);
+    try {
+      await two.ready();
+      expect(nices().filter((n) => n === 10).length - before).toBe(2);
+      expect(getPriority()).toBe(0);
+    } finally {
+      await two.close();
+    }
   });
 });
 

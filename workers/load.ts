@@ -4,13 +4,31 @@
  * and for playlists parse (hls-parser) and pre-compress; for an object of the disk cache, the
  * same from its cache file (workers/cached.ts). The main thread only adopts the result.
  */
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { relative } from 'node:path';
 import { native } from '../src/native/index.js';
 import { carry } from '../src/pool/carry.js';
 import type { CachedLoadResult, Loaded, LoadResult, LoadTask, PoolTask, WarmTask } from '../src/pool/tasks.js';
 import { copied, isPlaylist, mapped, PLAYLIST_LIMIT } from './bytes.js';
 import { loadCached } from './cached.js';
+
+/**
+ * This thread's scheduling priority (nice) when it shares a core with the event loop: a load
+ * (faulting pages in, checksumming a whole file) must not delay the answers the loop has ready.
+ * At equal priority four busy pool threads left the loop a fifth of a shared core.
+ */
+const POOL_NICE = 10;
+lowerPriority();
+
+function lowerPriority(): void {
+  try {
+    // Linux applies a priority to the one thread whose id is given; /proc/thread-self names it.
+    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), POOL_NICE);
+  } catch {
+    // no /proc, or not allowed: the pool keeps the loop's priority
+  }
+}
 
 const MISSING = { kind: 'missing' } as const;
 const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EISDIR']);
