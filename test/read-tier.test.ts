@@ -12,6 +12,7 @@ import * as vm from 'node:vm';
 import type { RunningServer } from '../src/server/listen.js';
 import { startServer } from './helpers/transport.js';
 import { native } from '../src/native/index.js';
+import { Metrics } from '../src/observe/metrics.js';
 import { BLOCK, blockTable } from '../src/store/blocks.js';
 import { ChangedError, ReadEntry, ReadTier, RECACHE_MS, type Chunk, type ReadFacts } from '../src/store/read-tier.js';
 import { attempt, get, metric, parseMultipart } from './helpers/http.js';
@@ -249,6 +250,16 @@ describe('bytes outside the page cache', () => {
       await s.close(1000);
       t.remove();
     }
+  });
+
+  it('are counted: each in segd_read_tier_disk_reads_total, those past the page cache in segd_read_tier_direct_reads_total too', async () => {
+    const m = new Metrics({ cacheBytes: () => 0, cacheEntries: () => 0, readTierFiles: () => 0, poolQueueDepth: () => 0, sigbusRepairs: () => 0, nativeHandles: () => 0 });
+    m.diskRead(false);
+    m.diskRead(true);
+    m.diskRead(false);
+    const text = await m.registry.metrics();
+    expect(text).toMatch(/^segd_read_tier_disk_reads_total 3$/m);
+    expect(text).toMatch(/^segd_read_tier_direct_reads_total 1$/m);
   });
 
   it.skipIf(skipping('reads past the page cache (a server)', noDirectReads))(
