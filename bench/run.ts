@@ -15,7 +15,7 @@ import { finishReport, formatTable, toMarkdown, type BenchReport, type ScenarioR
 import { SCENARIOS, type Preflight, type Scenario } from './scenarios.js';
 import { GENERATOR_CPU, serverUnavailable, startServer, withServer, type RunningServer } from './servers.js';
 import { ensureTools } from './setup.js';
-import { LOOP_RESOLUTION_MS } from '../src/observe/metrics.js';
+import { loopDelayMs } from '../src/observe/metrics.js';
 
 export type { BenchOptions, BenchReport, ScenarioResult };
 export { defaultOptions };
@@ -129,9 +129,6 @@ interface SegdFigures {
   loopP99Ms: number;
   loopMaxMs: number;
 }
-
-/** The delay in a nodejs_eventloop_lag_* figure: what exceeds the sampling timer's own period. */
-const loopDelayMs = (seconds: number): number => Math.max(0, seconds * 1000 - LOOP_RESOLUTION_MS);
 
 /** What the bench reads from segd's /metrics; NaN where unreadable. */
 async function segdMetrics(baseUrl: string): Promise<SegdFigures> {

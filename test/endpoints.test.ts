@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { startServer, type RunningServer } from '../src/server/listen.js';
 import { indexTree } from '../src/catalogue/indexer.js';
 import { get } from './helpers/http.js';
+import { LOOP_RESOLUTION_MS, loopDelayMs } from '../src/observe/metrics.js';
 import { tempTree, vodPlaylist, type TempTree } from './helpers/content.js';
 import { eventually } from './helpers/wait.js';
 
@@ -42,6 +43,16 @@ describe('endpoints', () => {
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(r.body.toString()).toMatch(/^segd_requests_total/m);
+  });
+
+  it('/metrics: the event-loop figures are intervals of a 10 ms timer, which loopDelayMs takes off', async () => {
+    await get(srv.url, '/metrics'); // (a read starts the figures anew)
+    await new Promise((r) => setTimeout(r, 200));
+    const text = (await get(srv.url, '/metrics')).body.toString();
+    const min = Number(/^nodejs_eventloop_lag_min_seconds (\S+)$/m.exec(text)?.[1]);
+    expect(min).toBeGreaterThanOrEqual((LOOP_RESOLUTION_MS - 0.5) / 1000); // (a timer's ms clock can round down)
+    expect(loopDelayMs(0.0123)).toBeCloseTo(2.3);
+    expect(loopDelayMs(0.005)).toBe(0);
   });
 
   it('/api/catalogue without a manifest: a 404 that says what to run', async () => {

@@ -1,6 +1,7 @@
 // What the soak records every --sample seconds: segd's memory, descriptors and mappings seen
 // from outside (/proc), and its heap, external memory and event-loop delay from its /metrics.
 import http from 'node:http';
+import { loopDelayMs } from '../../src/observe/metrics.js';
 import { FULL_CONTENT } from '../options.js';
 import { cpuSeconds, groupPids, mappingCount, openFds, statusKiB } from '../procs.js';
 import type { Tally } from './traffic.js';
@@ -157,8 +158,8 @@ export class Sampler {
       heapUsed: one('nodejs_heap_size_used_bytes'),
       heapTotal: one('nodejs_heap_size_total_bytes'),
       external: one('nodejs_external_memory_bytes'),
-      loopP99: one('nodejs_eventloop_lag_p99_seconds') * 1000,
-      loopMax: one('nodejs_eventloop_lag_max_seconds') * 1000,
+      loopP99: loopDelayMs(one('nodejs_eventloop_lag_p99_seconds')),
+      loopMax: loopDelayMs(one('nodejs_eventloop_lag_max_seconds')),
       cacheBytes: one('segd_cache_bytes'),
       unexplained: this.tally.unexplained,
       segdStatus,

@@ -15,6 +15,9 @@ export type RequestKind = ContentKind | 'internal';
  */
 export const LOOP_RESOLUTION_MS = 10;
 
+/** The delay in a nodejs_eventloop_lag_* figure (seconds): what exceeds the timer's period, in ms. */
+export const loopDelayMs = (seconds: number): number => Math.max(0, seconds * 1000 - LOOP_RESOLUTION_MS);
+
 const KIND_INDEX: Record<RequestKind, number> = { playlist: 0, segment: 1, other: 2, internal: 3 };
 
 export interface MetricSources {
