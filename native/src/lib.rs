@@ -206,21 +206,20 @@ fn read_at_impl(cx: &Cx) -> Result<napi_value> {
     napi::number(cx.env, filled as f64)
 }
 
-/// Alignment of `alignedBuffer`'s memory: a page, which satisfies O_DIRECT on any device whose
-/// logical block is at most 4 KiB (the buffer's address, the file offset and the length must all
-/// be multiples of it).
-const DIRECT_ALIGN: usize = 4096;
-
-/// Zeroed heap memory at a DIRECT_ALIGN boundary, freed when the Buffer viewing it is collected.
-struct Aligned {
-    ptr: *mut u8,
-    layout: std::alloc::Layout,
+/// Anonymous memory behind an `alignedBuffer`: it starts at a page boundary, which satisfies
+/// O_DIRECT on any device whose logical block is at most 4 KiB, and the kernel fills each page
+/// with zeros on first touch, so a buffer costs memory only where reads fill it (a cgroup at its
+/// limit is not charged for a whole 1 MiB step that a 256 KiB file never fills).
+struct Anonymous {
+    ptr: *mut std::ffi::c_void,
+    len: usize,
 }
 
-impl Drop for Aligned {
+impl Drop for Anonymous {
     fn drop(&mut self) {
-        // SAFETY: ptr came from alloc_zeroed(layout) in aligned_buffer_impl and is freed once.
-        unsafe { std::alloc::dealloc(self.ptr, self.layout) }
+        // SAFETY: ptr..ptr+len is the mapping made in aligned_buffer_impl, unmapped once, when
+        // the one Buffer viewing it is finalized.
+        unsafe { sys::libc::munmap(self.ptr, self.len) };
     }
 }
 
@@ -231,13 +230,15 @@ fn aligned_buffer_impl(cx: &Cx) -> Result<napi_value> {
     if size == 0 || size > 1 << 30 {
         return Err(Error::Range(format!("The value of \"size\" is out of range. It must be > 0 && <= 1073741824. Received {size}")));
     }
-    let layout = std::alloc::Layout::from_size_align(size as usize, DIRECT_ALIGN).map_err(|e| Error::Range(e.to_string()))?;
-    // SAFETY: layout has a non-zero size (checked above).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-    if ptr.is_null() {
-        return Err(Error::Range(format!("cannot allocate {size} bytes")));
+    let len = size as usize;
+    // SAFETY: a new private anonymous mapping; no existing memory is named or touched.
+    let ptr = unsafe {
+        sys::libc::mmap(std::ptr::null_mut(), len, sys::libc::PROT_READ | sys::libc::PROT_WRITE, sys::libc::MAP_PRIVATE | sys::libc::MAP_ANONYMOUS, -1, 0)
+    };
+    if ptr == sys::libc::MAP_FAILED {
+        return Err(Error::Os { errno: errno::last(), syscall: "mmap", path: None });
     }
-    napi::external_buffer(cx.env, ptr, size as usize, Box::new(Aligned { ptr, layout }))
+    napi::external_buffer(cx.env, ptr as *mut u8, len, Box::new(Anonymous { ptr, len }))
 }
 
 /// cachestat(2) is missing (a kernel before 6.5, or a seccomp filter): stop asking.

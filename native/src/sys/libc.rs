@@ -18,6 +18,7 @@ pub type size_t = usize;
 pub type off_t = i64;
 
 pub const PROT_READ: c_int = 0x1;
+pub const PROT_WRITE: c_int = 0x2;
 pub const MAP_SHARED: c_int = 0x01;
 pub const MAP_PRIVATE: c_int = 0x02;
 pub const MAP_FIXED: c_int = 0x10;
