@@ -8,21 +8,14 @@
 import { fstatSync, openSync, readSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { exitOnSignals } from './lifecycle.js';
-import { typeOf } from './types.js';
+import { bareHandler, typeOf, type BareObject } from './bare-http.js';
+import { dirAndPort, exitOnSignals } from './lifecycle.js';
 
-interface Open {
+interface Open extends BareObject {
   fd: number;
-  size: number;
-  etag: string;
-  type: string;
 }
 
-const [dir, portArg] = process.argv.slice(2);
-if (!dir || !portArg) {
-  console.error('usage: bare-pread.ts DIR PORT');
-  process.exit(2);
-}
+const { dir, port } = dirAndPort('bare-pread.ts');
 const root = path.resolve(dir);
 
 /** Buffers up to this size are recycled; a larger body gets one of its own. */
@@ -48,47 +41,20 @@ function openFile(rel: string): Open | null {
   return f;
 }
 
-const RANGE = /^bytes=(\d+)-(\d*)$/;
+const server = http.createServer(
+  bareHandler(
+    (p) => openFile(decodeURIComponent(p)) ?? undefined,
+    (f, start, length, res) => {
+      const buf = length <= BUFFER ? (spare.pop() ?? Buffer.allocUnsafeSlow(BUFFER)) : Buffer.allocUnsafe(length);
+      const n = readSync(f.fd, buf, 0, length, start);
+      res.end(buf.subarray(0, n), () => {
+        if (buf.length === BUFFER) spare.push(buf);
+      });
+    },
+  ),
+);
 
-const server = http.createServer((req, res) => {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const f = openFile(decodeURIComponent(q < 0 ? url : url.slice(0, q)));
-  if (!f) {
-    res.writeHead(404, { 'content-length': 0 });
-    res.end();
-    return;
-  }
-  if (req.headers['if-none-match'] === f.etag) {
-    res.writeHead(304, { etag: f.etag });
-    res.end();
-    return;
-  }
-  const m = req.headers.range ? RANGE.exec(req.headers.range) : null;
-  let start = 0;
-  let end = f.size - 1;
-  if (m) {
-    start = Number(m[1]);
-    end = Math.min(m[2] ? Number(m[2]) : end, end);
-    if (start > end) {
-      res.writeHead(416, { 'content-range': `bytes */${f.size}`, 'content-length': 0 });
-      res.end();
-      return;
-    }
-    res.writeHead(206, { 'content-type': f.type, 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${f.size}`, etag: f.etag });
-  } else {
-    res.writeHead(200, { 'content-type': f.type, 'content-length': f.size, etag: f.etag, 'accept-ranges': 'bytes' });
-  }
-  const length = end - start + 1;
-  if (req.method === 'HEAD' || length === 0) return void res.end();
-  const buf = length <= BUFFER ? (spare.pop() ?? Buffer.allocUnsafeSlow(BUFFER)) : Buffer.allocUnsafe(length);
-  const n = readSync(f.fd, buf, 0, length, start);
-  res.end(buf.subarray(0, n), () => {
-    if (buf.length === BUFFER) spare.push(buf);
-  });
-});
-
-server.listen(Number(portArg), '127.0.0.1', () => {
-  console.log(`bare-pread: serving ${root} on http://127.0.0.1:${portArg}`);
+server.listen(port, '127.0.0.1', () => {
+  console.log(`bare-pread: serving ${root} on http://127.0.0.1:${port}`);
 });
 exitOnSignals(server);
