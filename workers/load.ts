@@ -7,6 +7,7 @@
 import { readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { relative } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { native } from '../src/native/index.js';
 import { carry } from '../src/pool/carry.js';
 import type { CachedLoadResult, Loaded, LoadResult, LoadTask, PoolTask, WarmTask } from '../src/pool/tasks.js';
@@ -19,7 +20,7 @@ import { loadCached } from './cached.js';
  * At equal priority four busy pool threads left the loop a fifth of a shared core.
  */
 const POOL_NICE = 10;
-lowerPriority();
+if (!isMainThread) lowerPriority(); // (a test that imports this module on its own thread keeps its priority)
 
 function lowerPriority(): void {
   try {
