@@ -575,6 +575,27 @@ describe('a read tier entry and its descriptor (in process)', () => {
       expect(reads).toEqual([true, true, true]); // it left again within RECACHE_MS of that pass
     });
 
+    it('a read that goes back through the page cache does so to its end, though its later steps left the cache meanwhile', async () => {
+      const bytes = random(2 * CHUNK);
+      const { file, facts } = written('recache.bin', bytes);
+      const { tier, reads } = watched();
+      const e = new ReadEntry('recache', facts, null, tier);
+      await evict(file);
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + RECACHE_MS + 1 });
+      try {
+        const reading = e.chunks(0, bytes.length);
+        const first = (await reading.next()).value!;
+        const parts = [Buffer.from(first.bytes)];
+        first.release();
+        await evict(file); // the second step is not in the page cache, whatever readahead did
+        for (let r = await reading.next(); !r.done; r = await reading.next()) parts.push(Buffer.from(r.value.bytes));
+        expect(Buffer.concat(parts).equals(bytes)).toBe(true);
+        expect(reads).toEqual([false, false]);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
     it('of an object that its file goes on after (a cache file\'s trailer): the object\'s bytes only', async () => {
       const object = random(BLOCK + 100);
       const { file, facts } = written('trailer.bin', Buffer.concat([object, random(5000)]));

@@ -108,11 +108,14 @@ export class ReadEntry<R> {
       const fd = await this.open();
       const end = start + length;
       const stop = Math.min(this.file.size, Math.ceil(end / BLOCK) * BLOCK); // whole blocks only
+      // Decided at the read's first disk step and kept for the rest: once a step went back
+      // through the page cache, the next must not take that for a sign the cache cannot keep it.
+      let past: boolean | undefined;
       for (let at = start - (start % BLOCK); at < end; at += CHUNK) {
         const want = Math.min(CHUNK, stop - at);
         const buf = this.tier.buffer();
         let got = native.readAt(fd, buf.subarray(0, want), at, true);
-        if (got < want) got = await this.fromDisk(fd, buf, got, want, at);
+        if (got < want) got = await this.fromDisk(fd, buf, got, want, at, (past ??= this.pastPageCache()));
         const bytes = buf.subarray(0, got);
         if (got !== want || !blocksMatch(bytes, at / BLOCK, this.file.blocks, this.file.size, native.crc32c)) {
           this.tier.mismatch(this);
@@ -132,15 +135,19 @@ export class ReadEntry<R> {
     }
   }
 
-  /** Reads the rest of buf[0, want) (the file from `at`) from the disk, past the page cache if it cannot keep the object; returns the bytes now in buf. */
-  private async fromDisk(fd: number, buf: Buffer, got: number, want: number, at: number): Promise<number> {
+  /** Whether a read that must go to the disk goes past the page cache: it could not keep the object (see the top); if not, the object passes through it now. */
+  private pastPageCache(): boolean {
     const now = Date.now();
-    const direct = this.tier.aligned && now - this.cachedAt < RECACHE_MS ? await this.openDirect(fd) : undefined;
+    if (this.tier.aligned && now - this.cachedAt < RECACHE_MS) return true;
+    this.cachedAt = now;
+    return false;
+  }
+
+  /** Reads the rest of buf[0, want) (the file from `at`) from the disk, `past` the page cache or through it; returns the bytes now in buf. */
+  private async fromDisk(fd: number, buf: Buffer, got: number, want: number, at: number, past: boolean): Promise<number> {
+    const direct = past ? await this.openDirect(fd) : undefined;
     this.tier.events.diskRead?.(direct !== undefined);
-    if (direct === undefined) {
-      this.cachedAt = now;
-      return got + (await readFully(fd, buf, got, want - got, at + got));
-    }
+    if (direct === undefined) return got + (await readFully(fd, buf, got, want - got, at + got));
     // The whole step again (bytes of a partial RWF_NOWAIT read need not end on an aligned offset),
     // rounded up to an aligned length (within buf: CHUNK is a multiple); past the object, a cache
     // file's trailer may follow.
