@@ -14,6 +14,7 @@ import { serveCli } from './helpers/cli.js';
 import { attempt, get, getTimed, metric } from './helpers/http.js';
 import { random } from './helpers/content.js';
 import { eventually } from './helpers/wait.js';
+import { evict, noDirectReads, resident, skipping } from './helpers/native.js';
 import { capturedDiagnostics } from './helpers/diagnostics.js';
 
 let origin: FaultOrigin;
@@ -164,6 +165,27 @@ describe('a disk object larger than the memory tier', () => {
       expect(again.body.equals(body)).toBe(true);
       expect(origin.count('/reads/big.ts')).toBe(fetched + 1); // dropped, and fetched again
       expect(await metric(srv.url, 'segd_disk_corrupt_total')).toBe(1); // dropped at the cut, not found rotten again by a load
+    } finally {
+      await srv.close(500);
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(skipping('an edge\'s reads past the page cache', noDirectReads))('read from its cache file after the page cache dropped it: past the page cache, counted, the right bytes', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'segd-reads-'));
+    const srv = await startServer({ origin: origin.url, cacheDir, cacheSize: '1MiB', port: 0, threads: 1, player: false });
+    try {
+      const body = random(2 * 1024 * 1024 + 333);
+      origin.put('/reads/direct.ts', body);
+      expect((await get(srv.url, '/reads/direct.ts')).body.equals(body)).toBe(true); // the fill
+      expect((await get(srv.url, '/reads/direct.ts')).body.equals(body)).toBe(true); // a load from disk
+      const [file] = usage(cacheDir).files;
+      await evict(file!);
+      const [disk, direct] = [await metric(srv.url, 'segd_read_tier_disk_reads_total'), await metric(srv.url, 'segd_read_tier_direct_reads_total')];
+      expect((await get(srv.url, '/reads/direct.ts')).body.equals(body)).toBe(true);
+      expect(await metric(srv.url, 'segd_read_tier_direct_reads_total')).toBeGreaterThanOrEqual(direct + 1);
+      expect(await metric(srv.url, 'segd_read_tier_disk_reads_total')).toBeGreaterThanOrEqual(disk + 1);
+      expect(resident(file!)).toBe(false);
     } finally {
       await srv.close(500);
       rmSync(cacheDir, { recursive: true, force: true });

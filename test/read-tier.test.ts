@@ -4,11 +4,8 @@
  * a file rewritten in place is cut short, never sent as a 200 under its old ETag.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, closeSync, openSync, realpathSync, renameSync, statSync, truncateSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
 import type { RunningServer } from '../src/server/listen.js';
 import { startServer } from './helpers/transport.js';
 import { native } from '../src/native/index.js';
@@ -17,38 +14,11 @@ import { BLOCK, blockTable } from '../src/store/blocks.js';
 import { ChangedError, ReadEntry, ReadTier, RECACHE_MS, type Chunk, type ReadFacts } from '../src/store/read-tier.js';
 import { attempt, get, metric, parseMultipart } from './helpers/http.js';
 import { random, tempTree, type TempTree } from './helpers/content.js';
-import { fdsOn, noDirectIo, skipping } from './helpers/native.js';
+import { evict, fdsOn, noDirectReads, resident, skipping } from './helpers/native.js';
 import { eventually } from './helpers/wait.js';
 
 const SIZE = 3 * 1024 * 1024 + 12345; // bigger than the memory tier below; a short last block
 
-/** Whether any page of `file` is in the page cache (mincore through a mapping of our own, which reads nothing). */
-function resident(file: string): boolean {
-  const m = native.map(file);
-  try {
-    return m.resident(0, m.size);
-  } finally {
-    m.close();
-  }
-}
-
-/**
- * Drops `file`'s pages from the page cache (dd's nocache is posix_fadvise(DONTNEED)). A mapping
- * keeps its pages, so any of ours left unreferenced (a server's first load) is collected first.
- */
-async function evict(file: string): Promise<void> {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as () => void;
-  // The fallback has no mincore, and reads every byte off the event loop anyway.
-  await eventually(() => {
-    gc();
-    spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
-    return native.kind === 'fallback' || !resident(file);
-  }, { what: `the pages of ${file} to leave the page cache` });
-}
-
-/** Why reads past the page cache cannot happen here, or undefined. */
-const noDirectReads = native.kind === 'fallback' ? 'the TypeScript fallback has no page-aligned buffers' : noDirectIo();
 const READ_HITS = 'segd_cache_hits_total{tier="read"}';
 
 let tree: TempTree;
