@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from '../src/server/listen.js';
+import { startServer, type RunningServer } from '../src/server/listen.js';
 import { startFaultOrigin, type FaultOrigin } from './helpers/fault-origin.js';
 import { serveCli } from './helpers/cli.js';
 import { attempt, get, getTimed, metric } from './helpers/http.js';
@@ -131,14 +131,24 @@ describe('hits from the disk tier through a small memory tier', () => {
 });
 
 describe('a disk object larger than the memory tier', () => {
-  it('is loaded once, then read from its cache file per request; bit rot found while reading cuts the answer short and drops the object', async () => {
+  /** An edge with a 1 MiB memory tier, `body` at `path` filled and loaded once from its cache file; then `run`. */
+  async function filledAndLoaded(path: string, body: Buffer, run: (srv: RunningServer, cacheDir: string) => Promise<void>): Promise<void> {
     const cacheDir = mkdtempSync(join(tmpdir(), 'segd-reads-'));
     const srv = await startServer({ origin: origin.url, cacheDir, cacheSize: '1MiB', port: 0, threads: 1, player: false });
     try {
-      const body = random(3 * 1024 * 1024 + 777);
-      origin.put('/reads/big.ts', body);
-      expect((await get(srv.url, '/reads/big.ts')).body.equals(body)).toBe(true); // the fill
-      expect((await get(srv.url, '/reads/big.ts')).body.equals(body)).toBe(true); // a load from disk
+      origin.put(path, body);
+      expect((await get(srv.url, path)).body.equals(body)).toBe(true); // the fill
+      expect((await get(srv.url, path)).body.equals(body)).toBe(true); // a load from disk
+      await run(srv, cacheDir);
+    } finally {
+      await srv.close(500);
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  }
+
+  it('is loaded once, then read from its cache file per request; bit rot found while reading cuts the answer short and drops the object', async () => {
+    const body = random(3 * 1024 * 1024 + 777);
+    await filledAndLoaded('/reads/big.ts', body, async (srv, cacheDir) => {
       const loads = await metric(srv.url, 'segd_pool_task_seconds_count');
       const hits = await metric(srv.url, 'segd_cache_hits_total{tier="disk"}');
       for (let i = 0; i < 5; i++) {
@@ -165,20 +175,12 @@ describe('a disk object larger than the memory tier', () => {
       expect(again.body.equals(body)).toBe(true);
       expect(origin.count('/reads/big.ts')).toBe(fetched + 1); // dropped, and fetched again
       expect(await metric(srv.url, 'segd_disk_corrupt_total')).toBe(1); // dropped at the cut, not found rotten again by a load
-    } finally {
-      await srv.close(500);
-      rmSync(cacheDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it.skipIf(skipping('an edge\'s reads past the page cache', noDirectReads))('read from its cache file after the page cache dropped it: past the page cache, counted, the right bytes', async () => {
-    const cacheDir = mkdtempSync(join(tmpdir(), 'segd-reads-'));
-    const srv = await startServer({ origin: origin.url, cacheDir, cacheSize: '1MiB', port: 0, threads: 1, player: false });
-    try {
-      const body = random(2 * 1024 * 1024 + 333);
-      origin.put('/reads/direct.ts', body);
-      expect((await get(srv.url, '/reads/direct.ts')).body.equals(body)).toBe(true); // the fill
-      expect((await get(srv.url, '/reads/direct.ts')).body.equals(body)).toBe(true); // a load from disk
+    const body = random(2 * 1024 * 1024 + 333);
+    await filledAndLoaded('/reads/direct.ts', body, async (srv, cacheDir) => {
       const [file] = usage(cacheDir).files;
       await evict(file!);
       const [disk, direct] = [await metric(srv.url, 'segd_read_tier_disk_reads_total'), await metric(srv.url, 'segd_read_tier_direct_reads_total')];
@@ -186,10 +188,7 @@ describe('a disk object larger than the memory tier', () => {
       expect(await metric(srv.url, 'segd_read_tier_direct_reads_total')).toBeGreaterThanOrEqual(direct + 1);
       expect(await metric(srv.url, 'segd_read_tier_disk_reads_total')).toBeGreaterThanOrEqual(disk + 1);
       expect(resident(file!)).toBe(false);
-    } finally {
-      await srv.close(500);
-      rmSync(cacheDir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
