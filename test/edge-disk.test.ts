@@ -14,7 +14,8 @@ import { serveCli } from './helpers/cli.js';
 import { attempt, get, getTimed, metric } from './helpers/http.js';
 import { random } from './helpers/content.js';
 import { eventually } from './helpers/wait.js';
-import { evict, noDirectReads, resident, skipping } from './helpers/native.js';
+import { skipping } from './helpers/native.js';
+import { evict, noDirectReads, resident } from './helpers/page-cache.js';
 import { capturedDiagnostics } from './helpers/diagnostics.js';
 
 let origin: FaultOrigin;

@@ -14,7 +14,8 @@ import { BLOCK, blockTable } from '../src/store/blocks.js';
 import { ChangedError, ReadEntry, ReadTier, RECACHE_MS, type Chunk, type ReadFacts } from '../src/store/read-tier.js';
 import { attempt, get, metric, parseMultipart } from './helpers/http.js';
 import { random, tempTree, type TempTree } from './helpers/content.js';
-import { evict, fdsOn, noDirectReads, resident, skipping } from './helpers/native.js';
+import { fdsOn, skipping } from './helpers/native.js';
+import { evict, noDirectReads, resident } from './helpers/page-cache.js';
 import { eventually } from './helpers/wait.js';
 
 const SIZE = 3 * 1024 * 1024 + 12345; // bigger than the memory tier below; a short last block
