@@ -140,7 +140,7 @@ export async function createEdge(
       });
     },
     events: {
-      hit: (tier) => metrics.cacheHits.inc({ tier }),
+      hit: (tier) => metrics.hit(tier),
       miss: () => metrics.cacheMisses.inc(),
       collapsed: () => m.collapsed.inc(),
       stale: (why) => m.staleServed.inc({ reason: why }),

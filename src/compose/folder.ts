@@ -41,7 +41,7 @@ export function createFolderStore(d: FolderDeps): FileStore<Representation> {
         reprDigest: manifest?.reprDigest(f.file, f.size, f.mtimeMs, f.crc32c),
       }),
     events: {
-      hit: (tier) => metrics.cacheHits.inc({ tier }),
+      hit: (tier) => metrics.hit(tier),
       miss: () => metrics.cacheMisses.inc(),
       evict: () => metrics.cacheEvictions.inc(),
       rewarm: () => metrics.cacheRewarms.inc(),

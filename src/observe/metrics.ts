@@ -8,6 +8,9 @@ import type { ContentKind } from '../http/content-type.js';
 
 export type RequestKind = ContentKind | 'internal';
 
+/** Where a hit was answered from: the memory tier, the read tier (a folder's), the disk tier (an edge's). */
+export type CacheTier = 'memory' | 'read' | 'disk';
+
 /**
  * The period of prom-client's event-loop timer. Its nodejs_eventloop_lag_* figures are that
  * timer's whole intervals (Node's monitorEventLoopDelay records them so), so an idle loop shows
@@ -61,8 +64,8 @@ export interface EdgeMetrics {
 export class Metrics {
   readonly registry = new Registry();
   private readonly requestTally = new Map<number, { status: string; kind: RequestKind; n: number }>();
-  private readonly bytesTally: Record<RequestKind, number> = { playlist: 0, segment: 0, other: 0, internal: 0 };
-  readonly cacheHits: Counter<'tier'>;
+  private readonly bytesTally: Tally<RequestKind> = { playlist: 0, segment: 0, other: 0, internal: 0 };
+  private readonly hitTally: Tally<CacheTier> = { memory: 0, read: 0, disk: 0 };
   readonly cacheMisses: Counter;
   readonly cacheEvictions: Counter;
   readonly cacheRewarms: Counter;
@@ -102,13 +105,18 @@ export class Metrics {
       help: 'Response body bytes handed to sockets',
       labelNames: ['kind'],
       collect() {
-        for (const kind of Object.keys(bytesTally) as RequestKind[]) {
-          if (bytesTally[kind] > 0) this.labels(kind).inc(bytesTally[kind]);
-          bytesTally[kind] = 0;
-        }
+        flush(bytesTally, this);
       },
     });
-    this.cacheHits = counter({ name: 'segd_cache_hits_total', help: 'Requests answered from a cache tier (memory; read: from the file, checked block by block; disk for an edge)', labelNames: ['tier'] });
+    const hitTally = this.hitTally;
+    counter({
+      name: 'segd_cache_hits_total',
+      help: 'Requests answered from a cache tier (memory; read: from the file, checked block by block; disk for an edge)',
+      labelNames: ['tier'],
+      collect() {
+        flush(hitTally, this);
+      },
+    });
     this.cacheMisses = counter({ name: 'segd_cache_misses_total', help: 'Objects loaded through the worker pool' });
     this.cacheEvictions = counter({ name: 'segd_cache_evictions_total', help: 'Objects evicted to stay within the cache size' });
     this.cacheRewarms = counter({ name: 'segd_cache_rewarms_total', help: 'Cached objects whose pages the kernel had dropped, read back in the pool before sending' });
@@ -201,5 +209,20 @@ export class Metrics {
 
   body(kind: RequestKind, bytes: number): void {
     this.bytesTally[kind] += bytes;
+  }
+
+  /** A request answered from a cache tier. */
+  hit(tier: CacheTier): void {
+    this.hitTally[tier]++;
+  }
+}
+
+/** Counts by one label's value, handed to prom-client at scrape time. */
+type Tally<K extends string> = Record<K, number>;
+
+function flush<K extends string>(tally: Tally<K>, counter: Counter<string>): void {
+  for (const value of Object.keys(tally) as K[]) {
+    if (tally[value] > 0) counter.labels(value).inc(tally[value]);
+    tally[value] = 0;
   }
 }
