@@ -238,6 +238,8 @@ describe('adopting what a pool task loaded', () => {
     expect(stored.view(5, 10).equals(bytes.subarray(5, 15))).toBe(true);
     expect(stored.view(0, 1000).equals(bytes)).toBe(true);
     expect(stored.view(5, 10).buffer).toBe(bytes.buffer); // a view, not a copy
+    expect(stored.view(0, 1000)).toBe(stored.view(0, 1000)); // the whole object: one Buffer, not a new view per answer
+    expect(stored.view(0, 999)).not.toBe(stored.view(0, 999));
   });
 
   it('a copy without compressed variants has none', () => {
@@ -265,6 +267,8 @@ describe('adopting what a pool task loaded', () => {
       expect(stored.view(100, 50).equals(bytes.subarray(100, 150))).toBe(true);
       expect(stored.view(3990, 100).equals(bytes.subarray(3990, 4000))).toBe(true); // the trailer's bytes are not the object's
       expect(mapping!.slice(0, 5000).equals(bytes)).toBe(true);
+      expect(stored.view(0, 4000)).toBe(stored.view(0, 4000));
+      expect(stored.view(0, 4000).equals(bytes.subarray(0, 4000))).toBe(true);
     } finally {
       mapping?.close();
     }

@@ -58,7 +58,7 @@ export function adopt(file: string, r: Loaded): { stored: StoredFile; mapping: M
         playlist: r.playlist,
         gzip: r.gzip && toBuffer(r.gzip),
         br: r.br && toBuffer(r.br),
-        view: (start, length) => whole.subarray(start, start + length),
+        view: viewsOf(whole),
       },
       mapping: undefined,
     };
@@ -74,10 +74,15 @@ export function adopt(file: string, r: Loaded): { stored: StoredFile; mapping: M
       playlist: undefined,
       gzip: undefined,
       br: undefined,
-      view: whole ? (start, length) => whole.subarray(start, start + length) : (start, length) => mapping.slice(start, length),
+      view: whole ? viewsOf(whole) : (start, length) => mapping.slice(start, length),
     },
     mapping,
   };
+}
+
+/** Views of `whole`; the whole object is `whole` itself, so a full answer makes no new Buffer. */
+function viewsOf(whole: Buffer): StoredFile['view'] {
+  return (start, length) => (start === 0 && length === whole.length ? whole : whole.subarray(start, start + length));
 }
 
 /** Structured clone turns Buffers into plain Uint8Arrays; wrap without copying. */
