@@ -20,6 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
 import type { Server, Socket } from 'node:net';
 import { addressKey } from './address.js';
+import type { H2Request } from './h2-exchange.js';
 
 interface Connection {
   readonly address: string;
@@ -92,23 +93,24 @@ export class Connections {
       c.app = tls;
       tls[RECORD] = c;
     });
-    server.on('session', (session: ServerHttp2Session) => {
+    server.on('session', (session: ServerHttp2Session & Tagged) => {
       const c = recordOf(session.socket as Tagged);
       if (c === undefined) return;
       c.session = session;
+      session[RECORD] = c; // its streams' requests find it here, not through the socket's proxy
       if (this.draining) session.close();
     });
     // Before the handler: an answer from the memory tier is written within it, and whether the
     // connection stays open has to be settled before its head goes out.
-    server.prependListener('request', (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
-      const c = recordOf(req.socket as Tagged);
+    server.prependListener('request', (req: IncomingMessage | Http2ServerRequest | H2Request, res: ServerResponse | Http2ServerResponse) => {
+      const c = 'stream' in req ? (req.stream.session as Tagged | undefined)?.[RECORD] : recordOf(req.socket as Tagged);
       if (c === undefined) return;
       c.busy++;
       c.served++;
       // Draining: this answer says `Connection: close`, so the client opens its next request on
       // a new connection (to a server still accepting) instead of racing the close of this one.
       if (this.draining && c.session === undefined) (res as ServerResponse).shouldKeepAlive = false;
-      res.once('close', () => {
+      res.on('close', () => {
         if (--c.busy > 0) return;
         c.idleSince = Date.now();
         if (this.draining && c.session === undefined) c.app.destroySoon(); // after the last byte is flushed
