@@ -35,6 +35,8 @@ group('describe', () => {
       partial: ['Accept-Ranges', 'bytes', ...common],
       notModified: common,
     });
+    // Frozen: shared by every request of the object, and HTTP/2 keeps what it makes of them (h2-heads.ts).
+    for (const list of [r.identity.full, r.identity.partial, r.identity.notModified]) expect(Object.isFrozen(list)).toBe(true);
   });
 
   it('a compressible playlist: every variant varies by Accept-Encoding, and the encoded ones say so in ETag and Content-Encoding', () => {

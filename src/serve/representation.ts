@@ -73,9 +73,11 @@ export function describe(file: ObjectFacts, o: DescribeOptions): Representation 
       validators: { etag, lastModifiedSec },
       body,
       length,
-      full: ['Content-Type', contentType, 'Content-Length', String(length), ...entity],
-      partial: entity,
-      notModified: common,
+      // Frozen: every request of the representation shares them, and HTTP/2 keeps the header
+      // object it makes of a frozen list (server/h2-exchange.ts).
+      full: Object.freeze(['Content-Type', contentType, 'Content-Length', String(length), ...entity]),
+      partial: Object.freeze(entity),
+      notModified: Object.freeze(common),
     };
   };
 

@@ -10,30 +10,15 @@
  * headers): 21.3-22.3k req/s through it, 35.7-37.5k on the stream API.
  */
 import type { ServerResponse } from 'node:http';
-import type { Http2SecureServer, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Http2SecureServer, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { cut } from '../serve/drained.js';
-
-/** Fields HTTP/2 forbids (RFC 9113, 8.2.2): a response carrying one would be refused by the client. */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-
-/** Header names in lower case, as HTTP/2 sends them; remembered, since segd sends the same few all day. */
-const lowered = new Map<string, string>();
-function h2Name(name: string): string {
-  let l = lowered.get(name);
-  if (l === undefined) {
-    l = name.toLowerCase();
-    if (lowered.size < 256) lowered.set(name, l);
-  }
-  return l;
-}
+import { h2Name, HeadSender } from './h2-heads.js';
 
 export class H2Request {
   readonly httpVersionMajor = 2;
   readonly method: string;
   readonly url: string;
-  /** The connection's socket (TLS), as node:http's request has it. */
-  readonly socket: Socket;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -41,11 +26,17 @@ export class H2Request {
   ) {
     this.method = headers[':method'] ?? '';
     this.url = headers[':path'] ?? '';
-    this.socket = stream.session!.socket as Socket;
+  }
+
+  /** The connection's socket (TLS), as node:http's request has it: node:http2's proxy of it, read only when asked (the access log). */
+  get socket(): Socket {
+    return this.stream.session!.socket as Socket;
   }
 }
 
 type Listener = (...args: unknown[]) => void;
+
+const ignore = (): void => undefined;
 
 export class H2Response {
   statusCode = 200;
@@ -58,6 +49,7 @@ export class H2Response {
   constructor(
     readonly stream: ServerHttp2Stream,
     readonly req: H2Request,
+    private readonly heads: HeadSender,
   ) {}
 
   get destroyed(): boolean {
@@ -135,16 +127,8 @@ export class H2Response {
   private respond(endStream: boolean): boolean {
     if (this.headersSent) return !this.stream.destroyed;
     if (this.stream.destroyed || this.stream.closed) return false;
-    const out: OutgoingHttpHeaders = { ':status': this.statusCode };
-    const h = this.head ?? [];
-    for (let i = 0; i + 1 < h.length; i += 2) {
-      const name = h2Name(h[i]!);
-      if (CONNECTION_SPECIFIC.has(name)) continue;
-      const prev = out[name];
-      out[name] = prev === undefined ? h[i + 1]! : Array.isArray(prev) ? [...prev, h[i + 1]!] : [String(prev), h[i + 1]!];
-    }
-    if (this.extra) for (const [name, value] of this.extra) out[name] = value;
-    this.stream.respond(out, { endStream }); // (a header node:http2 refuses throws here, with nothing sent: the handler's 500 can still go)
+    // (a header node:http2 refuses throws here, with nothing sent: the handler's 500 can still go)
+    this.heads.respond(this.stream, this.statusCode, this.head ?? [], this.extra, endStream);
     this.headersSent = true;
     this.endedByHead = endStream;
     return true;
@@ -163,10 +147,11 @@ export function answerStreams(server: Http2SecureServer): boolean {
   const compat = server.listeners('stream').filter((l) => l.name === 'bound onServerStream');
   if (compat.length !== 1) return false;
   server.off('stream', compat[0] as Listener);
+  const heads = new HeadSender();
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    stream.on('error', () => undefined); // a reset stream's error: its 'close' tells the response everything
+    stream.on('error', ignore); // a reset stream's error: its 'close' tells the response everything
     const req = new H2Request(stream, headers);
-    server.emit('request', req, new H2Response(stream, req));
+    server.emit('request', req, new H2Response(stream, req, heads));
   });
   return true;
 }
