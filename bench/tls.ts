@@ -40,6 +40,8 @@ export interface TlsOptions {
   pin: boolean;
   /** Per-request log of h2load for its p50/p99. */
   latencyLog: boolean;
+  /** Times every server is measured, in alternating order; ratios are taken within a round. */
+  rounds: number;
   outDir: string | null;
   log: (line: string) => void;
 }
@@ -58,6 +60,7 @@ export function defaultTlsOptions(o: Partial<TlsOptions> = {}): TlsOptions {
     workers: 1,
     pin: true,
     latencyLog: true,
+    rounds: 1,
     outDir: path.join(BENCH_DIR, 'results'),
     log: (line) => console.log(line),
     ...o,
@@ -75,6 +78,8 @@ export const TLS_USAGE = `usage: npx tsx bench/tls.ts [options]
   --segd-cli FILE         segd's CLI (default dist/src/cli/main.js; a .ts file runs via tsx)
   --workers N             segd --workers N against nginx worker_processes N, unpinned (default 1, pinned)
   --no-latency-log        no h2load --log-file (no p50/p99 for HTTP/2)
+  --rounds N              measure every server N times, in alternating order (default 1); the
+                          ratios are taken within each round, and their medians reported
   --no-pin                do not pin the server to CPU 0 and the generator to CPU 1
   --out DIR               where tls-<timestamp>.{json,md} go (default bench/results)
 needs: openssl, nginx (nginx-light), wrk, h2load (nghttp2-client); segd built (npm run build:ts)`;
@@ -85,6 +90,7 @@ export function parseTlsArgs(argv: string[]): TlsOptions | null {
     if (flag === '--cache-size') o.segdCacheSize = args.value(flag);
     else if (flag === '--no-latency-log') o.latencyLog = false;
     else if (flag === '--workers') o.workers = Math.floor(args.number(flag, 1));
+    else if (flag === '--rounds') o.rounds = Math.floor(args.number(flag, 1));
     else return false;
     return true;
   });
@@ -92,6 +98,8 @@ export function parseTlsArgs(argv: string[]): TlsOptions | null {
 }
 
 export interface TlsRow extends LoadFigures {
+  /** 1, 2, ...: the round of the run (--rounds). */
+  round: number;
   scenario: TlsScenarioName;
   protocol: 'HTTP/1.1' | 'HTTP/2';
   server: TlsServerName;
@@ -118,6 +126,7 @@ export interface TlsReport {
   pinned: boolean;
   /** Processes per server. */
   workers: number;
+  rounds: number;
   machine: { cpus: number; cpuModel: string; loadavgStart: number[]; loadavgEnd: number[]; node: string; nodeOpenssl: string };
   tools: Record<string, string | null>;
   servers: Array<{ name: TlsServerName; notes: string[]; error: string | null }>;
@@ -133,6 +142,7 @@ function version(cmd: string, args: string[], pattern: RegExp): string | null {
 }
 
 const empty = (s: TlsScenario, server: TlsServerName, failed: string, pre = '', tls = ''): TlsRow => ({
+  round: 1,
   scenario: s.name,
   protocol: s.protocol,
   server,
@@ -200,31 +210,71 @@ const f = (n: number, d = 0): string => (Number.isFinite(n) ? n.toFixed(d) : '-'
 const fk = (n: number): string => (!Number.isFinite(n) ? '-' : n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0));
 const fms = (n: number): string => (!Number.isFinite(n) ? '-' : n < 10 ? n.toFixed(2) : n.toFixed(1));
 
+/** The servers segd's rows are compared with, each in a column of its own. */
+const ANCHORS: ReadonlyArray<readonly [TlsServerName, string]> = [
+  ['nginx', 'segd ÷ nginx'],
+  ['node-h2', 'segd ÷ node:http2'],
+  ['node-h2-fields', "segd ÷ node:http2 with segd's fields"],
+];
+
+/** segd's req/s over `anchor`'s in the same scenario and round, or undefined where either is missing or failed. */
+function ratio(report: TlsReport, r: TlsRow, anchor: TlsServerName): number | undefined {
+  if (r.server !== 'segd' || r.failed) return undefined;
+  const a = report.rows.find((x) => x.server === anchor && x.scenario === r.scenario && x.round === r.round && !x.failed);
+  return a === undefined ? undefined : r.reqPerSec / a.reqPerSec;
+}
+
+/** Per scenario and anchor: the median of the rounds' ratios, and their range. */
+export function medianRatios(report: TlsReport): Array<{ scenario: TlsScenarioName; anchor: TlsServerName; median: number; min: number; max: number; rounds: number }> {
+  const out = [];
+  for (const scenario of TLS_SCENARIOS) {
+    for (const [anchor] of ANCHORS) {
+      const ratios = report.rows
+        .filter((r) => r.scenario === scenario)
+        .map((r) => ratio(report, r, anchor))
+        .filter((x): x is number => x !== undefined)
+        .sort((a, b) => a - b);
+      if (ratios.length === 0) continue;
+      const mid = ratios.length >> 1;
+      const median = ratios.length % 2 === 1 ? ratios[mid]! : (ratios[mid - 1]! + ratios[mid]!) / 2;
+      out.push({ scenario, anchor, median, min: ratios[0]!, max: ratios[ratios.length - 1]!, rounds: ratios.length });
+    }
+  }
+  return out;
+}
+
 export function tlsMarkdown(report: TlsReport): string {
-  const head = ['scenario', 'server', 'load', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'srv CPU', 'CPU s/GB', 'gen CPU', 'segd ÷ nginx', 'segd ÷ node:http2'];
+  const rounds = report.rounds > 1;
+  const head = ['scenario', 'server', ...(rounds ? ['round'] : []), 'load', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'srv CPU', 'CPU s/GB', 'gen CPU', ...ANCHORS.map(([, title]) => title)];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const scenario of TLS_SCENARIOS) {
-    const rows = report.rows.filter((r) => r.scenario === scenario);
-    const nginx = rows.find((r) => r.server === 'nginx' && !r.failed);
-    const bare = rows.find((r) => r.server === 'node-h2' && !r.failed);
-    for (const r of rows) {
+    for (const r of report.rows.filter((x) => x.scenario === scenario)) {
+      const who = `${r.scenario} | ${r.server}${r.failed && r.requests > 0 ? ` (failed: ${r.failed})` : ''}${rounds ? ` | ${r.round}` : ''}`;
       if (r.requests === 0) {
-        lines.push(`| ${r.scenario} | ${r.server} | ${r.generator} | ${r.failed}${r.preflight ? `: ${r.preflight.replace(/\|/g, '/')}` : ''} |${' |'.repeat(head.length - 4)}`);
+        lines.push(`| ${who} | ${r.generator} | ${r.failed}${r.preflight ? `: ${r.preflight.replace(/\|/g, '/')}` : ''} |${' |'.repeat(head.length - (rounds ? 5 : 4))}`);
         continue;
       }
-      const ratio = r.server === 'segd' && nginx && !r.failed ? `${(r.reqPerSec / nginx.reqPerSec).toFixed(2)} (CPU/GB ${(r.cpuSecPerGB / nginx.cpuSecPerGB).toFixed(2)})` : '';
-      const ofBare = r.server === 'segd' && bare && !r.failed ? (r.reqPerSec / bare.reqPerSec).toFixed(2) : '';
+      const nginx = report.rows.find((x) => x.server === 'nginx' && x.scenario === r.scenario && x.round === r.round && !x.failed);
+      const ratios = ANCHORS.map(([anchor]) => {
+        const x = ratio(report, r, anchor);
+        if (x === undefined) return '';
+        return anchor === 'nginx' ? `${x.toFixed(2)} (CPU/GB ${(r.cpuSecPerGB / nginx!.cpuSecPerGB).toFixed(2)})` : x.toFixed(2);
+      });
       lines.push(
-        `| ${r.scenario} | ${r.server}${r.failed ? ` (failed: ${r.failed})` : ''} | ${r.generator} | ${fk(r.reqPerSec)}${r.generatorCpu >= GENERATOR_BOUND ? '*' : ''} | ${f(r.bytesPerSec / 1e6)} | ${fms(r.p50Ms)} | ${fms(r.p99Ms)} | ${r.errors} | ${r.non2xx} | ${f(r.serverCpu, 2)} | ${f(r.cpuSecPerGB, 2)} | ${f(r.generatorCpu, 2)} | ${ratio} | ${ofBare} |`,
+        `| ${who} | ${r.generator} | ${fk(r.reqPerSec)}${r.generatorCpu >= GENERATOR_BOUND ? '*' : ''} | ${f(r.bytesPerSec / 1e6)} | ${fms(r.p50Ms)} | ${fms(r.p99Ms)} | ${r.errors} | ${r.non2xx} | ${f(r.serverCpu, 2)} | ${f(r.cpuSecPerGB, 2)} | ${f(r.generatorCpu, 2)} | ${ratios.join(' | ')} |`,
       );
     }
+  }
+  if (rounds) {
+    lines.push('', `Medians over the rounds (segd's req/s over the anchor's in the same round; the range in brackets):`);
+    for (const m of medianRatios(report)) lines.push(`- ${m.scenario}, segd ÷ ${m.anchor}: **${m.median.toFixed(2)}** over ${m.rounds} round${m.rounds === 1 ? '' : 's'} (${m.min.toFixed(2)}–${m.max.toFixed(2)})`);
   }
   const m = report.machine;
   const t = report.tools;
   return [
     `# segd against nginx over TLS (${report.startedAt})`,
     '',
-    `\`${report.command}\`: ${report.quick ? 'quick, ' : ''}${report.warmupSec} s warm-up + ${report.durationSec} s per server and scenario; ${report.workers} process${report.workers === 1 ? '' : 'es'} per server (segd --workers, nginx worker_processes); ${report.pinned ? 'servers pinned to CPU 0, generators to CPU 1' : 'not pinned: servers and generators share every core'}.`,
+    `\`${report.command}\`: ${report.quick ? 'quick, ' : ''}${report.warmupSec} s warm-up + ${report.durationSec} s per server and scenario${report.rounds > 1 ? `, ${report.rounds} rounds in alternating order` : ''}; ${report.workers} process${report.workers === 1 ? '' : 'es'} per server (segd --workers, nginx worker_processes); ${report.pinned ? 'servers pinned to CPU 0, generators to CPU 1' : 'not pinned: servers and generators share every core'}.`,
     `${m.cpus} × ${m.cpuModel}; load average ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')} at the start, ${m.loadavgEnd.map((x) => x.toFixed(2)).join(' ')} at the end; node ${m.node} (OpenSSL ${m.nodeOpenssl}); ${[t.nginx, t.openssl, t.wrk, t.h2load].filter(Boolean).join(', ')}.`,
     '',
     ...lines,
@@ -275,6 +325,7 @@ export async function runTlsBench(overrides: Partial<TlsOptions> = {}, command =
       warmupSec: opts.warmupSec,
       pinned,
       workers: opts.workers,
+      rounds: opts.rounds,
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model.trim() ?? '?', loadavgStart: os.loadavg(), loadavgEnd: [], node: process.version, nodeOpenssl: process.versions.openssl ?? '?' },
       tools: {
         nginx: version('nginx', ['-v'], /nginx\/[\d.]+/),
@@ -289,48 +340,52 @@ export async function runTlsBench(overrides: Partial<TlsOptions> = {}, command =
       ],
     };
     const perRun = opts.warmupSec + opts.durationSec;
-    log(`tls bench: ${opts.servers.length} servers × ${opts.scenarios.length} scenarios × ${perRun} s ≈ ${Math.ceil((opts.servers.length * opts.scenarios.length * perRun) / 60)} min of load; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    const runs = opts.servers.length * opts.scenarios.length * opts.rounds;
+    log(`tls bench: ${opts.servers.length} servers × ${opts.scenarios.length} scenarios${opts.rounds > 1 ? ` × ${opts.rounds} rounds` : ''} × ${perRun} s ≈ ${Math.ceil((runs * perRun) / 60)} min of load; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     const sctx = { content: data, certs, cpu: pinned ? SERVER_CPU : null, segdCli: opts.segdCli, segdCacheSize: opts.segdCacheSize, workers: opts.workers };
-    for (const name of opts.servers) {
-      const status = { name, notes: [] as string[], error: null as string | null };
-      report.servers.push(status);
-      const why = tlsServerUnavailable(name, sctx);
-      if (why) {
-        status.error = why;
-        log(`${name}: unavailable: ${why}`);
-        continue;
-      }
-      let server: TlsServer;
-      try {
-        server = await startTlsServer(name, sctx);
-      } catch (e) {
-        status.error = `failed to start: ${(e as Error).message}`;
-        log(`${name}: ${status.error}`);
-        continue;
-      }
-      status.notes.push(...server.notes);
-      log(`${name}: serving on ${server.baseUrl} (pid ${server.pid})${server.notes.length ? ` ${server.notes.join('; ')}` : ''}`);
-      await withServer(server, status.notes, log, async () => {
-        for (const sn of opts.scenarios) {
-          const s = TLS_SCENARIO_DEFS[sn];
-          if (!serves(name, s.protocol)) continue;
-          let row: TlsRow;
-          if (server.proc.hasExited()) row = empty(s, name, 'server exited');
-          else {
-            try {
-              row = await measure(server, s, { content: data, ca, opts, genCpu: pinned ? GENERATOR_CPU : null });
-            } catch (e) {
-              row = empty(s, name, `error: ${(e as Error).message.split('\n')[0]}`);
-            }
-          }
-          report.rows.push(row);
-          log(
-            row.requests === 0
-              ? `  ${sn.padEnd(12)} ${row.failed}${row.preflight ? ` (${row.preflight})` : ''}`
-              : `  ${sn.padEnd(12)} ${f(row.reqPerSec).padStart(7)} req/s ${f(row.bytesPerSec / 1e6, 1).padStart(7)} MB/s  p50 ${fms(row.p50Ms)} p99 ${fms(row.p99Ms)} ms  errors ${row.errors}  non-2xx ${row.non2xx}  [${row.generator}, srv ${f(row.serverCpu, 2)} / gen ${f(row.generatorCpu, 2)} CPU, ${f(row.cpuSecPerGB, 2)} s/GB, ${row.tls}]${row.failed ? `  FAILED: ${row.failed}` : ''}`,
-          );
+    // Rounds alternate the servers' order, so a machine that drifts during a run favours none of them.
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const name of round % 2 === 1 ? opts.servers : [...opts.servers].reverse()) {
+        let status = report.servers.find((x) => x.name === name);
+        if (status === undefined) report.servers.push((status = { name, notes: [], error: null }));
+        const why = tlsServerUnavailable(name, sctx);
+        if (why) {
+          status.error = why;
+          log(`${name}: unavailable: ${why}`);
+          continue;
         }
-      });
+        let server: TlsServer;
+        try {
+          server = await startTlsServer(name, sctx);
+        } catch (e) {
+          status.error = `failed to start: ${(e as Error).message}`;
+          log(`${name}: ${status.error}`);
+          continue;
+        }
+        if (round === 1) status.notes.push(...server.notes);
+        log(`${name}${opts.rounds > 1 ? ` (round ${round})` : ''}: serving on ${server.baseUrl} (pid ${server.pid})${server.notes.length ? ` ${server.notes.join('; ')}` : ''}`);
+        await withServer(server, status.notes, log, async () => {
+          for (const sn of opts.scenarios) {
+            const s = TLS_SCENARIO_DEFS[sn];
+            if (!serves(name, s.protocol)) continue;
+            let row: TlsRow;
+            if (server.proc.hasExited()) row = empty(s, name, 'server exited');
+            else {
+              try {
+                row = await measure(server, s, { content: data, ca, opts, genCpu: pinned ? GENERATOR_CPU : null });
+              } catch (e) {
+                row = empty(s, name, `error: ${(e as Error).message.split('\n')[0]}`);
+              }
+            }
+            report.rows.push({ ...row, round });
+            log(
+              row.requests === 0
+                ? `  ${sn.padEnd(12)} ${row.failed}${row.preflight ? ` (${row.preflight})` : ''}`
+                : `  ${sn.padEnd(12)} ${f(row.reqPerSec).padStart(7)} req/s ${f(row.bytesPerSec / 1e6, 1).padStart(7)} MB/s  p50 ${fms(row.p50Ms)} p99 ${fms(row.p99Ms)} ms  errors ${row.errors}  non-2xx ${row.non2xx}  [${row.generator}, srv ${f(row.serverCpu, 2)} / gen ${f(row.generatorCpu, 2)} CPU, ${f(row.cpuSecPerGB, 2)} s/GB, ${row.tls}]${row.failed ? `  FAILED: ${row.failed}` : ''}`,
+            );
+          }
+        });
+      }
     }
     report.finishedAt = new Date().toISOString();
     report.machine.loadavgEnd = os.loadavg();
