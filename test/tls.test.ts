@@ -90,6 +90,53 @@ describe('one port, two protocols', () => {
   });
 });
 
+describe('HTTPS/1.1 bodies', () => {
+  /**
+   * The plaintext of each TLS record of a GET's answer, in order: node's TLS socket decrypts a
+   * record per read (at most 16 KiB), so a head sent on its own arrives as a chunk of its own.
+   */
+  function records(url: string, path: string): Promise<Buffer[]> {
+    return new Promise((resolve, reject) => {
+      const u = new URL(url);
+      const chunks: Buffer[] = [];
+      const sock = tlsConnect({ host: u.hostname, port: Number(u.port), ca: pki.ca, ALPNProtocols: ['http/1.1'] }, () => {
+        sock.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`);
+      });
+      sock.on('data', (c: Buffer) => chunks.push(c));
+      sock.on('end', () => resolve(chunks));
+      sock.on('error', reject);
+    });
+  }
+
+  it('a large body goes after a head of its own (not joined to it, which copies the body); a small one with it', async () => {
+    const r = await records(srv.url, '/vod/seg.m4s');
+    const head = r[0]!.toString('latin1');
+    expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n$/); // the head and nothing else
+    expect(Buffer.concat(r.slice(1)).equals(seg)).toBe(true);
+
+    tree.write('vod/small.m4s', seg.subarray(0, 1000));
+    const small = Buffer.concat(await records(srv.url, '/vod/small.m4s'));
+    expect(small.subarray(small.indexOf('\r\n\r\n') + 4).equals(seg.subarray(0, 1000))).toBe(true);
+    expect((await records(srv.url, '/vod/small.m4s'))[0]!.length).toBeGreaterThan(1000); // head and body in one record
+  });
+
+  it('the same for a body read from its file (the read tier)', async () => {
+    const t = tempTree();
+    t.write('cold.m4s', big);
+    const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, player: false, tls: pki.files, cacheSize: '1MiB' });
+    try {
+      await records(s.url, '/cold.m4s'); // its load: read whole, then known to the read tier
+      const r = await records(s.url, '/cold.m4s');
+      expect(await metric(s.url, 'segd_cache_hits_total{tier="read"}')).toBe(1);
+      expect(r[0]!.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n$/);
+      expect(Buffer.concat(r.slice(1)).equals(big)).toBe(true);
+    } finally {
+      await s.close(1000);
+      t.remove();
+    }
+  });
+});
+
 describe('HTTP/2 streams', () => {
   it('serves many concurrent streams on one connection, by :authority alone, each byte exact', async () => {
     const s = session();

@@ -134,7 +134,7 @@ function sendParts(req: IncomingMessage, res: ServerResponse, ctx: RespondContex
 
 function sendView(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): void | Promise<void> {
   if (req.method === 'HEAD') return finish(res, ctx, e.rep, status, headers);
-  if (e instanceof ReadEntry) return sendRead(res, e, ctx, status, headers, start, length);
+  if (e instanceof ReadEntry) return sendRead(req, res, e, ctx, status, headers, start, length);
   const go = (): void | Promise<void> => {
     if (length > WINDOW) return sendWindows(req, res, e, ctx, status, headers, start, length);
     const body = e.file.view(start, length);
@@ -149,12 +149,27 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: RespondContext, re
   countAndHead(res, ctx, rep, status, headers);
   if (req.method === 'HEAD') return void res.end();
   ctx.metrics.body(rep.kind, body.length);
+  headApart(req, res, body.length);
   res.end(body); // zero-copy: body is a view of the cached object
+}
+
+/** Bodies from this size on go out after a head of their own over HTTPS/1.1 (headApart). */
+const HEAD_APART = 64 * 1024;
+
+/**
+ * Over TLS, node:http hands a response's head and its first body chunk to OpenSSL joined in one
+ * new buffer: a copy of the whole chunk (a 1 MiB segment's, on every answer). A large body goes
+ * after a head sent on its own instead, which costs one more small TLS record. HTTP/2 sends its
+ * HEADERS frame apart anyway, and plain HTTP/1.1 hands both to writev() without a copy.
+ */
+function headApart(req: IncomingMessage, res: ServerResponse, length: number): void {
+  if (length >= HEAD_APART && req.httpVersionMajor === 1 && (req.socket as { encrypted?: boolean }).encrypted === true) res.flushHeaders();
 }
 
 /** A body bigger than one Buffer window, written window by window as the socket drains. */
 async function sendWindows(req: IncomingMessage, res: ServerResponse, e: InMemory, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
   countAndHead(res, ctx, e.rep, status, headers);
+  headApart(req, res, length);
   for (let off = 0; off < length && !gone(res); off += WINDOW) {
     const n = Math.min(WINDOW, length - off);
     const view = e.file.view(start + off, n);
@@ -173,7 +188,7 @@ async function sendWindows(req: IncomingMessage, res: ServerResponse, e: InMemor
  * bytes than its ETag's. The head waits for the first checked chunk: node:http would hold it
  * back until the first write anyway, but node:http2 sends HEADERS at once.
  */
-async function sendRead(res: ServerResponse, e: ReadEntry<Representation>, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
+async function sendRead(req: IncomingMessage, res: ServerResponse, e: ReadEntry<Representation>, ctx: RespondContext, status: number, headers: readonly string[], start: number, length: number): Promise<void> {
   let headed = false;
   try {
     for await (const chunk of e.chunks(start, length)) {
@@ -181,7 +196,10 @@ async function sendRead(res: ServerResponse, e: ReadEntry<Representation>, ctx: 
         chunk.release();
         return;
       }
-      if (!headed) countAndHead(res, ctx, e.rep, status, headers);
+      if (!headed) {
+        countAndHead(res, ctx, e.rep, status, headers);
+        headApart(req, res, length);
+      }
       headed = true;
       ctx.metrics.body(e.rep.kind, chunk.bytes.length);
       if (!res.write(chunk.bytes, chunk.release)) await drained(res);
