@@ -41,16 +41,19 @@ describe('headerObject', () => {
 });
 
 /** A stand-in stream: records what respond() got; `lists: false` refuses an array as Node 20 does. */
-function stream(lists: boolean, refuse?: Error): ServerHttp2Stream & { got: unknown[] } {
+function stream(lists: boolean, refuse?: Error): ServerHttp2Stream & { got: unknown[]; tries: number } {
   const got: unknown[] = [];
-  return {
+  const s = {
     got,
+    tries: 0,
     respond(headers: unknown) {
+      s.tries++;
       if (refuse !== undefined) throw refuse;
       if (Array.isArray(headers) && !lists) throw Object.assign(new TypeError('The "headers" argument must be of type object'), { code: 'ERR_INVALID_ARG_TYPE' });
       got.push(headers);
     },
-  } as unknown as ServerHttp2Stream & { got: unknown[] };
+  };
+  return s as unknown as ServerHttp2Stream & { got: unknown[]; tries: number };
 }
 
 describe('HeadSender', () => {
@@ -77,6 +80,7 @@ describe('HeadSender', () => {
     heads.respond(b, 200, head, undefined, false);
     expect(a.got).toEqual([{ ':status': 200, 'content-type': 'text/plain', 'content-length': '5' }]);
     expect(b.got[0]).toBe(a.got[0]);
+    expect([a.tries, b.tries]).toEqual([2, 1]); // the list tried once, on the first answer only
   });
 
   it('a head that is not frozen, or another status for the same head, is made anew each time', () => {
@@ -90,10 +94,14 @@ describe('HeadSender', () => {
     expect(b.got[0]).not.toBe(a.got[0]);
     const c = stream(true);
     heads.respond(c, 304, head, undefined, true);
-    heads.respond(stream(true), 200, head, undefined, true);
+    const e = stream(true);
+    heads.respond(e, 200, head, undefined, true);
+    expect(e.got[0]).toEqual([':status', '200', 'content-type', 'text/plain', 'content-length', '5']);
     const d = stream(true);
     heads.respond(d, 304, head, undefined, true);
     expect(d.got[0]).toEqual([':status', '304', 'content-type', 'text/plain', 'content-length', '5']);
+    expect(d.got[0]).toBe(c.got[0]); // the first status made of a head is the one kept
+    expect(d.got[0]).not.toBe(e.got[0]);
   });
 
   it('extra fields are sent in either form and never stick to the kept one', () => {

@@ -240,6 +240,7 @@ describe('adopting what a pool task loaded', () => {
     expect(stored.view(5, 10).buffer).toBe(bytes.buffer); // a view, not a copy
     expect(stored.view(0, 1000)).toBe(stored.view(0, 1000)); // the whole object: one Buffer, not a new view per answer
     expect(stored.view(0, 999)).not.toBe(stored.view(0, 999));
+    expect(stored.view(1, 1000).equals(bytes.subarray(1))).toBe(true); // the whole length from elsewhere: not the whole object
   });
 
   it('a copy without compressed variants has none', () => {

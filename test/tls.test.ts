@@ -118,6 +118,12 @@ describe('HTTPS/1.1 bodies', () => {
     const small = Buffer.concat(await records(srv.url, '/vod/small.m4s'));
     expect(small.subarray(small.indexOf('\r\n\r\n') + 4).equals(seg.subarray(0, 1000))).toBe(true);
     expect((await records(srv.url, '/vod/small.m4s'))[0]!.length).toBeGreaterThan(1000); // head and body in one record
+
+    // 64 KiB is the first size sent apart.
+    tree.write('vod/edge.m4s', seg.subarray(0, 64 * 1024));
+    tree.write('vod/below.m4s', seg.subarray(0, 64 * 1024 - 1));
+    expect((await records(srv.url, '/vod/edge.m4s'))[0]!.toString('latin1')).toMatch(/\r\n\r\n$/);
+    expect((await records(srv.url, '/vod/below.m4s'))[0]!.toString('latin1')).not.toMatch(/\r\n\r\n$/);
   });
 
   it('the same for a body read from its file (the read tier)', async () => {

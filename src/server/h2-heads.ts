@@ -37,10 +37,10 @@ export function headerList(status: number, head: readonly string[], extra?: Read
   return list;
 }
 
-/** The same fields as a header object: a repeated name's values become one array. */
+/** The same fields as a header object (of headerList's list: name and value pairs after `:status`); a repeated name's values become one array. */
 export function headerObject(list: readonly string[]): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = { ':status': Number(list[1]) };
-  for (let i = 2; i + 1 < list.length; i += 2) {
+  for (let i = 2; i < list.length; i += 2) {
     const name = list[i]!;
     const value = list[i + 1]!;
     const prev = out[name];
