@@ -36,7 +36,7 @@ describe('headerObject', () => {
     ['status alone', [':status', '304'], { ':status': 304 }],
   ];
   it.each(cases)('%s', (_what, list, want) => {
-    expect(headerObject(list)).toEqual(want);
+    expect(headerObject(list)).toStrictEqual(want);
   });
 });
 
