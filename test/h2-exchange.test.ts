@@ -139,6 +139,9 @@ describe('answerStreams', () => {
       expect(last.res).toBeInstanceOf(H2Response);
       expect((last.req as H2Request).httpVersionMajor).toBe(2);
       expect((last.req as H2Request).method).toBe('GET');
+      // Its socket, read after the stream closed (as the access log's line is written): the connection's.
+      await eventually(() => (last.req as H2Request).stream.closed, { what: 'the stream closed' });
+      expect((last.req as H2Request).socket.remoteAddress).toBe('127.0.0.1');
     });
   });
 

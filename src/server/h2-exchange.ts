@@ -10,7 +10,7 @@
  * headers): 21.3-22.3k req/s through it, 35.7-37.5k on the stream API.
  */
 import type { ServerResponse } from 'node:http';
-import type { Http2SecureServer, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Http2SecureServer, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { cut } from '../serve/drained.js';
 import { h2Name, HeadSender } from './h2-heads.js';
@@ -19,6 +19,8 @@ export class H2Request {
   readonly httpVersionMajor = 2;
   readonly method: string;
   readonly url: string;
+  /** Kept: a stream forgets its session once it closes. */
+  private readonly session: Http2Session;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -26,11 +28,12 @@ export class H2Request {
   ) {
     this.method = headers[':method'] ?? '';
     this.url = headers[':path'] ?? '';
+    this.session = stream.session!;
   }
 
-  /** The connection's socket (TLS), as node:http's request has it: node:http2's proxy of it, read only when asked (the access log). */
+  /** The connection's socket (TLS), as node:http's request has it: node:http2's proxy of it, made only when asked (the access log). */
   get socket(): Socket {
-    return this.stream.session!.socket as Socket;
+    return this.session.socket as Socket;
   }
 }
 
