@@ -23,6 +23,8 @@ const lateWrites: boolean[] = [];
 /** Streams whose response emitted 'close', by path. */
 const closes: string[] = [];
 
+const FROZEN = Object.freeze(['Content-Type', 'text/plain', 'Content-Length', '2']);
+
 /** The handler: each path exercises one part of the response's surface. */
 function handler(req: H2Request, res: H2Response): void {
   seen.push({ req, res });
@@ -34,6 +36,10 @@ function handler(req: H2Request, res: H2Response): void {
         'Connection', 'close', 'Keep-Alive', 'timeout=5', 'Proxy-Connection', 'keep-alive', 'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c',
       ]);
       res.end(Buffer.from('hello'));
+      return;
+    case '/frozen':
+      res.writeHead(200, FROZEN); // as a representation's list: kept by the sender across answers
+      res.end(Buffer.from('ok'));
       return;
     case '/streamed':
       res.writeHead(200, ['Content-Type', 'application/octet-stream']);
@@ -79,7 +85,8 @@ function handler(req: H2Request, res: H2Response): void {
 beforeAll(async () => {
   server = createSecureServer({ cert: readFileSync(pki.files.cert), key: readFileSync(pki.files.key), allowHTTP1: true });
   server.on('request', (req, res) => {
-    res.setHeader('Strict-Transport-Security', 'max-age=600'); // as listen.ts's HSTS wrapper does
+    // As listen.ts's HSTS wrapper does; not on /frozen, whose head must be the kept list alone.
+    if (req.url !== '/frozen') res.setHeader('Strict-Transport-Security', 'max-age=600');
     handler(req as unknown as H2Request, res as unknown as H2Response);
   });
   server.on('session', (s: ServerHttp2Session) => sessions.add(s));
@@ -158,6 +165,18 @@ describe('answerStreams', () => {
       expect(a.headers['transfer-encoding']).toBeUndefined();
       expect(a.headers.date).toMatch(/GMT$/);
       expect(a.rstCode).toBe(0);
+    });
+  });
+
+  it('a kept (frozen) head: each answer has its own current date (node adds it to the list it is given)', async () => {
+    await withSession(async (s) => {
+      const first = await request(s, { ':path': '/frozen' });
+      await new Promise((r) => setTimeout(r, 1100)); // Date has a resolution of one second
+      const second = await request(s, { ':path': '/frozen' });
+      expect([first.body.toString(), second.body.toString()]).toEqual(['ok', 'ok']);
+      expect(second.headers.date).toMatch(/GMT$/);
+      expect(second.headers.date).not.toBe(first.headers.date);
+      expect(second.headers['content-type']).toBe('text/plain');
     });
   });
 

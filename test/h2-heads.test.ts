@@ -40,7 +40,12 @@ describe('headerObject', () => {
   });
 });
 
-/** A stand-in stream: records what respond() got; `lists: false` refuses an array as Node 20 does. */
+let clock = 0;
+
+/**
+ * A stand-in stream: records what respond() got; `lists: false` refuses an array as Node 20
+ * does, and a list taken gets a date field pushed onto it when it has none, as Node 24 does.
+ */
 function stream(lists: boolean, refuse?: Error): ServerHttp2Stream & { got: unknown[]; tries: number } {
   const got: unknown[] = [];
   const s = {
@@ -50,6 +55,7 @@ function stream(lists: boolean, refuse?: Error): ServerHttp2Stream & { got: unkn
       s.tries++;
       if (refuse !== undefined) throw refuse;
       if (Array.isArray(headers) && !lists) throw Object.assign(new TypeError('The "headers" argument must be of type object'), { code: 'ERR_INVALID_ARG_TYPE' });
+      if (Array.isArray(headers) && !headers.includes('date')) headers.push('date', String(clock++));
       got.push(headers);
     },
   };
@@ -67,8 +73,11 @@ describe('HeadSender', () => {
     heads.respond(a, 200, head, undefined, false);
     heads.respond(b, 200, head, undefined, true);
     expect(heads.takesLists).toBe(true);
-    expect(a.got[0]).toEqual([':status', '200', 'content-type', 'text/plain', 'content-length', '5']);
-    expect(b.got[0]).toBe(a.got[0]);
+    const [dateA, dateB] = [(a.got[0] as string[]).at(-1), (b.got[0] as string[]).at(-1)];
+    expect(a.got[0]).toEqual([':status', '200', 'content-type', 'text/plain', 'content-length', '5', 'date', dateA]);
+    // Each answer its own copy of the kept list: node's date field never sticks to it.
+    expect(b.got[0]).toEqual([':status', '200', 'content-type', 'text/plain', 'content-length', '5', 'date', dateB]);
+    expect(dateB).not.toBe(dateA);
   });
 
   it('falls back to objects for good when the first list is refused as a type, and keeps the object of a frozen head', () => {
@@ -83,25 +92,33 @@ describe('HeadSender', () => {
     expect([a.tries, b.tries]).toEqual([2, 1]); // the list tried once, on the first answer only
   });
 
-  it('a head that is not frozen, or another status for the same head, is made anew each time', () => {
+  it('a head that is not frozen, or another status for the same head, is made anew each time (objects: where identity shows)', () => {
     const heads = new HeadSender();
     const loose = ['Age', '1'];
-    const a = stream(true);
-    const b = stream(true);
+    const a = stream(false);
+    const b = stream(false);
     heads.respond(a, 200, loose, undefined, false);
     heads.respond(b, 200, loose, undefined, false);
     expect(b.got[0]).toEqual(a.got[0]);
     expect(b.got[0]).not.toBe(a.got[0]);
-    const c = stream(true);
+    const c = stream(false);
     heads.respond(c, 304, head, undefined, true);
-    const e = stream(true);
+    const e = stream(false);
     heads.respond(e, 200, head, undefined, true);
-    expect(e.got[0]).toEqual([':status', '200', 'content-type', 'text/plain', 'content-length', '5']);
-    const d = stream(true);
+    expect(e.got[0]).toEqual({ ':status': 200, 'content-type': 'text/plain', 'content-length': '5' });
+    const d = stream(false);
     heads.respond(d, 304, head, undefined, true);
-    expect(d.got[0]).toEqual([':status', '304', 'content-type', 'text/plain', 'content-length', '5']);
+    expect(d.got[0]).toEqual({ ':status': 304, 'content-type': 'text/plain', 'content-length': '5' });
     expect(d.got[0]).toBe(c.got[0]); // the first status made of a head is the one kept
     expect(d.got[0]).not.toBe(e.got[0]);
+  });
+
+  it('lists: another status for a kept head gets its own status', () => {
+    const heads = new HeadSender();
+    heads.respond(stream(true), 304, head, undefined, true);
+    const e = stream(true);
+    heads.respond(e, 200, head, undefined, true);
+    expect((e.got[0] as string[]).slice(0, 2)).toEqual([':status', '200']);
   });
 
   it('extra fields are sent in either form and never stick to the kept one', () => {

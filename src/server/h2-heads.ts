@@ -1,8 +1,9 @@
 /**
  * A response's HEADERS for node:http2, made from node:http's flat header list.
  *
- * A small answer's headers cost node:http2 more than everything else segd does for it: node copies
- * a header object into a dictionary and walks it again to build the string its C++ side reads.
+ * A small answer's headers cost node:http2 about as much as everything else segd does for it:
+ * node copies a header object into a dictionary and walks it again to build the string its C++
+ * side reads.
  * So the form made of a frozen list (a representation's, shared by all its requests) is kept and
  * handed out again, and where node's respond() takes a flat list itself (Node 24; raw headers,
  * nodejs/node#59455) it gets one, which skips the object altogether.
@@ -53,6 +54,8 @@ interface Made {
   readonly status: number;
   readonly list: string[];
   object: OutgoingHttpHeaders | undefined;
+  /** Kept for the head's later answers. */
+  readonly kept: boolean;
 }
 
 /** Sends HEADERS on the streams of one server, in the form its Node takes (found at the first answer). */
@@ -63,11 +66,13 @@ export class HeadSender {
 
   /** Throws, with nothing sent, for a header node:http2 refuses. */
   respond(stream: ServerHttp2Stream, status: number, head: readonly string[], extra: ReadonlyMap<string, string> | undefined, endStream: boolean): void {
-    const m = extra === undefined ? this.formsOf(status, head) : { status, list: headerList(status, head, extra), object: undefined };
+    const m = extra === undefined ? this.formsOf(status, head) : { status, list: headerList(status, head, extra), object: undefined, kept: false };
     const options = { endStream };
     if (this.lists !== false) {
       try {
-        stream.respond(m.list as unknown as OutgoingHttpHeaders, options);
+        // node adds its date field to the list it is given: a kept list goes as a copy, or every
+        // later answer would carry the first one's date.
+        stream.respond((m.kept ? [...m.list] : m.list) as unknown as OutgoingHttpHeaders, options);
         this.lists = true;
         return;
       } catch (err) {
@@ -87,8 +92,9 @@ export class HeadSender {
   private formsOf(status: number, head: readonly string[]): Made {
     const kept = this.made.get(head);
     if (kept !== undefined && kept.status === status) return kept;
-    const m: Made = { status, list: headerList(status, head), object: undefined };
-    if (kept === undefined && Object.isFrozen(head)) this.made.set(head, m);
+    const keep = kept === undefined && Object.isFrozen(head);
+    const m: Made = { status, list: headerList(status, head), object: undefined, kept: keep };
+    if (keep) this.made.set(head, m);
     return m;
   }
 }
