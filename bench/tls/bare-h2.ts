@@ -11,7 +11,7 @@
 //
 //   node --import tsx bench/tls/bare-h2.ts PORT CERT KEY ROOT [bare|fields]     (prints "listening" when ready)
 import http2 from 'node:http2';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { loadTls } from '../../src/server/tls.js';
 import { describe } from '../../src/serve/representation.js';
@@ -25,8 +25,7 @@ const [port, cert, key, root, form = 'bare'] = process.argv.slice(2) as [string,
 if (form !== 'bare' && form !== 'fields') throw new Error(`unknown form ${form}: bare or fields`);
 
 /** segd's header list for a file, as its folder path describes it (playlists are kept compressed too: they vary by Accept-Encoding). */
-function fieldsOf(file: string, body: Buffer): readonly string[] {
-  const st = statSync(file);
+function fieldsOf(file: string, st: Stats, body: Buffer): readonly string[] {
   const playlist = isPlaylistPath(file) ? readPlaylistFacts(body.toString('utf8')).facts : undefined;
   const rep = describe(
     { file, size: body.length, mtimeMs: st.mtimeMs, ino: st.ino, crc32c: crc32c(body), blocks: undefined, playlist, gzip: playlist && Buffer.alloc(0), br: undefined },
@@ -39,10 +38,11 @@ const files = new Map<string, { body: Buffer; fields: readonly string[] }>();
 const walk = (dir: string): void => {
   for (const name of readdirSync(dir)) {
     const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) walk(p);
+    const st = statSync(p);
+    if (st.isDirectory()) walk(p);
     else {
       const body = readFileSync(p);
-      files.set(`/${path.relative(root, p).split(path.sep).join('/')}`, { body, fields: form === 'fields' ? fieldsOf(p, body) : [] });
+      files.set(`/${path.relative(root, p).split(path.sep).join('/')}`, { body, fields: form === 'fields' ? fieldsOf(p, st, body) : [] });
     }
   }
 };
