@@ -163,7 +163,12 @@ const HEAD_APART = 64 * 1024;
  * HEADERS frame apart anyway, and plain HTTP/1.1 hands both to writev() without a copy.
  */
 function headApart(req: IncomingMessage, res: ServerResponse, length: number): void {
-  if (length >= HEAD_APART && req.httpVersionMajor === 1 && (req.socket as { encrypted?: boolean }).encrypted === true) res.flushHeaders();
+  if (length >= HEAD_APART && req.httpVersionMajor === 1 && encrypted(req)) res.flushHeaders();
+}
+
+/** An HTTP/1.1 request over TLS (HTTP/2's socket is node:http2's proxy: not asked here). */
+function encrypted(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
 /** A body bigger than one Buffer window, written window by window as the socket drains. */
@@ -229,7 +234,7 @@ async function sendRead(req: IncomingMessage, res: ServerResponse, e: ReadEntry<
 function intact(req: IncomingMessage, e: InMemory, views: readonly Buffer[]): boolean {
   if (e.mapping === undefined) return true;
   if (e.mismatched) return false; // its dropped pages came back with other bytes (memory.ts)
-  if (req.httpVersionMajor !== 1 || (req.socket as { encrypted?: boolean }).encrypted === true) for (const v of views) touchPages(v);
+  if (req.httpVersionMajor !== 1 || encrypted(req)) for (const v of views) touchPages(v);
   return !e.mapping.poisoned;
 }
 
