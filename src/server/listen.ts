@@ -117,6 +117,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
         handshakeTimeout: headersTimeout,
+        // No Nagle on HTTPS/1.1 connections, as node:http's own servers and node:http2's sessions
+        // set it: a body's last partial TCP segment would otherwise wait for the client's ACK.
+        noDelay: true,
         // One client's streams at once; nghttp2 refuses more (REFUSED_STREAM) before they reach
         // segd. Floods (SETTINGS, PING, streams opened and reset at once) are nghttp2's to catch:
         // it closes that connection.
