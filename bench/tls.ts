@@ -215,6 +215,7 @@ const ANCHORS: ReadonlyArray<readonly [TlsServerName, string]> = [
   ['nginx', 'segd ÷ nginx'],
   ['node-h2', 'segd ÷ node:http2'],
   ['node-h2-fields', "segd ÷ node:http2 with segd's fields"],
+  ['node-https', 'segd ÷ node:https'],
 ];
 
 /** segd's req/s over `anchor`'s in the same scenario and round, or undefined where either is missing or failed. */
@@ -367,7 +368,7 @@ export async function runTlsBench(overrides: Partial<TlsOptions> = {}, command =
         await withServer(server, status.notes, log, async () => {
           for (const sn of opts.scenarios) {
             const s = TLS_SCENARIO_DEFS[sn];
-            if (!serves(name, s.protocol)) continue;
+            if (!serves(name, s)) continue;
             let row: TlsRow;
             if (server.proc.hasExited()) row = empty(s, name, 'server exited');
             else {

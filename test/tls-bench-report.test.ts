@@ -1,8 +1,11 @@
 // The TLS bench's report (bench/tls.ts): ratios are taken within a round, and their medians over
-// the rounds are what it reports. Pure: rows made here, no server started.
+// the rounds are what it reports, and which servers each scenario measures. Pure: rows made here,
+// no server started.
 import { describe, expect, it } from 'vitest';
 import { medianRatios, tlsMarkdown, type TlsReport, type TlsRow } from '../bench/tls.js';
 import { NO_FIGURES } from '../bench/generators/types.js';
+import { TLS_SCENARIO_DEFS, TLS_SCENARIOS } from '../bench/tls/scenarios.js';
+import { serves, TLS_SERVERS } from '../bench/tls/servers.js';
 
 const row = (server: TlsRow['server'], round: number, reqPerSec: number, failed: string | null = null): TlsRow => ({
   ...NO_FIGURES,
@@ -73,8 +76,8 @@ describe('tlsMarkdown', () => {
   it('with rounds: a round column, each row against its own round, and the medians', () => {
     const md = tlsMarkdown(report([row('segd', 1, 30_000), row('node-h2', 1, 40_000), row('node-h2', 2, 30_000), row('segd', 2, 25_500)], 2));
     expect(md).toContain('| h2-playlist | segd | 1 | h2load -c16 -m32 | 30.0k |');
-    expect(md).toMatch(/\| h2-playlist \| segd \| 1 \|.*\| 0\.75 \|\s+\|$/m);
-    expect(md).toMatch(/\| h2-playlist \| segd \| 2 \|.*\| 0\.85 \|\s+\|$/m);
+    expect(md).toMatch(/\| h2-playlist \| segd \| 1 \|.*\| 0\.75 \|(\s+\|){2}$/m);
+    expect(md).toMatch(/\| h2-playlist \| segd \| 2 \|.*\| 0\.85 \|(\s+\|){2}$/m);
     expect(md).toContain('- h2-playlist, segd ÷ node-h2: **0.80** over 2 rounds (0.75–0.85)');
     expect(md).toContain('2 rounds in alternating order');
   });
@@ -83,5 +86,19 @@ describe('tlsMarkdown', () => {
     const md = tlsMarkdown(report([row('segd', 1, 30_000), row('node-h2', 1, 40_000)], 1));
     expect(md).toContain('| h2-playlist | segd | h2load -c16 -m32 | 30.0k |');
     expect(md).not.toContain('Medians');
+  });
+});
+
+describe('which server each scenario measures', () => {
+  // The anchors answer without HTTP semantics: node:http2 only HTTP/2, node:https no ranges.
+  const expected: Record<(typeof TLS_SERVERS)[number], string[]> = {
+    segd: [...TLS_SCENARIOS],
+    nginx: [...TLS_SCENARIOS],
+    'node-h2': ['h2-segments', 'h2-playlist'],
+    'node-h2-fields': ['h2-segments', 'h2-playlist'],
+    'node-https': ['h1-segments', 'h1-playlist'],
+  };
+  it.each(TLS_SERVERS)('%s', (name) => {
+    expect(TLS_SCENARIOS.filter((s) => serves(name, TLS_SCENARIO_DEFS[s]))).toEqual(expected[name]);
   });
 });

@@ -1,7 +1,8 @@
 // segd and nginx serving the bench content over HTTPS (HTTP/2 and HTTP/1.1 on one port) with
 // the same certificate and the same TLS settings, each pinned to CPU 0 in its own process group;
-// and node-h2, bare node:http2 answering from memory (bare-h2.ts): the HTTP/2 scenarios' ceiling;
-// node-h2-fields, the same sending the header fields segd sends: node:http2's cost of segd's answer.
+// and bare Node answering from memory (bare.ts): node-h2, node:http2, the HTTP/2 scenarios'
+// ceiling; node-h2-fields, the same sending the header fields segd sends: node:http2's cost of
+// segd's answer; node-https, node:https, the HTTPS/1.1 scenarios' (ranges aside).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -12,11 +13,13 @@ import { REPO_DIR } from '../options.js';
 import { freePort, spawnGroup, stopGroup, which } from '../procs.js';
 import { launchNginx, nginxConf, readyOrStopped, running, waitReady, type RunningServer } from '../servers.js';
 import type { BenchCerts } from './certs.js';
+import type { TlsScenario } from './scenarios.js';
 
-export const TLS_SERVERS = ['segd', 'nginx', 'node-h2', 'node-h2-fields'] as const;
+export const TLS_SERVERS = ['segd', 'nginx', 'node-h2', 'node-h2-fields', 'node-https'] as const;
 export type TlsServerName = (typeof TLS_SERVERS)[number];
 
-const isBareH2 = (name: TlsServerName): name is 'node-h2' | 'node-h2-fields' => name === 'node-h2' || name === 'node-h2-fields';
+type BareName = Exclude<TlsServerName, 'segd' | 'nginx'>;
+const isBare = (name: TlsServerName): name is BareName => name !== 'segd' && name !== 'nginx';
 
 export interface TlsServerContext {
   content: Content;
@@ -36,7 +39,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export const TLS12_CIPHERS = String(TLS_PROTOCOL.ciphers);
 
 export function tlsServerUnavailable(name: TlsServerName, ctx: TlsServerContext): string | null {
-  if (isBareH2(name)) return ctx.workers === 1 ? null : 'one process only: the ceiling is per process';
+  if (isBare(name)) return ctx.workers === 1 ? null : 'one process only: the ceiling is per process';
   if (name === 'segd') return existsSync(ctx.segdCli) ? null : `${path.relative(REPO_DIR, ctx.segdCli)} not built (npm run build:ts)`;
   return which('nginx') ? null : 'nginx not installed (apt-get install nginx-light)';
 }
@@ -104,23 +107,31 @@ async function startNginx(ctx: TlsServerContext, port: number): Promise<TlsServe
   return { ...nginx, baseUrl: `https://127.0.0.1:${port}` };
 }
 
-/** Whether `name` serves `protocol`: bare node:http2 is only an HTTP/2 anchor. */
-export const serves = (name: TlsServerName, protocol: 'HTTP/1.1' | 'HTTP/2'): boolean => !isBareH2(name) || protocol === 'HTTP/2';
+/** Whether `name` serves scenario `s`: bare node:http2 only HTTP/2, bare node:https only HTTPS/1.1 without ranges. */
+export function serves(name: TlsServerName, s: Pick<TlsScenario, 'name' | 'protocol'>): boolean {
+  if (name === 'node-https') return s.protocol === 'HTTP/1.1' && s.name !== 'h1-ranges';
+  return !isBare(name) || s.protocol === 'HTTP/2';
+}
 
-async function startBareH2(name: 'node-h2' | 'node-h2-fields', ctx: TlsServerContext, port: number): Promise<TlsServer> {
-  const form = name === 'node-h2' ? 'bare' : 'fields';
-  const proc = spawnGroup([process.execPath, '--import', 'tsx', path.join(REPO_DIR, 'bench', 'tls', 'bare-h2.ts'), String(port), ctx.certs.cert, ctx.certs.key, ctx.content.dir, form], { cpu: ctx.cpu, cwd: REPO_DIR });
+const BARE: Record<BareName, { form: string; what: string }> = {
+  'node-h2': { form: 'h2', what: 'node:http2 stream API, every file in memory, :status and content-length only, no HTTP semantics' },
+  'node-h2-fields': { form: 'h2-fields', what: 'node:http2 stream API, every file in memory, each with the header fields segd sends (made once at start), no HTTP semantics' },
+  'node-https': { form: 'https', what: 'node:https, every file in memory, content-length only, each body to res.end() whole, no HTTP semantics' },
+};
+
+async function startBare(name: BareName, ctx: TlsServerContext, port: number): Promise<TlsServer> {
+  const { form, what } = BARE[name];
+  const proc = spawnGroup([process.execPath, '--import', 'tsx', path.join(REPO_DIR, 'bench', 'tls', 'bare.ts'), String(port), ctx.certs.cert, ctx.certs.key, ctx.content.dir, form], { cpu: ctx.cpu, cwd: REPO_DIR });
   for (const deadline = Date.now() + 60_000; !proc.stdout().includes('listening'); await sleep(100)) {
     if (proc.hasExited() || Date.now() > deadline) {
       await stopGroup(proc);
-      throw new Error(`bare node:http2 did not start: ${proc.stderr().trim().slice(-500)}`);
+      throw new Error(`${name} did not start: ${proc.stderr().trim().slice(-500)}`);
     }
   }
-  const what = form === 'bare' ? 'node:http2 stream API, every file in memory, :status and content-length only, no HTTP semantics' : "node:http2 stream API, every file in memory, each with the header fields segd sends (made once at start), no HTTP semantics";
   return { ...running(name, port, proc, [what]), baseUrl: `https://127.0.0.1:${port}` };
 }
 
 export async function startTlsServer(name: TlsServerName, ctx: TlsServerContext): Promise<TlsServer> {
   const port = await freePort();
-  return name === 'segd' ? startSegd(ctx, port) : name === 'nginx' ? startNginx(ctx, port) : startBareH2(name, ctx, port);
+  return name === 'segd' ? startSegd(ctx, port) : name === 'nginx' ? startNginx(ctx, port) : startBare(name, ctx, port);
 }
