@@ -1,15 +1,19 @@
 /**
  * Bodies larger than one write window (256 MiB) go out window by window with backpressure
  * (respond.ts sendWindows). A sparse 300 MiB file with markers on both sides of each window
- * boundary: the whole body and a range longer than a window arrive complete and in order.
+ * boundary: the whole body and a range longer than a window arrive complete and in order, over
+ * HTTP/1.1 and HTTPS/1.1 (where each window goes in 128 KiB slices).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, openSync, writeSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { request as tlsRequest } from 'node:https';
 import { startServer, type RunningServer } from '../src/server/listen.js';
 import { native } from '../src/native/index.js';
 import { tempTree, type TempTree } from './helpers/content.js';
+import { testPki } from './helpers/pki.js';
+import { serverWrites } from './helpers/writes.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 300 * MiB;
@@ -18,6 +22,7 @@ const WINDOW = 256 * MiB;
 const MARKS = [0, 1, WINDOW - 1, WINDOW, WINDOW + 1, SIZE - 1];
 const markAt = (offset: number): number => (offset % 251) + 1;
 
+const pki = testPki();
 let tree: TempTree;
 let srv: RunningServer;
 beforeAll(async () => {
@@ -26,7 +31,7 @@ beforeAll(async () => {
   ftruncateSync(fd, SIZE);
   for (const at of MARKS) writeSync(fd, Buffer.from([markAt(at)]), 0, 1, at);
   closeSync(fd);
-  srv = await startServer({ root: tree.dir, port: 0, threads: 1, player: false, cacheSize: '1GiB' });
+  srv = await startServer({ root: tree.dir, port: 0, httpPort: 0, threads: 1, player: false, cacheSize: '1GiB', tls: pki.files });
 });
 afterAll(async () => {
   await srv?.close(1000);
@@ -34,10 +39,11 @@ afterAll(async () => {
 });
 
 /** Streams a response, checking each byte against the file's (zeros but the markers) without keeping it. */
-function fetchChecked(headers: Record<string, string>, start: number): Promise<{ status: number; length: number; crc: number; wrong: number[] }> {
-  const url = new URL(srv.url);
+function fetchChecked(tls: boolean, headers: Record<string, string>, start: number): Promise<{ status: number; length: number; crc: number; wrong: number[] }> {
+  const url = new URL(tls ? srv.url : srv.httpUrl!);
+  const get = tls ? tlsRequest : request;
   return new Promise((resolve, reject) => {
-    request({ host: url.hostname, port: url.port, path: '/big.mp4', headers, agent: false }, (res) => {
+    get({ host: url.hostname, port: url.port, path: '/big.mp4', headers, agent: false, ca: pki.ca }, (res) => {
       let pos = start;
       let crc = 0;
       const wrong: number[] = [];
@@ -70,19 +76,29 @@ function expectedCrc(from: number, to: number): number {
   return crc;
 }
 
-describe('bodies larger than one write window', () => {
+describe.each([
+  ['HTTP/1.1', false],
+  ['HTTPS/1.1', true],
+])('bodies larger than one write window, %s', (_, tls) => {
+  /** Each window in one write over plain HTTP, in 128 KiB slices over TLS. */
+  const largestWrite = (writes: number[][]): number => Math.max(...writes.flat());
+  const windowWrite = (length: number): number => (tls ? 128 * 1024 : length);
+
   it('the whole 300 MiB body arrives complete, in order', async () => {
-    const r = await fetchChecked({}, 0);
-    expect(r.status).toBe(200);
-    expect(r.length).toBe(SIZE);
-    expect(r.wrong).toEqual([]);
-    expect(r.crc).toBe(expectedCrc(0, SIZE));
+    const { writes } = await serverWrites(async () => {
+      const r = await fetchChecked(tls, {}, 0);
+      expect(r.status).toBe(200);
+      expect(r.length).toBe(SIZE);
+      expect(r.wrong).toEqual([]);
+      expect(r.crc).toBe(expectedCrc(0, SIZE));
+    });
+    expect(largestWrite(writes)).toBe(windowWrite(WINDOW));
   }, 60_000);
 
   it('a range longer than a window, starting off its boundary, arrives complete', async () => {
     const start = 1;
     const end = WINDOW + 10;
-    const r = await fetchChecked({ range: `bytes=${start}-${end}` }, start);
+    const r = await fetchChecked(tls, { range: `bytes=${start}-${end}` }, start);
     expect(r.status).toBe(206);
     expect(r.length).toBe(end - start + 1);
     expect(r.wrong).toEqual([]);

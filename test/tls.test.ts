@@ -8,10 +8,11 @@ import { connect as h2connect, constants as h2, type ClientHttp2Session, type Cl
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { startServer, type RunningServer } from '../src/server/listen.js';
 import { ReadTier } from '../src/store/read-tier.js';
+import { serverWrites } from './helpers/writes.js';
 import { get, metric } from './helpers/http.js';
 import { testPki } from './helpers/pki.js';
 import { capturedDiagnostics } from './helpers/diagnostics.js';
@@ -128,27 +129,6 @@ describe('HTTPS/1.1 bodies', () => {
     expect((await records(srv.url, '/vod/below.m4s'))[0]!.toString('latin1')).not.toMatch(/\r\n\r\n$/);
   });
 
-  /**
-   * The writes server sockets took while `fetch` ran, each write a list of chunk sizes (more than
-   * one: the socket queued them and took them at once), and those sockets.
-   */
-  async function serverWrites(fetch: () => Promise<unknown>): Promise<{ writes: number[][]; sockets: Set<Socket> }> {
-    const one = vi.spyOn(Socket.prototype as unknown as { _write(c: Buffer, e: string, cb: () => void): void }, '_write');
-    const many = vi.spyOn(Socket.prototype as unknown as { _writev(cs: Array<{ chunk: Buffer }>, cb: () => void): void }, '_writev');
-    try {
-      await fetch();
-      const server = (s: unknown): boolean => (s as { server?: unknown }).server != null;
-      const writes = [
-        ...one.mock.calls.filter((_, i) => server(one.mock.contexts[i])).map(([c]) => [c.length]),
-        ...many.mock.calls.filter((_, i) => server(many.mock.contexts[i])).map(([cs]) => cs.map((c) => c.chunk.length)),
-      ];
-      return { writes, sockets: new Set([...one.mock.contexts, ...many.mock.contexts].filter(server) as Socket[]) };
-    } finally {
-      one.mockRestore();
-      many.mockRestore();
-    }
-  }
-
   /** Over HTTPS/1.1 a large body goes a 128 KiB slice at a time, each once the socket took the one before (no queued writes); plain HTTP/1.1 hands it over whole. */
   async function expectSliced(url: string, path: string, body: Buffer): Promise<void> {
     const { writes } = await serverWrites(async () => expect(Buffer.concat((await records(url, path)).slice(1)).equals(body)).toBe(true)); // the head apart
@@ -199,6 +179,23 @@ describe('HTTPS/1.1 bodies', () => {
         recycled.mockRestore();
       }
       expect(await metric(s.url, 'segd_cache_hits_total{tier="read"}')).toBe(2);
+    } finally {
+      await s.close(1000);
+      t.remove();
+    }
+  });
+  it('bodies read at once from their files each get their own bytes: a chunk goes back to the tier only once its last slice is out', async () => {
+    const t = tempTree();
+    const files = Array.from({ length: 4 }, () => random(4 * 1024 * 1024));
+    files.forEach((b, i) => t.write(`cold${i}.m4s`, b));
+    const s = await startServer({ root: t.dir, host: '127.0.0.1', port: 0, threads: 1, player: false, tls: pki.files, cacheSize: '1MiB' });
+    try {
+      for (const i of files.keys()) await records(s.url, `/cold${i}.m4s`); // their loads
+      for (let round = 0; round < 3; round++) {
+        const got = await Promise.all(files.map((_, i) => records(s.url, `/cold${i}.m4s`)));
+        for (const [i, r] of got.entries()) expect(Buffer.concat(r.slice(1)).equals(files[i]!), `cold${i}.m4s, round ${round}`).toBe(true);
+      }
+      expect(await metric(s.url, 'segd_cache_hits_total{tier="read"}')).toBe(3 * files.length);
     } finally {
       await s.close(1000);
       t.remove();
