@@ -128,11 +128,16 @@ export interface Outcome {
  * One GET over http: or https: (`ca` trusts a test certificate) that never rejects: a request cut
  * short at any point is an outcome like any other, for the test to assert on.
  */
-export function attempt(base: string, path: string, options: { ca?: Buffer; headers?: Record<string, string> } = {}): Promise<Outcome> {
+export function attempt(base: string, path: string, options: { ca?: Buffer; headers?: Record<string, string>; paused?: () => Promise<void> } = {}): Promise<Outcome> {
   const url = new URL(base);
   if (viaH2(url)) return exchange(url, path, options.headers ?? {}, 'GET');
   return new Promise((resolve) => {
     const req = h1(url)({ host: url.hostname, port: url.port, path, headers: options.headers, agent: false, ca: options.ca ?? caFor(url) }, (res) => {
+      // paused (HTTP/1.1): nothing is read after the head until it resolves, as a stalled player.
+      if (options.paused !== undefined) {
+        res.pause();
+        void options.paused().then(() => res.resume());
+      }
       const chunks: Buffer[] = [];
       let settled = false;
       const done = (cut: string | undefined): void => {
