@@ -268,8 +268,10 @@ async function sendRead(req: IncomingMessage, res: ServerResponse, e: ReadEntry<
  * encrypts the body in user space (OpenSSL), and HTTP/2 copies it into frames: there the read
  * would fault in the middle of a response already under way and carry on with zeros. So for
  * those every page is read here first, and a fault is taken (and repaired) before anything is
- * sent. A truncation between this check and the encryption remains possible, as it does between
- * any check and a send.
+ * sent. Over HTTPS/1.1 a body in slices is checked again slice by slice (writeSlices). What
+ * remains: a truncation between a check and the encryption, as between any check and a send; and
+ * HTTP/2, which frames a body as the client's flow-control window allows, so a stalled HTTP/2
+ * client's later frames are read long after this check.
  */
 function intact(req: IncomingMessage, e: InMemory, views: readonly Buffer[]): boolean {
   if (e.mapping === undefined) return true;
