@@ -140,19 +140,19 @@ function sendView(req: IncomingMessage, res: ServerResponse, e: Servable, ctx: R
     if (length > WINDOW) return sendWindows(req, res, e, ctx, status, headers, start, length);
     const body = e.file.view(start, length);
     if (!intact(req, e, [body])) return void cut(res);
-    return send(req, res, ctx, e.rep, status, headers, body, (slice) => intact(req, e, [slice]));
+    return send(req, res, ctx, e.rep, status, headers, body, e);
   };
   const wait = ctx.memory.ensureResident(e, start, length);
   return wait === undefined ? go() : wait.then(go);
 }
 
-/** `whole`: for a view of a mapping, whether a slice of it may still go out (intact()). */
-function send(req: IncomingMessage, res: ServerResponse, ctx: RespondContext, rep: Representation, status: number, headers: readonly string[], body: Buffer, whole?: (slice: Buffer) => boolean): void | Promise<void> {
+/** `mapped`: the object `body` is a view of, whose slices are checked as they go (writeSlices). */
+function send(req: IncomingMessage, res: ServerResponse, ctx: RespondContext, rep: Representation, status: number, headers: readonly string[], body: Buffer, mapped?: InMemory): void | Promise<void> {
   countAndHead(res, ctx, rep, status, headers);
   if (req.method === 'HEAD') return void res.end();
   ctx.metrics.body(rep.kind, body.length);
   headApart(req, res, body.length);
-  if (body.length > TLS_SLICE && tls1(req)) return writeSlices(res, body, undefined, whole).then((sent) => void (sent && res.end()));
+  if (body.length > TLS_SLICE && tls1(req)) return writeSlices(req, res, body, mapped).then((sent) => void (sent && res.end()));
   res.end(body); // zero-copy: body is a view of the cached object
 }
 
@@ -183,18 +183,18 @@ const TLS_SLICE = 128 * 1024;
  * buffers before the first byte reaches the kernel; a slice stays in the core's cache from
  * OpenSSL to the socket (here +3-7% on in-memory segments, +10% on the read tier's chunks).
  *
- * `taken` runs once the socket has the last slice; never if the response is gone first (the
- * bytes are then left to the garbage collector). `whole` checks each slice of a mapping just
- * before OpenSSL reads it: a slow client's later slices are encrypted long after the body was
- * checked, and a file truncated in between must cut the response, not finish it with zeros.
- * False when the response was cut or gone before its last slice.
+ * When `bytes` are a view of `mapped`, each slice is checked (intact()) just before OpenSSL reads
+ * it: a slow client's later slices are encrypted long after the body was checked, and a file
+ * truncated in between must cut the response, not finish it with zeros. `taken` runs once the
+ * socket has the last slice; never if the response is gone first (the bytes are then left to the
+ * garbage collector). False when the response was cut or gone before its last slice.
  */
-async function writeSlices(res: ServerResponse, bytes: Buffer, taken?: () => void, whole?: (slice: Buffer) => boolean): Promise<boolean> {
+async function writeSlices(req: IncomingMessage, res: ServerResponse, bytes: Buffer, mapped?: InMemory, taken?: () => void): Promise<boolean> {
   for (let off = 0; off < bytes.length; off += TLS_SLICE) {
     if (gone(res)) return false;
     const end = Math.min(off + TLS_SLICE, bytes.length);
     const slice = bytes.subarray(off, end);
-    if (whole !== undefined && !whole(slice)) {
+    if (mapped !== undefined && !intact(req, mapped, [slice])) {
       cut(res);
       return false;
     }
@@ -218,7 +218,7 @@ async function sendWindows(req: IncomingMessage, res: ServerResponse, e: InMemor
     if (!intact(req, e, [view])) return void cut(res);
     ctx.metrics.body(e.rep.kind, n);
     if (tls1(req)) {
-      if (!(await writeSlices(res, view, undefined, (slice) => intact(req, e, [slice])))) return;
+      if (!(await writeSlices(req, res, view, e))) return;
     } else if (!res.write(view)) await drained(res);
   }
   res.end();
@@ -246,7 +246,7 @@ async function sendRead(req: IncomingMessage, res: ServerResponse, e: ReadEntry<
       }
       headed = true;
       ctx.metrics.body(e.rep.kind, chunk.bytes.length);
-      if (chunk.bytes.length > TLS_SLICE && tls1(req)) await writeSlices(res, chunk.bytes, chunk.release);
+      if (chunk.bytes.length > TLS_SLICE && tls1(req)) await writeSlices(req, res, chunk.bytes, undefined, chunk.release);
       else if (!res.write(chunk.bytes, chunk.release)) await drained(res);
     }
   } catch {
